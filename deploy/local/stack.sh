@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The local stack: `stack.sh run|stop|status|test|up|infra`. Idempotent; state in .mailstream/.
+source "$(dirname "$0")/lib.sh"
+HERE="$ROOT/deploy/local"
+cd "$ROOT"
+
+# name  port  readiness URL  command
+SERVICES=(
+  "gateway 8080 http://127.0.0.1:8080/readyz mailstream.gateway"
+  "renderer 8081 http://127.0.0.1:8081/readyz mailstream.renderer"
+  "sender 8082 http://127.0.0.1:8082/readyz mailstream.sender"
+  "tracker 8090 http://127.0.0.1:8090/readyz mailstream.tracker"
+)
+
+infra() {
+  "$HERE/python-env.sh"
+  "$HERE/kafka.sh" start
+  "$HERE/postgres.sh" start
+  if ! is_running sink; then
+    start_bg sink "$PY" "$HERE/mailsink.py"
+  fi
+  wait_http sink http://127.0.0.1:8025/healthz 30
+  "$VENV/bin/mailstream" topics create
+  "$VENV/bin/mailstream" db migrate
+}
+
+services_up() {
+  local line name port url module
+  for line in "${SERVICES[@]}"; do
+    read -r name port url module <<<"$line"
+    is_running "$name" || start_bg "$name" "$PY" -m "$module"
+  done
+  for line in "${SERVICES[@]}"; do
+    read -r name port url module <<<"$line"
+    wait_http "$name" "$url" 90
+  done
+}
+
+up() { infra; services_up; }
+
+stop_all() {
+  local line name
+  for line in "${SERVICES[@]}"; do
+    read -r name _ <<<"$line"
+    stop_pid "$name" 30
+  done
+  stop_pid sink 5
+  "$HERE/kafka.sh" stop
+  "$HERE/postgres.sh" stop
+}
+
+status() {
+  printf '%-9s %-8s %-6s %s\n' NAME PID PORT HEALTH
+  local rows=("kafka 9092 -" "postgres 5432 -" "sink 2525 http://127.0.0.1:8025/healthz")
+  local line name port url module health pid
+  for line in "${SERVICES[@]}"; do
+    read -r name port url module <<<"$line"; rows+=("$name $port http://127.0.0.1:$port/healthz")
+  done
+  for line in "${rows[@]}"; do
+    read -r name port url <<<"$line"
+    pid=$(pid_of "$name")
+    if [ "$name" = postgres ] && uses_external_database; then
+      printf '%-9s %-8s %-6s %s\n' postgres - - "external (MAILSTREAM_DATABASE_URL)"; continue
+    fi
+    if ! is_running "$name"; then
+      health=stopped
+    elif [ "$url" = - ]; then
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then health=listening; else health=starting; fi
+    elif curl -fsS -o /dev/null --max-time 2 "$url"; then health=healthy
+    else health=unhealthy; fi
+    printf '%-9s %-8s %-6s %s\n' "$name" "${pid:--}" "$port" "$health"
+  done
+}
+
+run() {
+  local started=$SECONDS
+  up
+  local keyfile="$STATE/demo-api-key"
+  if [ ! -s "$keyfile" ]; then
+    "$VENV/bin/mailstream" accounts create demo >"$keyfile.new" && mv "$keyfile.new" "$keyfile"
+  fi
+  cat <<MSG
+mailstream is running ($((SECONDS - started)) s).
+  demo account API key:  $(cat "$keyfile")
+  HTTP API:              http://127.0.0.1:8080  (POST /marketing/v3/transactional/single-email/send)
+  SMTP submission:       127.0.0.1:2587
+  tracking:              http://127.0.0.1:8090
+  mail sink:             smtp 127.0.0.1:2525, messages at http://127.0.0.1:8025/api/messages
+  Kafka:                 127.0.0.1:9092      PostgreSQL: 127.0.0.1:5432
+  logs:                  $LOGS
+  stop with:             make stop
+MSG
+}
+
+run_tests() {
+  local was_running=0
+  is_running gateway && was_running=1
+  "$HERE/python-env.sh"
+  (cd "$ROOT" && "$VENV/bin/ruff" check .)
+  up
+  local rc=0
+  (cd "$ROOT" && "$PY" -m pytest "$@") || rc=$?
+  [ "$was_running" = 1 ] || stop_all
+  return "$rc"
+}
+
+case "${1:-}" in
+  run) run ;;
+  up) up ;;
+  infra) infra ;;
+  stop) stop_all ;;
+  status) status ;;
+  test) shift; run_tests "$@" ;;
+  *) die "usage: stack.sh run|stop|status|test|up|infra" ;;
+esac

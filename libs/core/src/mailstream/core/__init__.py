@@ -1,0 +1,1 @@
+"""Runtime plumbing shared by mailstream services. No business logic, no topic names."""

@@ -1,0 +1,20 @@
+"""PostgreSQL pool factory."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, command_timeout=10, timeout=5
+    )
+
+
+async def database_reachable(pool: asyncpg.Pool) -> bool:
+    try:
+        async with pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,40 @@
+"""Contracts shared by every mailstream service: Avro schemas, typed records, topics, codec."""
+
+from mailstream.schemas.codec import DecodeError, codec, decode, encode
+from mailstream.schemas.records import (
+    DeliveryAttempted,
+    DeliveryOutcome,
+    EmailRendered,
+    EngagementKind,
+    EngagementRecorded,
+    RecordDeadLettered,
+    SendRequested,
+    SendSource,
+    SubscriptionType,
+    UnsubscribeReason,
+    UnsubscribeRecorded,
+)
+from mailstream.schemas.send_results import SendResult
+from mailstream.schemas.topics import BY_NAME, TOPICS, TopicSpec
+
+__all__ = [
+    "BY_NAME",
+    "TOPICS",
+    "DecodeError",
+    "DeliveryAttempted",
+    "DeliveryOutcome",
+    "EmailRendered",
+    "EngagementKind",
+    "EngagementRecorded",
+    "RecordDeadLettered",
+    "SendRequested",
+    "SendResult",
+    "SendSource",
+    "SubscriptionType",
+    "TopicSpec",
+    "UnsubscribeReason",
+    "UnsubscribeRecorded",
+    "codec",
+    "decode",
+    "encode",
+]

@@ -1,0 +1,115 @@
+"""`mailstream topics create|list` and `mailstream events tail`: topics from the registry."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from mailstream.schemas.codec import DecodeError, decode
+from mailstream.schemas.topics import BY_NAME, TOPICS
+
+
+async def create_topics(bootstrap: str, replication: int = 1) -> list[str]:
+    """Create every registry topic that is missing; returns the names created. Idempotent."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in TOPICS if t.name not in existing]
+        if missing:
+            new = [NewTopic(t.name, t.partitions, replication, topic_configs=t.configs) for t in missing]
+            response = await admin.create_topics(new)
+            for name, code, *_ in getattr(response, "topic_errors", getattr(response, "topic_error_codes", [])):
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise RuntimeError(f"creating topic {name} failed with Kafka error {code}")
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+async def tail(bootstrap: str, topic: str, as_json: bool, from_beginning: bool, limit: int | None) -> None:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        async for msg in consumer:
+            try:
+                record = decode(msg.value)
+                body: Any = _jsonable(asdict(record))
+                kind = type(record).__name__
+            except DecodeError as exc:
+                body, kind = {"undecodable": str(exc)}, "?"
+            if as_json:
+                line = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
+                        "key": _jsonable(msg.key), "type": kind, "value": body}
+                print(json.dumps(line), flush=True)
+            else:
+                print(f"{msg.topic}[{msg.partition}]@{msg.offset} {kind} {body}", flush=True)
+            seen += 1
+            if limit is not None and seen >= limit:
+                return
+    finally:
+        await consumer.stop()
+
+
+def topics_command(subparsers: argparse._SubParsersAction, settings: Any) -> None:
+    bootstrap_default = settings.kafka_bootstrap
+    topics = subparsers.add_parser("topics", help="create or list the registry's Kafka topics")
+    actions = topics.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create missing topics (idempotent)")
+    create.set_defaults(run=lambda a: _print_created(asyncio.run(create_topics(a.bootstrap))))
+    listing = actions.add_parser("list", help="print the registry")
+    listing.set_defaults(run=lambda a: _print_registry())
+    for p in (create, listing):
+        p.add_argument("--bootstrap", default=bootstrap_default)
+
+    events = subparsers.add_parser("events", help="read a topic, decoded with the repository's schemas")
+    ev_actions = events.add_subparsers(dest="action", required=True)
+    tail_p = ev_actions.add_parser("tail", help="print records of a topic as they arrive")
+    tail_p.add_argument("--topic", required=True, choices=sorted(BY_NAME))
+    tail_p.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail_p.add_argument("--from-beginning", action="store_true")
+    tail_p.add_argument("--limit", type=int, default=None, help="stop after this many records")
+    tail_p.add_argument("--bootstrap", default=bootstrap_default)
+    tail_p.set_defaults(
+        run=lambda a: asyncio.run(tail(a.bootstrap, a.topic, a.json, a.from_beginning, a.limit))
+    )
+
+
+def _print_created(names: list[str]) -> None:
+    print("created: " + ", ".join(names) if names else "all topics already exist", file=sys.stderr)
+
+
+def _print_registry() -> None:
+    for t in TOPICS:
+        print(f"{t.name}\t{t.partitions} partitions\tkey: {t.key}\tvalue: {t.value_type.__name__}")

@@ -1,0 +1,115 @@
+"""The one codec: typed records <-> Avro single-object encoding.
+
+Wire format (Avro spec, "Single object encoding"): 0xC3 0x01, the 8-byte little-endian
+CRC-64-AVRO fingerprint of the writer's schema, then the Avro binary body. The fingerprint
+names the writer schema, so a reader holding a newer schema still resolves older data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import types
+import typing
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+
+import fastavro
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+
+from mailstream.schemas.records import SCHEMA_FILES
+
+MAGIC = b"\xc3\x01"
+R = TypeVar("R")
+
+
+class DecodeError(ValueError):
+    """The bytes are not a record this codec knows."""
+
+
+def load_schema(record_type: type) -> dict[str, Any]:
+    text = resources.files("mailstream.schemas").joinpath("avro", SCHEMA_FILES[record_type]).read_text()
+    return json.loads(text)
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    parsed = parse_schema(schema, _write_hint=False)
+    return int(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"), 16).to_bytes(8, "little")
+
+
+class Codec:
+    """Encodes each record with its current schema; decodes any registered writer schema."""
+
+    def __init__(self) -> None:
+        self._current: dict[type, tuple[bytes, Any]] = {}
+        self._writers: dict[bytes, tuple[type, Any]] = {}
+        for record_type in SCHEMA_FILES:
+            schema = load_schema(record_type)
+            parsed = parse_schema(schema)
+            fp = schema_fingerprint(schema)
+            self._current[record_type] = (fp, parsed)
+            self._writers[fp] = (record_type, parsed)
+
+    def register_writer_schema(self, record_type: type, schema: dict[str, Any]) -> None:
+        """Accept data written with an older (or other compatible) version of a schema."""
+        self._writers[schema_fingerprint(schema)] = (record_type, parse_schema(schema))
+
+    def encode(self, record: Any) -> bytes:
+        fp, parsed = self._current[type(record)]
+        out = io.BytesIO()
+        out.write(MAGIC)
+        out.write(fp)
+        fastavro.schemaless_writer(out, parsed, _to_avro(record))
+        return out.getvalue()
+
+    def decode(self, data: bytes | None, expected: type[R] | None = None) -> R:
+        if not data or len(data) < 10 or data[:2] != MAGIC:
+            raise DecodeError("not an Avro single-object encoded record")
+        writer = self._writers.get(data[2:10])
+        if writer is None:
+            raise DecodeError(f"unknown writer schema fingerprint {data[2:10].hex()}")
+        record_type, writer_schema = writer
+        if expected is not None and record_type is not expected:
+            raise DecodeError(f"expected {expected.__name__}, got {record_type.__name__}")
+        _, reader_schema = self._current[record_type]
+        try:
+            values = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer_schema, reader_schema)
+        except Exception as exc:  # fastavro raises several types for a truncated or corrupt body
+            raise DecodeError(f"corrupt {record_type.__name__} body: {exc}") from exc
+        return _from_avro(record_type, values)
+
+
+def _to_avro(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+@cache
+def _converters(record_type: type) -> dict[str, Any]:
+    """Field name -> callable turning an Avro value back into the typed field value."""
+    hints = typing.get_type_hints(record_type)
+    converters: dict[str, Any] = {}
+    for name, hint in hints.items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        base = args[0] if typing.get_origin(hint) in (typing.Union, types.UnionType) else hint
+        if isinstance(base, type) and issubclass(base, StrEnum):
+            converters[name] = base
+        elif typing.get_origin(base) is tuple:
+            converters[name] = tuple
+    return converters
+
+
+def _from_avro(record_type: type[R], values: dict[str, Any]) -> R:
+    known = {f.name for f in dataclasses.fields(record_type)}
+    kwargs = {k: v for k, v in values.items() if k in known}
+    for name, convert in _converters(record_type).items():
+        if kwargs.get(name) is not None:
+            kwargs[name] = convert(kwargs[name])
+    return record_type(**kwargs)
+
+
+codec = Codec()
+encode = codec.encode
+decode = codec.decode

@@ -1,0 +1,152 @@
+"""Typed, immutable records: one per Avro schema, named in the past tense.
+
+Services build and read these; Avro dicts exist only inside the codec.
+Field names and order follow the .avsc files beside this module (a test checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class SendSource(StrEnum):
+    API = "API"
+    SMTP = "SMTP"
+
+
+class SubscriptionType(StrEnum):
+    TRANSACTIONAL = "TRANSACTIONAL"
+    MARKETING = "MARKETING"
+
+
+class DeliveryOutcome(StrEnum):
+    DELIVERED = "DELIVERED"
+    DEFERRED = "DEFERRED"
+    BOUNCED = "BOUNCED"
+    DROPPED = "DROPPED"
+
+
+class EngagementKind(StrEnum):
+    OPEN = "OPEN"
+    CLICK = "CLICK"
+    SPAM_REPORT = "SPAM_REPORT"
+
+
+class UnsubscribeReason(StrEnum):
+    LINK = "LINK"
+    LIST_UNSUBSCRIBE = "LIST_UNSUBSCRIBE"
+    SPAM_REPORT = "SPAM_REPORT"
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequested:
+    message_id: str
+    status_id: str
+    account_id: int
+    to: str
+    requested_at: datetime
+    email_id: int | None = None
+    email_version: int | None = None
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
+    from_override: str | None = None
+    send_id: str | None = None
+    contact_properties: dict[str, str] = field(default_factory=dict)
+    custom_properties_json: str = "{}"
+    source: SendSource = SendSource.API
+    smtp_token_id: str | None = None
+    campaign_id: str | None = None
+    raw_message: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRendered:
+    message_id: str
+    status_id: str
+    account_id: int
+    subscription_type: SubscriptionType
+    mail_from: str
+    recipients: tuple[str, ...]
+    pool: str
+    sending_ip: str
+    sending_domain: str
+    mime: bytes
+    requested_at: datetime
+    rendered_at: datetime
+    email_id: int | None = None
+    smtp_token_id: str | None = None
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempted:
+    event_id: str
+    message_id: str
+    status_id: str
+    account_id: int
+    recipient: str
+    outcome: DeliveryOutcome
+    send_result: str
+    occurred_at: datetime
+    email_id: int | None = None
+    smtp_token_id: str | None = None
+    bounce_class: str | None = None
+    smtp_code: int | None = None
+    smtp_reply: str | None = None
+    sending_ip: str | None = None
+    remote_host: str | None = None
+    attempt: int = 0
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementRecorded:
+    event_id: str
+    kind: EngagementKind
+    message_id: str
+    account_id: int
+    recipient: str
+    occurred_at: datetime
+    email_id: int | None = None
+    smtp_token_id: str | None = None
+    url: str | None = None
+    user_agent: str | None = None
+    client_ip: str | None = None
+    machine: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeRecorded:
+    event_id: str
+    account_id: int
+    recipient: str
+    reason: UnsubscribeReason
+    occurred_at: datetime
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDeadLettered:
+    event_id: str
+    service: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    reason: str
+    occurred_at: datetime
+    key: bytes | None = None
+    value: bytes | None = None
+
+
+# Record class -> schema file; the codec and the topic registry both use it.
+SCHEMA_FILES: dict[type, str] = {
+    SendRequested: "send_requested.avsc",
+    EmailRendered: "email_rendered.avsc",
+    DeliveryAttempted: "delivery_attempted.avsc",
+    EngagementRecorded: "engagement_recorded.avsc",
+    UnsubscribeRecorded: "unsubscribe_recorded.avsc",
+    RecordDeadLettered: "record_dead_lettered.avsc",
+}

@@ -1,0 +1,84 @@
+"""The topic registry: every topic's name, key, value record, partitions and configs, once.
+
+No other module spells a topic name; services look topics up here (a test greps for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailstream.schemas.records import (
+    DeliveryAttempted,
+    EmailRendered,
+    EngagementRecorded,
+    RecordDeadLettered,
+    SendRequested,
+    UnsubscribeRecorded,
+)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    key: str  # what the record key is, for readers and for partitioning
+    value_type: type
+    partitions: int
+    retention_ms: int = 7 * DAY_MS
+    compacted: bool = False
+    extra_configs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def configs(self) -> dict[str, str]:
+        configs = {
+            "retention.ms": str(self.retention_ms),
+            "cleanup.policy": "compact" if self.compacted else "delete",
+        }
+        configs.update(self.extra_configs)
+        return configs
+
+
+SEND_REQUESTED = TopicSpec(
+    name="email.send.requested",
+    key="recipient address, lower-cased (keeps one recipient's sends in order)",
+    value_type=SendRequested,
+    partitions=6,
+)
+RENDERED = TopicSpec(
+    name="email.rendered",
+    key="assigned sending IP (one sender process owns an IP's traffic and its limits)",
+    value_type=EmailRendered,
+    partitions=6,
+)
+DELIVERY = TopicSpec(
+    name="email.delivery",
+    key="message id",
+    value_type=DeliveryAttempted,
+    partitions=6,
+    retention_ms=30 * DAY_MS,
+)
+ENGAGEMENT = TopicSpec(
+    name="email.engagement",
+    key="message id",
+    value_type=EngagementRecorded,
+    partitions=6,
+    retention_ms=30 * DAY_MS,
+)
+UNSUBSCRIBE = TopicSpec(
+    name="email.unsubscribe",
+    key="account id and recipient address",
+    value_type=UnsubscribeRecorded,
+    partitions=3,
+    retention_ms=30 * DAY_MS,
+)
+DEAD_LETTER = TopicSpec(
+    name="email.dead-letter",
+    key="the original record's key",
+    value_type=RecordDeadLettered,
+    partitions=1,
+    retention_ms=30 * DAY_MS,
+)
+
+TOPICS: tuple[TopicSpec, ...] = (SEND_REQUESTED, RENDERED, DELIVERY, ENGAGEMENT, UNSUBSCRIBE, DEAD_LETTER)
+BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}

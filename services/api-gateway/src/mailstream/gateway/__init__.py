@@ -1,0 +1,1 @@
+"""mailstream API gateway: HTTP (and SMTP) ingress that publishes send requests."""

@@ -1,0 +1,3 @@
+from mailstream.gateway.main import run
+
+run()

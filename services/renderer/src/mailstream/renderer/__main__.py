@@ -1,0 +1,3 @@
+from mailstream.renderer.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""mailstream sender: delivers rendered messages over SMTP from the assigned source IP."""

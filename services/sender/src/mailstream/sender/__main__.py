@@ -1,0 +1,3 @@
+from mailstream.sender.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""mailstream tracker: send statuses, engagement and feedback loops, statistics."""

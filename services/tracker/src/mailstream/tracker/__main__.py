@@ -1,0 +1,3 @@
+from mailstream.tracker.main import run
+
+run()

@@ -1,0 +1,40 @@
+"""Send-status transitions: pure, so the rules are tested without a database.
+
+PENDING -> PROCESSING (rendered) -> COMPLETE (final outcome). Events may arrive out of
+order across topics, so a COMPLETE status never moves back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, EmailRendered
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    status_id: str
+    message_id: str
+    account_id: int
+    status: str
+    started_at: datetime | None
+    send_result: str | None = None
+    completed_at: datetime | None = None
+    event_id: str | None = None
+    event_created: datetime | None = None
+
+
+def on_rendered(msg: EmailRendered) -> StatusChange:
+    return StatusChange(msg.status_id, msg.message_id, msg.account_id, "PROCESSING", started_at=msg.rendered_at)
+
+
+def on_delivery(evt: DeliveryAttempted) -> StatusChange | None:
+    if evt.outcome is DeliveryOutcome.DEFERRED:
+        return None  # still trying: the status stays PROCESSING
+    sent = evt.outcome is DeliveryOutcome.DELIVERED
+    return StatusChange(
+        evt.status_id, evt.message_id, evt.account_id, "COMPLETE", started_at=evt.started_at,
+        send_result=evt.send_result, completed_at=evt.occurred_at,
+        event_id=evt.event_id if sent else None, event_created=evt.occurred_at if sent else None,
+    )
