@@ -84,9 +84,16 @@ async def main(host: str, smtp_port: int, http_port: int) -> None:
     handler = RecordingHandler()
     loop = asyncio.get_running_loop()
     smtp_server = await loop.create_server(
-        lambda: SMTP(handler, hostname="mailsink.local", data_size_limit=50 * 1024 * 1024,
-                     enable_SMTPUTF8=True, decode_data=False),
-        host=host, port=smtp_port, reuse_address=True,
+        lambda: SMTP(
+            handler,
+            hostname="mailsink.local",
+            data_size_limit=50 * 1024 * 1024,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+        ),
+        host=host,
+        port=smtp_port,
+        reuse_address=True,
     )
     runner = web.AppRunner(http_app(handler), access_log=None)
     await runner.setup()

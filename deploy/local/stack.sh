@@ -96,7 +96,7 @@ run_tests() {
   local was_running=0
   is_running gateway && was_running=1
   "$HERE/python-env.sh"
-  (cd "$ROOT" && "$VENV/bin/ruff" check .)
+  (cd "$ROOT" && "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .)
   up
   local rc=0
   (cd "$ROOT" && "$PY" -m pytest "$@") || rc=$?

@@ -70,8 +70,14 @@ async def tail(bootstrap: str, topic: str, as_json: bool, from_beginning: bool, 
             except DecodeError as exc:
                 body, kind = {"undecodable": str(exc)}, "?"
             if as_json:
-                line = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
-                        "key": _jsonable(msg.key), "type": kind, "value": body}
+                line = {
+                    "topic": msg.topic,
+                    "partition": msg.partition,
+                    "offset": msg.offset,
+                    "key": _jsonable(msg.key),
+                    "type": kind,
+                    "value": body,
+                }
                 print(json.dumps(line), flush=True)
             else:
                 print(f"{msg.topic}[{msg.partition}]@{msg.offset} {kind} {body}", flush=True)
@@ -101,9 +107,7 @@ def topics_command(subparsers: argparse._SubParsersAction, settings: Any) -> Non
     tail_p.add_argument("--from-beginning", action="store_true")
     tail_p.add_argument("--limit", type=int, default=None, help="stop after this many records")
     tail_p.add_argument("--bootstrap", default=bootstrap_default)
-    tail_p.set_defaults(
-        run=lambda a: asyncio.run(tail(a.bootstrap, a.topic, a.json, a.from_beginning, a.limit))
-    )
+    tail_p.set_defaults(run=lambda a: asyncio.run(tail(a.bootstrap, a.topic, a.json, a.from_beginning, a.limit)))
 
 
 def _print_created(names: list[str]) -> None:

@@ -6,9 +6,7 @@ import asyncpg
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, command_timeout=10, timeout=5
-    )
+    return await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=10, timeout=5)
 
 
 async def database_reachable(pool: asyncpg.Pool) -> bool:

@@ -16,8 +16,9 @@ from mailstream.core.settings import CommonSettings
 StartDependencies = Callable[[], Awaitable[dict[str, ReadinessCheck]]]
 
 
-def run_worker(app: faust.App, settings: CommonSettings, *, service: str, ops_host: str, ops_port: int,
-               start: StartDependencies) -> None:
+def run_worker(
+    app: faust.App, settings: CommonSettings, *, service: str, ops_host: str, ops_port: int, start: StartDependencies
+) -> None:
     configure_logging(service, settings.log_level)
     app.conf.broker = [f"kafka://{hostport}" for hostport in settings.kafka_bootstrap.split(",")]
     app.conf.producer_acks = -1  # all in-sync replicas, as everywhere else

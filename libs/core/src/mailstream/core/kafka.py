@@ -20,9 +20,7 @@ def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 2) -> 
     )
 
 
-def manual_commit_consumer(
-    bootstrap: str, *, group_id: str, topics: Iterable[str], client_id: str
-) -> AIOKafkaConsumer:
+def manual_commit_consumer(bootstrap: str, *, group_id: str, topics: Iterable[str], client_id: str) -> AIOKafkaConsumer:
     """A consumer whose offsets move only when the caller commits finished work."""
     return AIOKafkaConsumer(
         *topics,

@@ -12,18 +12,20 @@ import argparse
 import asyncio
 import sys
 from importlib import metadata, resources
+from importlib.resources.abc import Traversable
 
 import asyncpg
 
 LOCK_KEY = 0x6D61696C  # "mail": one advisory lock for every component's migrations
 
 
-async def apply_migrations(conn: asyncpg.Connection, component: str, package: str) -> list[str]:
-    """Apply the component's pending migrations; returns the file names applied."""
-    files = sorted(
-        (f for f in resources.files(package).joinpath("migrations").iterdir() if f.name.endswith(".sql")),
-        key=lambda f: f.name,
-    )
+def migrations_of(package: str) -> Traversable:
+    return resources.files(package).joinpath("migrations")
+
+
+async def apply_migrations(conn: asyncpg.Connection, component: str, directory: Traversable) -> list[str]:
+    """Apply the component's pending migrations in file-name order; returns the names applied."""
+    files = sorted((f for f in directory.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     applied_now = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
@@ -34,15 +36,15 @@ async def apply_migrations(conn: asyncpg.Connection, component: str, package: st
                    applied_at timestamptz NOT NULL DEFAULT now(),
                    PRIMARY KEY (component, version))"""
         )
-        done = {r["version"] for r in await conn.fetch(
-            "SELECT version FROM schema_migrations WHERE component = $1", component)}
+        done = {
+            r["version"]
+            for r in await conn.fetch("SELECT version FROM schema_migrations WHERE component = $1", component)
+        }
         for f in files:
             if f.name in done:
                 continue
             await conn.execute(f.read_text())
-            await conn.execute(
-                "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)", component, f.name
-            )
+            await conn.execute("INSERT INTO schema_migrations (component, version) VALUES ($1, $2)", component, f.name)
             applied_now.append(f.name)
     return applied_now
 
@@ -55,7 +57,10 @@ def registered_components() -> dict[str, str]:
 async def migrate_all(database_url: str) -> dict[str, list[str]]:
     conn = await asyncpg.connect(database_url)
     try:
-        return {name: await apply_migrations(conn, name, pkg) for name, pkg in sorted(registered_components().items())}
+        return {
+            name: await apply_migrations(conn, name, migrations_of(pkg))
+            for name, pkg in sorted(registered_components().items())
+        }
     finally:
         await conn.close()
 

@@ -61,6 +61,7 @@ class CommonSettings:
         secret=True,
     )
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR")
+    http_host: str = setting("127.0.0.1", "Address every HTTP listener binds (0.0.0.0 in containers)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -88,7 +89,4 @@ class CommonSettings:
 
     def redacted(self) -> dict[str, Any]:
         """The settings with secrets masked, for the start-up log line."""
-        return {
-            f.name: "***" if f.metadata.get("secret") else getattr(self, f.name)
-            for f in dataclasses.fields(self)
-        }
+        return {f.name: "***" if f.metadata.get("secret") else getattr(self, f.name) for f in dataclasses.fields(self)}

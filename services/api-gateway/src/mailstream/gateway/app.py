@@ -1,6 +1,5 @@
 """The FastAPI application: routes translate HTTP to handlers and nothing more."""
 
-
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -42,8 +41,11 @@ def create_app(deps: Dependencies) -> FastAPI:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "INVALID_AUTHENTICATION",
-                           "Authentication credentials not found: send 'Authorization: Bearer <API key>'")
+            raise ApiError(
+                401,
+                "INVALID_AUTHENTICATION",
+                "Authentication credentials not found: send 'Authorization: Bearer <API key>'",
+            )
         try:
             found = await store.account_for_key(deps.pool, token.strip())
         except (OSError, asyncpg.PostgresError) as exc:
@@ -92,11 +94,21 @@ def create_app(deps: Dependencies) -> FastAPI:
 
     @app.post("/mailstream/v1/emails", status_code=201)
     async def create_email(body: EmailCreate, account: Account) -> dict[str, Any]:
-        email = await store.create_email(deps.pool, account, {
-            "name": body.name, "subject": body.subject, "from_name": body.fromName,
-            "from_email": body.fromEmail, "reply_to": body.replyTo, "html": body.html, "text": body.text,
-            "subscription_type": body.subscriptionType, "tracking": body.tracking,
-        })
+        email = await store.create_email(
+            deps.pool,
+            account,
+            {
+                "name": body.name,
+                "subject": body.subject,
+                "from_name": body.fromName,
+                "from_email": body.fromEmail,
+                "reply_to": body.replyTo,
+                "html": body.html,
+                "text": body.text,
+                "subscription_type": body.subscriptionType,
+                "tracking": body.tracking,
+            },
+        )
         return email_view(email)
 
     @app.get("/mailstream/v1/emails/{email_id}")
@@ -112,8 +124,12 @@ def create_app(deps: Dependencies) -> FastAPI:
         if email is None:
             raise not_found(f"Email {email_id}")
         if email.state != "DRAFT":
-            raise ApiError(409, "CONFLICT", f"Email {email_id} is {email.state.lower()}: only drafts can be "
-                           "converted to the single-send API; clone it and convert the clone")
+            raise ApiError(
+                409,
+                "CONFLICT",
+                f"Email {email_id} is {email.state.lower()}: only drafts can be "
+                "converted to the single-send API; clone it and convert the clone",
+            )
         await store.set_single_send_api(deps.pool, account, email_id)
         return email_view(await store.get_email(deps.pool, account, email_id))
 
@@ -122,10 +138,19 @@ def create_app(deps: Dependencies) -> FastAPI:
 
 def email_view(email: store.EmailRow) -> dict[str, Any]:
     return {
-        "emailId": email.id, "name": email.name, "state": email.state,
-        "singleSendApi": email.single_send_api, "version": email.current_version,
-        "subject": email.subject, "fromName": email.from_name, "fromEmail": email.from_email,
-        "replyTo": email.reply_to, "html": email.html, "text": email.text_body,
-        "subscriptionType": email.subscription_type, "tracking": email.tracking,
-        "createdAt": handlers.iso(email.created_at), "updatedAt": handlers.iso(email.updated_at),
+        "emailId": email.id,
+        "name": email.name,
+        "state": email.state,
+        "singleSendApi": email.single_send_api,
+        "version": email.current_version,
+        "subject": email.subject,
+        "fromName": email.from_name,
+        "fromEmail": email.from_email,
+        "replyTo": email.reply_to,
+        "html": email.html,
+        "text": email.text_body,
+        "subscriptionType": email.subscription_type,
+        "tracking": email.tracking,
+        "createdAt": handlers.iso(email.created_at),
+        "updatedAt": handlers.iso(email.updated_at),
     }

@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from mailstream.core.db import create_pool
-from mailstream.core.migrations import apply_migrations
+from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.gateway.adapters import store
 from mailstream.gateway.keys import new_api_key
 
@@ -16,7 +16,7 @@ async def create_account(database_url: str, name: str) -> tuple[int, str]:
     pool = await create_pool(database_url, max_size=2)
     try:
         async with pool.acquire() as conn:
-            await apply_migrations(conn, "gateway", "mailstream.gateway")
+            await apply_migrations(conn, "gateway", migrations_of("mailstream.gateway"))
         key = new_api_key()
         return await store.create_account(pool, name, key), key
     finally:

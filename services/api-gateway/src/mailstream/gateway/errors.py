@@ -27,11 +27,16 @@ def unavailable(message: str) -> ApiError:
     return ApiError(503, "SERVICE_UNAVAILABLE", message)
 
 
-def error_response(request: Request, status: int, category: str, message: str,
-                   errors: list[dict] | None = None) -> JSONResponse:
+def error_response(
+    request: Request, status: int, category: str, message: str, errors: list[dict] | None = None
+) -> JSONResponse:
     correlation_id = getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
-    body: dict[str, Any] = {"status": "error", "message": message, "correlationId": correlation_id,
-                            "category": category}
+    body: dict[str, Any] = {
+        "status": "error",
+        "message": message,
+        "correlationId": correlation_id,
+        "category": category,
+    }
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, headers={CORRELATION_HEADER: correlation_id})
@@ -56,13 +61,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        errors = [{"message": e["msg"], "in": _field_path(tuple(e["loc"])), "code": e["type"]}
-                  for e in exc.errors()]
+        errors = [{"message": e["msg"], "in": _field_path(tuple(e["loc"])), "code": e["type"]} for e in exc.errors()]
         summary = "; ".join(f"{e['in']}: {e['message']}" for e in errors)
         return error_response(request, 400, "VALIDATION_ERROR", f"Invalid input: {summary}", errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         category = {401: "INVALID_AUTHENTICATION", 404: "OBJECT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
-            exc.status_code, "ERROR")
+            exc.status_code, "ERROR"
+        )
         return error_response(request, exc.status_code, category, str(exc.detail))

@@ -26,8 +26,12 @@ def status_view(row: dict[str, Any]) -> dict[str, Any]:
     """EmailSendStatusView from the gateway's request row and the tracker's outcome."""
     view: dict[str, Any] = {"statusId": row["status_id"], "requestedAt": iso(row["requested_at"])}
     if row.get("gateway_result"):
-        view.update(status="COMPLETE", sendResult=row["gateway_result"],
-                    startedAt=iso(row["requested_at"]), completedAt=iso(row["gateway_completed_at"]))
+        view.update(
+            status="COMPLETE",
+            sendResult=row["gateway_result"],
+            startedAt=iso(row["requested_at"]),
+            completedAt=iso(row["gateway_completed_at"]),
+        )
         return view
     view["status"] = row.get("status") or "PENDING"
     for key, column in (("startedAt", "started_at"), ("completedAt", "completed_at")):
@@ -46,8 +50,9 @@ def valid_address(address: str) -> bool:
     return bool(local) and "." in domain and addr == address.strip() and not any(c in address for c in "\r\n")
 
 
-async def single_send(pool: asyncpg.Pool, publish: Publish, account_id: int,
-                      request: SingleSendRequest) -> dict[str, Any]:
+async def single_send(
+    pool: asyncpg.Pool, publish: Publish, account_id: int, request: SingleSendRequest
+) -> dict[str, Any]:
     msg = request.message
     now = datetime.now(UTC)
     status_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -62,20 +67,36 @@ async def single_send(pool: asyncpg.Pool, publish: Publish, account_id: int,
 
     async with pool.acquire() as conn, conn.transaction():
         inserted = await store.insert_send_request(
-            conn, status_id=status_id, message_id=message_id, account_id=account_id, send_id=msg.sendId,
-            email_id=request.emailId, recipient=msg.to, requested_at=now,
+            conn,
+            status_id=status_id,
+            message_id=message_id,
+            account_id=account_id,
+            send_id=msg.sendId,
+            email_id=request.emailId,
+            recipient=msg.to,
+            requested_at=now,
             send_result=rejection.value if rejection else None,
         )
         if not inserted:  # a repeated sendId: the first send's status, nothing sent again
             status_id = await store.find_send_by_send_id(conn, account_id, msg.sendId)
         elif rejection is None:
             # Published inside the transaction: if Kafka does not acknowledge, nothing is recorded.
-            await publish(SendRequested(
-                message_id=message_id, status_id=status_id, account_id=account_id, to=msg.to,
-                requested_at=now, email_id=email.id, email_version=email.current_version,
-                cc=tuple(msg.cc), bcc=tuple(msg.bcc), reply_to=tuple(msg.replyTo),
-                from_override=msg.from_, send_id=msg.sendId,
-                contact_properties=dict(request.contactProperties),
-                custom_properties_json=json.dumps(request.customProperties),
-            ))
+            await publish(
+                SendRequested(
+                    message_id=message_id,
+                    status_id=status_id,
+                    account_id=account_id,
+                    to=msg.to,
+                    requested_at=now,
+                    email_id=email.id,
+                    email_version=email.current_version,
+                    cc=tuple(msg.cc),
+                    bcc=tuple(msg.bcc),
+                    reply_to=tuple(msg.replyTo),
+                    from_override=msg.from_,
+                    send_id=msg.sendId,
+                    contact_properties=dict(request.contactProperties),
+                    custom_properties_json=json.dumps(request.customProperties),
+                )
+            )
     return status_view(await store.send_status(pool, account_id, status_id))

@@ -7,5 +7,4 @@ from mailstream.core.settings import CommonSettings, setting
 
 @dataclass(frozen=True)
 class GatewaySettings(CommonSettings):
-    http_host: str = setting("127.0.0.1", "Address the gateway's HTTP API listens on")
     http_port: int = setting(8080, "Port of the gateway's HTTP API (also /healthz, /readyz, /metrics)")

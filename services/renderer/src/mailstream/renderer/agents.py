@@ -36,9 +36,15 @@ async def render_sends(stream):
 async def dead_letter(event, reason: str) -> None:
     msg = event.message
     record = RecordDeadLettered(
-        event_id=str(uuid.uuid4()), service="renderer", source_topic=msg.topic,
-        source_partition=msg.partition, source_offset=msg.offset, reason=reason,
-        occurred_at=datetime.now(UTC), key=event.key, value=event.value,
+        event_id=str(uuid.uuid4()),
+        service="renderer",
+        source_topic=msg.topic,
+        source_partition=msg.partition,
+        source_offset=msg.offset,
+        reason=reason,
+        occurred_at=datetime.now(UTC),
+        key=event.key,
+        value=event.value,
     )
     await topics.dead_letter.send(key=event.key, value=encode(record))
     RENDERED.labels("dead_lettered").inc()

@@ -28,8 +28,9 @@ _ready = asyncio.Event()
 async def start(settings: RendererSettings) -> Dependencies:
     global _deps
     pool = await create_pool(settings.database_url, max_size=10)
-    _deps = Dependencies(settings=settings, pool=pool, emails=EmailVersions(pool),
-                         pools=load_pools(settings.policy_dir))
+    _deps = Dependencies(
+        settings=settings, pool=pool, emails=EmailVersions(pool), pools=load_pools(settings.policy_dir)
+    )
     _ready.set()
     return _deps
 

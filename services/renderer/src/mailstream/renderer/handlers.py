@@ -39,15 +39,23 @@ LoadEmail = Callable[[int, int, int], Awaitable[EmailVersion | None]]  # (accoun
 
 def dropped(req: SendRequested, result: SendResult, reason: str) -> DeliveryAttempted:
     return DeliveryAttempted(
-        event_id=str(uuid.uuid4()), message_id=req.message_id, status_id=req.status_id,
-        account_id=req.account_id, email_id=req.email_id, smtp_token_id=req.smtp_token_id,
-        recipient=req.to, outcome=DeliveryOutcome.DROPPED, send_result=result.value,
-        smtp_reply=reason[:1000], occurred_at=datetime.now(UTC),
+        event_id=str(uuid.uuid4()),
+        message_id=req.message_id,
+        status_id=req.status_id,
+        account_id=req.account_id,
+        email_id=req.email_id,
+        smtp_token_id=req.smtp_token_id,
+        recipient=req.to,
+        outcome=DeliveryOutcome.DROPPED,
+        send_result=result.value,
+        smtp_reply=reason[:1000],
+        occurred_at=datetime.now(UTC),
     )
 
 
-async def render_send(req: SendRequested, *, load_email: LoadEmail,
-                      pools: dict[str, Pool]) -> EmailRendered | DeliveryAttempted:
+async def render_send(
+    req: SendRequested, *, load_email: LoadEmail, pools: dict[str, Pool]
+) -> EmailRendered | DeliveryAttempted:
     if req.email_id is None or req.email_version is None:
         return dropped(req, SendResult.MISSING_CONTENT, "no email to render")
     try:
@@ -67,14 +75,30 @@ async def render_send(req: SendRequested, *, load_email: LoadEmail,
     pool = pools["shared"]
     now = datetime.now(UTC)
     mime = build_mime(
-        message_id=req.message_id, sending_domain=sending_domain, from_header=from_header, to=req.to,
-        cc=req.cc, reply_to=req.reply_to or email.reply_to, subject=rendered.subject,
-        html=rendered.html, text=rendered.text, date=now,
+        message_id=req.message_id,
+        sending_domain=sending_domain,
+        from_header=from_header,
+        to=req.to,
+        cc=req.cc,
+        reply_to=req.reply_to or email.reply_to,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        date=now,
     )
     return EmailRendered(
-        message_id=req.message_id, status_id=req.status_id, account_id=req.account_id,
-        email_id=req.email_id, smtp_token_id=req.smtp_token_id,
-        subscription_type=email.subscription_type, mail_from=from_address,
-        recipients=(req.to, *req.cc, *req.bcc), pool=pool.name, sending_ip=pool.choose(),
-        sending_domain=sending_domain, mime=mime, requested_at=req.requested_at, rendered_at=now,
+        message_id=req.message_id,
+        status_id=req.status_id,
+        account_id=req.account_id,
+        email_id=req.email_id,
+        smtp_token_id=req.smtp_token_id,
+        subscription_type=email.subscription_type,
+        mail_from=from_address,
+        recipients=(req.to, *req.cc, *req.bcc),
+        pool=pool.name,
+        sending_ip=pool.choose(),
+        sending_domain=sending_domain,
+        mime=mime,
+        requested_at=req.requested_at,
+        rendered_at=now,
     )

@@ -16,5 +16,6 @@ def run() -> None:
         deps = await bootstrap.start(settings)
         return {"postgres": lambda: database_reachable(deps.pool)}
 
-    run_worker(app, settings, service="renderer", ops_host="127.0.0.1", ops_port=settings.renderer_ops_port,
-               start=start)
+    run_worker(
+        app, settings, service="renderer", ops_host=settings.http_host, ops_port=settings.renderer_ops_port, start=start
+    )

@@ -10,8 +10,19 @@ from email.utils import format_datetime
 MESSAGE_ID_HEADER = "X-Mailstream-ID"  # feedback-loop reports carry it back to us
 
 
-def build_mime(*, message_id: str, sending_domain: str, from_header: str, to: str, cc: tuple[str, ...],
-               reply_to: tuple[str, ...], subject: str, html: str, text: str, date: datetime) -> bytes:
+def build_mime(
+    *,
+    message_id: str,
+    sending_domain: str,
+    from_header: str,
+    to: str,
+    cc: tuple[str, ...],
+    reply_to: tuple[str, ...],
+    subject: str,
+    html: str,
+    text: str,
+    date: datetime,
+) -> bytes:
     msg = EmailMessage(policy=SMTP)
     msg["Message-ID"] = f"<{message_id}@{sending_domain}>"
     msg["Date"] = format_datetime(date)

@@ -1,10 +1,10 @@
 """Sending-IP choice from the pools of deploy/policy/pools.toml (weighted).
 
-    [sources.local-1]
-    address = "127.0.0.2"
+[sources.local-1]
+address = "127.0.0.2"
 
-    [pools.shared.local-1]
-    weight = 1
+[pools.shared.local-1]
+weight = 1
 """
 
 from __future__ import annotations

@@ -6,8 +6,14 @@ from mailstream.schemas.topics import DEAD_LETTER, DELIVERY, RENDERED, SEND_REQU
 
 
 def bind(spec: TopicSpec):
-    return app.topic(spec.name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                     value_serializer="raw", partitions=spec.partitions)
+    return app.topic(
+        spec.name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=spec.partitions,
+    )
 
 
 send_requested = bind(SEND_REQUESTED)

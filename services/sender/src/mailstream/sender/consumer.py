@@ -15,28 +15,28 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
 
-from mailstream.sender.pipeline import Pipeline
 from mailstream.schemas import DecodeError, EmailRendered, RecordDeadLettered, decode, encode
 from mailstream.schemas.topics import DEAD_LETTER
+from mailstream.sender.pipeline import Pipeline
 
 log = logging.getLogger("mailstream.sender")
 HANDLED = Counter("mailstream_sender_records_total", "Rendered records handled", ["result"])
 
 
-async def consume(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, pipeline: Pipeline,
-                  stop: asyncio.Event) -> None:
+async def consume(
+    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, pipeline: Pipeline, stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=500, max_records=200)
         if not batches:
             continue
-        done = await asyncio.gather(*(
-            handle_partition(records, producer, pipeline) for records in batches.values()
-        ))
+        done = await asyncio.gather(*(handle_partition(records, producer, pipeline) for records in batches.values()))
         await consumer.commit({tp: offset for tp, offset in done})
 
 
-async def handle_partition(records: list[ConsumerRecord], producer: AIOKafkaProducer,
-                           pipeline: Pipeline) -> tuple[TopicPartition, int]:
+async def handle_partition(
+    records: list[ConsumerRecord], producer: AIOKafkaProducer, pipeline: Pipeline
+) -> tuple[TopicPartition, int]:
     # One partition's records in order: it carries one sending IP's traffic.
     for record in records:
         try:
@@ -52,11 +52,18 @@ async def handle_partition(records: list[ConsumerRecord], producer: AIOKafkaProd
 
 async def dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord, reason: str) -> None:
     event = RecordDeadLettered(
-        event_id=str(uuid.uuid4()), service="sender", source_topic=record.topic,
-        source_partition=record.partition, source_offset=record.offset, reason=reason,
-        occurred_at=datetime.now(UTC), key=record.key, value=record.value,
+        event_id=str(uuid.uuid4()),
+        service="sender",
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        reason=reason,
+        occurred_at=datetime.now(UTC),
+        key=record.key,
+        value=record.value,
     )
     await producer.send_and_wait(DEAD_LETTER.name, encode(event), key=record.key)
     HANDLED.labels("dead_lettered").inc()
-    log.warning("dead-lettered a record", extra={"fields": {"topic": record.topic, "offset": record.offset,
-                                                             "reason": reason}})
+    log.warning(
+        "dead-lettered a record", extra={"fields": {"topic": record.topic, "offset": record.offset, "reason": reason}}
+    )

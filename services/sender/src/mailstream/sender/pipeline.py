@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, EmailRendered, SendResult, encode
 from mailstream.sender.adapters.deliveries import DeliveryRecords
 from mailstream.sender.adapters.smtp import Route, SmtpTransport
 from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Outcome
-from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, EmailRendered, SendResult, encode
 
 Publish = Callable[[str, bytes], Awaitable[None]]  # (message id, encoded DeliveryAttempted)
 
@@ -74,9 +74,19 @@ _RESULTS = {
 def outcome_event(msg: EmailRendered, outcome: Outcome, started: datetime) -> DeliveryAttempted:
     kind, result = _RESULTS[type(outcome)]
     return DeliveryAttempted(
-        event_id=str(uuid.uuid4()), message_id=msg.message_id, status_id=msg.status_id,
-        account_id=msg.account_id, email_id=msg.email_id, smtp_token_id=msg.smtp_token_id,
-        recipient=msg.recipients[0], outcome=kind, send_result=result.value,
-        smtp_code=outcome.code, smtp_reply=outcome.reply[:1000], sending_ip=msg.sending_ip,
-        attempt=msg.attempt, started_at=started, occurred_at=datetime.now(UTC),
+        event_id=str(uuid.uuid4()),
+        message_id=msg.message_id,
+        status_id=msg.status_id,
+        account_id=msg.account_id,
+        email_id=msg.email_id,
+        smtp_token_id=msg.smtp_token_id,
+        recipient=msg.recipients[0],
+        outcome=kind,
+        send_result=result.value,
+        smtp_code=outcome.code,
+        smtp_reply=outcome.reply[:1000],
+        sending_ip=msg.sending_ip,
+        attempt=msg.attempt,
+        started_at=started,
+        occurred_at=datetime.now(UTC),
     )

@@ -38,8 +38,14 @@ async def mark_outcome(stream):
 async def dead_letter(event, reason: str) -> None:
     msg = event.message
     record = RecordDeadLettered(
-        event_id=str(uuid.uuid4()), service="tracker", source_topic=msg.topic,
-        source_partition=msg.partition, source_offset=msg.offset, reason=reason,
-        occurred_at=datetime.now(UTC), key=event.key, value=event.value,
+        event_id=str(uuid.uuid4()),
+        service="tracker",
+        source_topic=msg.topic,
+        source_partition=msg.partition,
+        source_offset=msg.offset,
+        reason=reason,
+        occurred_at=datetime.now(UTC),
+        key=event.key,
+        value=event.value,
     )
     await topics.dead_letter.send(key=event.key, value=encode(record))

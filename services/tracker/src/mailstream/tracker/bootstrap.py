@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from mailstream.core.db import create_pool
-from mailstream.core.migrations import apply_migrations
+from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.tracker.settings import TrackerSettings
 
 
@@ -26,7 +26,7 @@ async def start(settings: TrackerSettings) -> Dependencies:
     global _deps
     pool = await create_pool(settings.database_url, max_size=10)
     async with pool.acquire() as conn:
-        await apply_migrations(conn, "tracker", "mailstream.tracker")
+        await apply_migrations(conn, "tracker", migrations_of("mailstream.tracker"))
     _deps = Dependencies(settings=settings, pool=pool)
     _ready.set()
     return _deps

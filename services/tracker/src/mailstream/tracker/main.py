@@ -16,5 +16,6 @@ def run() -> None:
         deps = await bootstrap.start(settings)
         return {"postgres": lambda: database_reachable(deps.pool)}
 
-    run_worker(app, settings, service="tracker", ops_host=settings.tracker_http_host,
-               ops_port=settings.tracker_http_port, start=start)
+    run_worker(
+        app, settings, service="tracker", ops_host=settings.http_host, ops_port=settings.tracker_http_port, start=start
+    )

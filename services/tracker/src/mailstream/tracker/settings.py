@@ -7,5 +7,4 @@ from mailstream.core.settings import CommonSettings, setting
 
 @dataclass(frozen=True)
 class TrackerSettings(CommonSettings):
-    tracker_http_host: str = setting("127.0.0.1", "Address of the tracker's HTTP server")
     tracker_http_port: int = setting(8090, "Port of the tracking endpoints, /healthz, /readyz and /metrics")

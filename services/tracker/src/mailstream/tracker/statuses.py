@@ -34,7 +34,13 @@ def on_delivery(evt: DeliveryAttempted) -> StatusChange | None:
         return None  # still trying: the status stays PROCESSING
     sent = evt.outcome is DeliveryOutcome.DELIVERED
     return StatusChange(
-        evt.status_id, evt.message_id, evt.account_id, "COMPLETE", started_at=evt.started_at,
-        send_result=evt.send_result, completed_at=evt.occurred_at,
-        event_id=evt.event_id if sent else None, event_created=evt.occurred_at if sent else None,
+        evt.status_id,
+        evt.message_id,
+        evt.account_id,
+        "COMPLETE",
+        started_at=evt.started_at,
+        send_result=evt.send_result,
+        completed_at=evt.occurred_at,
+        event_id=evt.event_id if sent else None,
+        event_created=evt.occurred_at if sent else None,
     )

@@ -5,8 +5,14 @@ from mailstream.tracker.app import app
 
 
 def bind(spec: TopicSpec):
-    return app.topic(spec.name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                     value_serializer="raw", partitions=spec.partitions)
+    return app.topic(
+        spec.name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=spec.partitions,
+    )
 
 
 rendered = bind(RENDERED)

@@ -41,7 +41,9 @@ async def create_account(pool: asyncpg.Pool, name: str, api_key: str) -> int:
         account_id = await conn.fetchval("INSERT INTO accounts (name) VALUES ($1) RETURNING id", name)
         await conn.execute(
             "INSERT INTO api_keys (account_id, key_hash, key_prefix) VALUES ($1, $2, $3)",
-            account_id, hash_api_key(api_key), api_key[:8],
+            account_id,
+            hash_api_key(api_key),
+            api_key[:8],
         )
     return account_id
 
@@ -61,8 +63,15 @@ async def create_email(pool: asyncpg.Pool, account_id: int, fields: dict[str, An
             """INSERT INTO email_versions (email_id, version, subject, from_name, from_email, reply_to,
                    html, text_body, subscription_type, tracking)
                VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            email_id, fields["subject"], fields["from_name"], fields["from_email"], fields["reply_to"],
-            fields["html"], fields["text"], fields["subscription_type"], fields["tracking"],
+            email_id,
+            fields["subject"],
+            fields["from_name"],
+            fields["from_email"],
+            fields["reply_to"],
+            fields["html"],
+            fields["text"],
+            fields["subscription_type"],
+            fields["tracking"],
         )
     return await get_email(pool, account_id, email_id)
 
@@ -72,7 +81,8 @@ async def get_email(pool: asyncpg.Pool, account_id: int, email_id: int) -> Email
         f"""SELECT {EMAIL_COLUMNS} FROM emails e
             JOIN email_versions v ON v.email_id = e.id AND v.version = e.current_version
             WHERE e.account_id = $1 AND e.id = $2""",
-        account_id, email_id,
+        account_id,
+        email_id,
     )
     return EmailRow(**dict(row)) if row else None
 
@@ -80,7 +90,8 @@ async def get_email(pool: asyncpg.Pool, account_id: int, email_id: int) -> Email
 async def set_single_send_api(pool: asyncpg.Pool, account_id: int, email_id: int) -> None:
     await pool.execute(
         "UPDATE emails SET single_send_api = true, updated_at = now() WHERE account_id = $1 AND id = $2",
-        account_id, email_id,
+        account_id,
+        email_id,
     )
 
 
@@ -90,9 +101,18 @@ async def find_send_by_send_id(conn: asyncpg.Connection, account_id: int, send_i
     )
 
 
-async def insert_send_request(conn: asyncpg.Connection, *, status_id: str, message_id: str, account_id: int,
-                              send_id: str | None, email_id: int | None, recipient: str,
-                              requested_at: datetime, send_result: str | None = None) -> bool:
+async def insert_send_request(
+    conn: asyncpg.Connection,
+    *,
+    status_id: str,
+    message_id: str,
+    account_id: int,
+    send_id: str | None,
+    email_id: int | None,
+    recipient: str,
+    requested_at: datetime,
+    send_result: str | None = None,
+) -> bool:
     """False when the account already has a send with this sendId (the caller reuses that one)."""
     inserted = await conn.fetchval(
         """INSERT INTO send_requests (status_id, message_id, account_id, send_id, email_id, recipient,
@@ -101,7 +121,14 @@ async def insert_send_request(conn: asyncpg.Connection, *, status_id: str, messa
                    CASE WHEN $8::text IS NULL THEN NULL ELSE $7::timestamptz END)
            ON CONFLICT (account_id, send_id) WHERE send_id IS NOT NULL DO NOTHING
            RETURNING true""",
-        status_id, message_id, account_id, send_id, email_id, recipient, requested_at, send_result,
+        status_id,
+        message_id,
+        account_id,
+        send_id,
+        email_id,
+        recipient,
+        requested_at,
+        send_result,
     )
     return bool(inserted)
 
@@ -115,6 +142,7 @@ async def send_status(pool: asyncpg.Pool, account_id: int, status_id: str) -> di
                   o.event_created
            FROM send_requests r LEFT JOIN send_outcomes o ON o.status_id = r.status_id
            WHERE r.account_id = $1 AND r.status_id = $2""",
-        account_id, status_id,
+        account_id,
+        status_id,
     )
     return dict(row) if row else None

@@ -30,13 +30,19 @@ class EmailVersions:
                       v.subscription_type, v.tracking
                FROM email_versions v JOIN emails e ON e.id = v.email_id
                WHERE e.account_id = $1 AND v.email_id = $2 AND v.version = $3""",
-            account_id, email_id, version,
+            account_id,
+            email_id,
+            version,
         )
         if row is None:
             return None
         entry = EmailVersion(
-            email_id=email_id, version=version, from_name=row["from_name"], from_email=row["from_email"],
-            reply_to=tuple(row["reply_to"]), subscription_type=SubscriptionType(row["subscription_type"]),
+            email_id=email_id,
+            version=version,
+            from_name=row["from_name"],
+            from_email=row["from_email"],
+            reply_to=tuple(row["reply_to"]),
+            subscription_type=SubscriptionType(row["subscription_type"]),
             tracking=row["tracking"],
             compiled=compile_email(row["subject"], row["html"], row["text_body"]),
         )

@@ -17,5 +17,7 @@ class DeliveryRecords:
         await self._pool.execute(
             """INSERT INTO deliveries (message_id, outcome, outcome_event) VALUES ($1, $2, $3)
                ON CONFLICT (message_id) DO NOTHING""",
-            message_id, outcome, event,
+            message_id,
+            outcome,
+            event,
         )

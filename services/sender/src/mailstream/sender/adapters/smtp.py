@@ -3,7 +3,6 @@ per (remote host, port, source IP)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 
 import aiosmtplib
@@ -27,9 +26,15 @@ class SmtpTransport:
             if smtp.is_connected:
                 return smtp
         host, port, source_ip = route
-        smtp = aiosmtplib.SMTP(hostname=host, port=port, source_address=(source_ip, 0),
-                               local_hostname=self._helo, timeout=self._timeout, start_tls=None,
-                               validate_certs=False)
+        smtp = aiosmtplib.SMTP(
+            hostname=host,
+            port=port,
+            source_address=(source_ip, 0),
+            local_hostname=self._helo,
+            timeout=self._timeout,
+            start_tls=None,
+            validate_certs=False,
+        )
         await smtp.connect()
         return smtp
 
@@ -38,7 +43,7 @@ class SmtpTransport:
         try:
             smtp = await self._connection(route)
             _, reply = await smtp.sendmail(mail_from, recipients, mime)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             if smtp is not None:
                 smtp.close()
             return classify_smtp_error(exc)

@@ -21,6 +21,13 @@ async def apply_status(pool: asyncpg.Pool, change: StatusChange) -> None:
                event_created = COALESCE(send_outcomes.event_created, EXCLUDED.event_created),
                updated_at = now()
            WHERE send_outcomes.status <> 'COMPLETE'""",
-        change.status_id, change.message_id, change.account_id, change.status, change.send_result,
-        change.started_at, change.completed_at, change.event_id, change.event_created,
+        change.status_id,
+        change.message_id,
+        change.account_id,
+        change.status,
+        change.send_result,
+        change.started_at,
+        change.completed_at,
+        change.event_id,
+        change.event_created,
     )

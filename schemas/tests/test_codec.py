@@ -1,0 +1,194 @@
+"""Every schema round-trips, the records match their .avsc files, and old data stays readable."""
+
+import dataclasses
+import io
+from datetime import UTC, datetime
+
+import fastavro
+import pytest
+
+from mailstream.schemas import (
+    TOPICS,
+    DecodeError,
+    DeliveryAttempted,
+    DeliveryOutcome,
+    EmailRendered,
+    EngagementKind,
+    EngagementRecorded,
+    RecordDeadLettered,
+    SendRequested,
+    SendResult,
+    SendSource,
+    SubscriptionType,
+    UnsubscribeReason,
+    UnsubscribeRecorded,
+    codec,
+    decode,
+    encode,
+)
+from mailstream.schemas.codec import MAGIC, Codec, load_schema, schema_fingerprint
+from mailstream.schemas.records import SCHEMA_FILES
+
+NOW = datetime(2026, 11, 28, 12, 30, 15, 123000, tzinfo=UTC)
+
+SAMPLES = [
+    SendRequested(
+        message_id="m-1",
+        status_id="s-1",
+        account_id=7,
+        to="jane@example.com",
+        requested_at=NOW,
+        email_id=42,
+        email_version=3,
+        cc=("cc@example.com",),
+        bcc=("bcc@example.com",),
+        reply_to=("help@shop.example",),
+        from_override="Shop <orders@shop.example>",
+        send_id="order-1001",
+        contact_properties={"firstname": "Jane"},
+        custom_properties_json='{"items": [1, 2]}',
+        source=SendSource.SMTP,
+        smtp_token_id="tok",
+        campaign_id="c-1",
+        raw_message=b"Subject: x\r\n\r\nbody",
+    ),
+    EmailRendered(
+        message_id="m-1",
+        status_id="s-1",
+        account_id=7,
+        subscription_type=SubscriptionType.MARKETING,
+        mail_from="bounces@shop.example",
+        recipients=("jane@example.com", "bcc@example.com"),
+        pool="shared",
+        sending_ip="127.0.0.2",
+        sending_domain="shop.example",
+        mime=b"\x00\xffbytes",
+        requested_at=NOW,
+        rendered_at=NOW,
+        email_id=42,
+        smtp_token_id=None,
+        attempt=2,
+    ),
+    DeliveryAttempted(
+        event_id="e-1",
+        message_id="m-1",
+        status_id="s-1",
+        account_id=7,
+        recipient="jane@example.com",
+        outcome=DeliveryOutcome.BOUNCED,
+        send_result=SendResult.UNDELIVERABLE.value,
+        occurred_at=NOW,
+        bounce_class="InvalidRecipient",
+        smtp_code=550,
+        smtp_reply="5.1.1 no such user",
+        sending_ip="127.0.0.2",
+        remote_host="mx.example.com",
+        attempt=1,
+        started_at=NOW,
+    ),
+    EngagementRecorded(
+        event_id="e-2",
+        kind=EngagementKind.CLICK,
+        message_id="m-1",
+        account_id=7,
+        recipient="jane@example.com",
+        occurred_at=NOW,
+        email_id=42,
+        url="https://shop.example/o/1",
+        user_agent="Mozilla/5.0",
+        client_ip="203.0.113.9",
+        machine=True,
+    ),
+    UnsubscribeRecorded(
+        event_id="e-3",
+        account_id=7,
+        recipient="jane@example.com",
+        reason=UnsubscribeReason.SPAM_REPORT,
+        occurred_at=NOW,
+        message_id="m-1",
+    ),
+    RecordDeadLettered(
+        event_id="e-4",
+        service="renderer",
+        source_topic="email.send.requested",
+        source_partition=3,
+        source_offset=99,
+        reason="corrupt",
+        occurred_at=NOW,
+        key=b"k",
+        value=b"\x01\x02",
+    ),
+]
+
+
+def test_there_is_a_sample_for_every_schema():
+    assert {type(s) for s in SAMPLES} == set(SCHEMA_FILES)
+
+
+@pytest.mark.parametrize("record", SAMPLES, ids=lambda r: type(r).__name__)
+def test_round_trips_every_field(record):
+    data = encode(record)
+    assert data[:2] == MAGIC
+    assert decode(data) == record
+    assert decode(data, type(record)) == record
+
+
+@pytest.mark.parametrize("record_type", list(SCHEMA_FILES), ids=lambda t: t.__name__)
+def test_record_fields_match_the_avro_schema(record_type):
+    schema_fields = [f["name"] for f in load_schema(record_type)["fields"]]
+    assert sorted(f.name for f in dataclasses.fields(record_type)) == sorted(schema_fields)
+    assert load_schema(record_type)["name"] == record_type.__name__
+
+
+def test_enums_decode_to_their_types():
+    decoded = decode(encode(SAMPLES[2]))
+    assert decoded.outcome is DeliveryOutcome.BOUNCED
+    assert isinstance(decode(encode(SAMPLES[0])).cc, tuple)
+
+
+def test_a_newer_schema_reads_data_written_with_the_older_one():
+    # The "older" writer lacks a field that the current schema added with a default.
+    current = load_schema(DeliveryAttempted)
+    older = {**current, "fields": [f for f in current["fields"] if f["name"] != "remote_host"]}
+    parsed_older = fastavro.parse_schema(older)
+    old_values = {f["name"]: getattr(SAMPLES[2], f["name"]) for f in older["fields"]}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, parsed_older, old_values)
+    old_bytes = MAGIC + schema_fingerprint(older) + body.getvalue()
+
+    reader = Codec()
+    with pytest.raises(DecodeError, match="unknown writer schema"):
+        reader.decode(old_bytes)
+    reader.register_writer_schema(DeliveryAttempted, older)
+    decoded = reader.decode(old_bytes)
+    assert decoded.remote_host is None  # the default filled in
+    assert decoded.smtp_reply == SAMPLES[2].smtp_reply
+
+
+@pytest.mark.parametrize("data", [b"", b"not avro", MAGIC + b"\x00" * 8 + b"x", None])
+def test_garbage_is_a_decode_error(data):
+    with pytest.raises(DecodeError):
+        decode(data)
+
+
+def test_a_truncated_body_is_a_decode_error():
+    with pytest.raises(DecodeError, match="corrupt"):
+        decode(encode(SAMPLES[0])[:-5])
+
+
+def test_decoding_as_the_wrong_type_is_refused():
+    with pytest.raises(DecodeError, match="expected EmailRendered"):
+        codec.decode(encode(SAMPLES[0]), EmailRendered)
+
+
+def test_every_topic_carries_a_schema_record_and_names_are_unique():
+    assert len({t.name for t in TOPICS}) == len(TOPICS)
+    for topic in TOPICS:
+        assert topic.value_type in SCHEMA_FILES
+        assert topic.partitions >= 1
+        assert topic.configs["cleanup.policy"] in ("delete", "compact")
+
+
+def test_send_results_are_the_contracts_51_values():
+    assert len(SendResult) == 51
+    assert {"SENT", "QUEUED", "MISSING_CONTENT", "PREVIOUS_SPAM", "UBB_GOVERNANCE_MISSING"} <= set(SendResult)
