@@ -14,6 +14,7 @@ SERVICES=(
 
 infra() {
   "$HERE/python-env.sh"
+  "$HERE/system-packages.sh"
   "$HERE/kafka.sh" start
   "$HERE/postgres.sh" start
   if ! is_running sink; then
@@ -38,6 +39,15 @@ services_up() {
 
 up() { infra; services_up; }
 
+restart() {  # $1=service name: stop it and start it again with the current code
+  local line name
+  for line in "${SERVICES[@]}"; do
+    read -r name _ <<<"$line"
+    if [ "$name" = "$1" ]; then stop_pid "$name" 30; services_up; return; fi
+  done
+  die "no service named $1"
+}
+
 stop_all() {
   local line name
   for line in "${SERVICES[@]}"; do
@@ -49,8 +59,15 @@ stop_all() {
   "$HERE/postgres.sh" stop
 }
 
+# Resident memory of a process and its children, in MB (PostgreSQL is a process tree).
+rss_mb() {  # $1=pid
+  local pids
+  pids=$(printf '%s\n' "$1" $(pgrep -P "$1") | paste -sd,)
+  ps -o rss= -p "$pids" 2>/dev/null | awk '{s += $1} END {printf "%d\n", s / 1024}'
+}
+
 status() {
-  printf '%-9s %-8s %-6s %s\n' NAME PID PORT HEALTH
+  printf '%-9s %-8s %-6s %-8s %s\n' NAME PID PORT RSS_MB HEALTH
   local rows=("kafka 9092 -" "postgres 5432 -" "sink 2525 http://127.0.0.1:8025/healthz")
   local line name port url module health pid
   for line in "${SERVICES[@]}"; do
@@ -60,7 +77,7 @@ status() {
     read -r name port url <<<"$line"
     pid=$(pid_of "$name")
     if [ "$name" = postgres ] && uses_external_database; then
-      printf '%-9s %-8s %-6s %s\n' postgres - - "external (MAILSTREAM_DATABASE_URL)"; continue
+      printf '%-9s %-8s %-6s %-8s %s\n' postgres - - - "external (MAILSTREAM_DATABASE_URL)"; continue
     fi
     if ! is_running "$name"; then
       health=stopped
@@ -68,7 +85,7 @@ status() {
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then health=listening; else health=starting; fi
     elif curl -fsS -o /dev/null --max-time 2 "$url"; then health=healthy
     else health=unhealthy; fi
-    printf '%-9s %-8s %-6s %s\n' "$name" "${pid:--}" "$port" "$health"
+    printf '%-9s %-8s %-6s %-8s %s\n' "$name" "${pid:--}" "$port" "$(if is_running "$name"; then rss_mb "$pid"; else echo -; fi)" "$health"
   done
 }
 
@@ -107,9 +124,10 @@ run_tests() {
 case "${1:-}" in
   run) run ;;
   up) up ;;
+  restart) restart "${2:?service name}" ;;
   infra) infra ;;
   stop) stop_all ;;
   status) status ;;
   test) shift; run_tests "$@" ;;
-  *) die "usage: stack.sh run|stop|status|test|up|infra" ;;
+  *) die "usage: stack.sh run|stop|status|test|up|infra|restart NAME" ;;
 esac

@@ -13,12 +13,14 @@ from mailstream.schemas.records import (
     SubscriptionType,
     UnsubscribeReason,
     UnsubscribeRecorded,
+    dead_lettered,
 )
 from mailstream.schemas.send_results import SendResult
-from mailstream.schemas.topics import BY_NAME, TOPICS, TopicSpec
+from mailstream.schemas.topics import BY_NAME, RETRY_TIERS, TOPICS, TopicSpec
 
 __all__ = [
     "BY_NAME",
+    "RETRY_TIERS",
     "TOPICS",
     "DecodeError",
     "DeliveryAttempted",
@@ -35,6 +37,7 @@ __all__ = [
     "UnsubscribeReason",
     "UnsubscribeRecorded",
     "codec",
+    "dead_lettered",
     "decode",
     "encode",
 ]

@@ -6,8 +6,9 @@ Field names and order follow the .avsc files beside this module (a test checks i
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -79,6 +80,9 @@ class EmailRendered:
     email_id: int | None = None
     smtp_token_id: str | None = None
     attempt: int = 0
+    first_attempt_at: datetime | None = None
+    not_before: datetime | None = None
+    tracked: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,23 @@ class RecordDeadLettered:
     occurred_at: datetime
     key: bytes | None = None
     value: bytes | None = None
+
+
+def dead_lettered(
+    *, service: str, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, reason: str
+) -> RecordDeadLettered:
+    """The dead-letter record for a consumed record that could not be decoded or processed."""
+    return RecordDeadLettered(
+        event_id=str(uuid.uuid4()),
+        service=service,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        reason=reason[:2000],
+        occurred_at=datetime.now(UTC),
+        key=key,
+        value=value,
+    )
 
 
 # Record class -> schema file; the codec and the topic registry both use it.

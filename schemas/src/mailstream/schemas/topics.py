@@ -80,5 +80,27 @@ DEAD_LETTER = TopicSpec(
     retention_ms=30 * DAY_MS,
 )
 
-TOPICS: tuple[TopicSpec, ...] = (SEND_REQUESTED, RENDERED, DELIVERY, ENGAGEMENT, UNSUBSCRIBE, DEAD_LETTER)
+# Delay topics for deferred deliveries (non-blocking retry). A deferred EmailRendered goes to
+# the tier whose delay fits its backoff, with `not_before` set; the sender's policy maps tiers
+# to delays. Records within a tier wait roughly equally long, so FIFO order is due order.
+RETRY_TIERS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(
+        name=f"email.rendered.retry.{tier}",
+        key="assigned sending IP (as email.rendered)",
+        value_type=EmailRendered,
+        partitions=6,
+        retention_ms=14 * DAY_MS,
+    )
+    for tier in (1, 2, 3, 4)
+)
+
+TOPICS: tuple[TopicSpec, ...] = (
+    SEND_REQUESTED,
+    RENDERED,
+    *RETRY_TIERS,
+    DELIVERY,
+    ENGAGEMENT,
+    UNSUBSCRIBE,
+    DEAD_LETTER,
+)
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}

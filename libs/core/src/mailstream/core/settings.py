@@ -62,6 +62,14 @@ class CommonSettings:
     )
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR")
     http_host: str = setting("127.0.0.1", "Address every HTTP listener binds (0.0.0.0 in containers)")
+    tracking_base_url: str = setting(
+        "http://127.0.0.1:8090", "Public base URL of the tracker: open pixels, click and unsubscribe links"
+    )
+    link_signing_keys: tuple[str, ...] = setting(
+        ("dev-1:development-only-link-key-change-me",),
+        "Tracking-link HMAC keys as id:secret, comma-separated; the first signs, all verify (rotation)",
+        secret=True,
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:

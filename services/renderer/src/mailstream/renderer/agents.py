@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 from prometheus_client import Counter
 
 from mailstream.renderer import bootstrap, topics
 from mailstream.renderer.app import app
 from mailstream.renderer.handlers import render_send
-from mailstream.schemas import DecodeError, EmailRendered, RecordDeadLettered, SendRequested, decode, encode
+from mailstream.schemas import DecodeError, EmailRendered, SendRequested, dead_lettered, decode, encode
 
 RENDERED = Counter("mailstream_renderer_records_total", "Send requests handled", ["outcome"])
 
@@ -35,16 +32,14 @@ async def render_sends(stream):
 
 async def dead_letter(event, reason: str) -> None:
     msg = event.message
-    record = RecordDeadLettered(
-        event_id=str(uuid.uuid4()),
+    record = dead_lettered(
         service="renderer",
-        source_topic=msg.topic,
-        source_partition=msg.partition,
-        source_offset=msg.offset,
-        reason=reason,
-        occurred_at=datetime.now(UTC),
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
         key=event.key,
         value=event.value,
+        reason=reason,
     )
     await topics.dead_letter.send(key=event.key, value=encode(record))
     RENDERED.labels("dead_lettered").inc()

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
 
-from mailstream.schemas import DecodeError, EmailRendered, RecordDeadLettered, decode, encode
+from mailstream.schemas import DecodeError, EmailRendered, dead_lettered, decode, encode
 from mailstream.schemas.topics import DEAD_LETTER
 from mailstream.sender.pipeline import Pipeline
 
@@ -51,16 +49,14 @@ async def handle_partition(
 
 
 async def dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord, reason: str) -> None:
-    event = RecordDeadLettered(
-        event_id=str(uuid.uuid4()),
+    event = dead_lettered(
         service="sender",
-        source_topic=record.topic,
-        source_partition=record.partition,
-        source_offset=record.offset,
-        reason=reason,
-        occurred_at=datetime.now(UTC),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
         key=record.key,
         value=record.value,
+        reason=reason,
     )
     await producer.send_and_wait(DEAD_LETTER.name, encode(event), key=record.key)
     HANDLED.labels("dead_lettered").inc()

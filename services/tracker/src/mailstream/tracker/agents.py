@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
-from mailstream.schemas import DecodeError, DeliveryAttempted, EmailRendered, RecordDeadLettered, decode, encode
+from mailstream.schemas import DecodeError, DeliveryAttempted, EmailRendered, dead_lettered, decode, encode
 from mailstream.tracker import bootstrap, topics
 from mailstream.tracker.adapters.outcomes import apply_status
 from mailstream.tracker.app import app
@@ -37,15 +34,13 @@ async def mark_outcome(stream):
 
 async def dead_letter(event, reason: str) -> None:
     msg = event.message
-    record = RecordDeadLettered(
-        event_id=str(uuid.uuid4()),
+    record = dead_lettered(
         service="tracker",
-        source_topic=msg.topic,
-        source_partition=msg.partition,
-        source_offset=msg.offset,
-        reason=reason,
-        occurred_at=datetime.now(UTC),
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
         key=event.key,
         value=event.value,
+        reason=reason,
     )
     await topics.dead_letter.send(key=event.key, value=encode(record))

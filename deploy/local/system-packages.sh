@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages the tests use as real peers, installed when missing:
+#   dnsmasq-base  a real DNS server the sender's direct-to-MX tests start (binary only, no service)
+#   swaks         a real SMTP client for the submission server's tests
+source "$(dirname "$0")/lib.sh"
+
+needed=()
+command -v dnsmasq >/dev/null || needed+=(dnsmasq-base)
+command -v swaks >/dev/null || needed+=(swaks)
+[ ${#needed[@]} -eq 0 ] && exit 0
+[ "$(id -u)" = 0 ] || die "missing Debian packages ${needed[*]}: run 'sudo apt-get install -y ${needed[*]}' once"
+say "installing Debian packages: ${needed[*]}"
+apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
