@@ -19,7 +19,7 @@ def test_a_signed_link_verifies_to_what_it_carries():
 def test_a_tampered_token_is_refused(position):
     s = signer("k1:0123456789abcdef0123")
     token = s.token(LINK)
-    flipped = token[:position] + ("A" if token[position] != "A" else "B") + token[position + 1:]
+    flipped = token[:position] + ("A" if token[position] != "A" else "B") + token[position + 1 :]
     assert s.verify(flipped) is None
 
 

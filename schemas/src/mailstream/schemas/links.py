@@ -68,8 +68,15 @@ class LinkSigner:
         return hmac.new(self._keys[key_id], f"{key_id}.{payload}".encode(), hashlib.sha256).digest()[:16]
 
     def token(self, link: TrackedLink) -> str:
-        fields = [link.kind.value, link.message_id, link.account_id, link.recipient, link.email_id,
-                  link.smtp_token_id, link.url]
+        fields = [
+            link.kind.value,
+            link.message_id,
+            link.account_id,
+            link.recipient,
+            link.email_id,
+            link.smtp_token_id,
+            link.url,
+        ]
         payload = _b64(json.dumps(fields, separators=(",", ":")).encode())
         return f"{payload}.{self._active}.{_b64(self._mac(self._active, payload))}"
 

@@ -4,16 +4,28 @@ service's dependencies built when the worker starts, and the ops endpoints besid
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import faust
+from aiohttp import web
 from faust import Worker
 
 from mailstream.core.logs import configure_logging
 from mailstream.core.ops_http import ReadinessCheck, ops_app, serve
 from mailstream.core.settings import CommonSettings
 
-# Builds the service's dependencies; returns its readiness checks (besides Kafka's).
-StartDependencies = Callable[[], Awaitable[dict[str, ReadinessCheck]]]
+
+@dataclass
+class ServiceSetup:
+    """What a service's start-up returns: its readiness checks (Kafka's is added) and any
+    HTTP routes it serves beside /healthz, /readyz and /metrics (e.g. the tracker's)."""
+
+    checks: dict[str, ReadinessCheck]
+    routes: list[web.RouteDef] = field(default_factory=list)
+
+
+# Builds the service's dependencies once the worker runs.
+StartDependencies = Callable[[], Awaitable[ServiceSetup]]
 
 
 def run_worker(
@@ -25,11 +37,13 @@ def run_worker(
 
     @app.task
     async def start_dependencies() -> None:
-        checks = await start()
+        setup = await start()
 
         async def kafka_ready() -> bool:
             return app.producer is not None and app.consumer is not None
 
-        await serve(ops_app({**checks, "kafka": kafka_ready}), ops_host, ops_port)
+        http = ops_app({**setup.checks, "kafka": kafka_ready})
+        http.add_routes(setup.routes)
+        await serve(http, ops_host, ops_port)
 
     Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailstream.core.db import database_reachable
-from mailstream.core.faust_runtime import run_worker
+from mailstream.core.faust_runtime import ServiceSetup, run_worker
 from mailstream.renderer import bootstrap
 from mailstream.renderer.app import app
 from mailstream.renderer.settings import RendererSettings
@@ -14,7 +14,7 @@ def run() -> None:
 
     async def start():
         deps = await bootstrap.start(settings)
-        return {"postgres": lambda: database_reachable(deps.pool)}
+        return ServiceSetup(checks={"postgres": lambda: database_reachable(deps.pool)})
 
     run_worker(
         app, settings, service="renderer", ops_host=settings.http_host, ops_port=settings.renderer_ops_port, start=start

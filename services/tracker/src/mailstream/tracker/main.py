@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailstream.core.db import database_reachable
-from mailstream.core.faust_runtime import run_worker
+from mailstream.core.faust_runtime import ServiceSetup, run_worker
 from mailstream.tracker import bootstrap
 from mailstream.tracker.app import app
 from mailstream.tracker.settings import TrackerSettings
@@ -14,7 +14,7 @@ def run() -> None:
 
     async def start():
         deps = await bootstrap.start(settings)
-        return {"postgres": lambda: database_reachable(deps.pool)}
+        return ServiceSetup(checks={"postgres": lambda: database_reachable(deps.pool)})
 
     run_worker(
         app, settings, service="tracker", ops_host=settings.http_host, ops_port=settings.tracker_http_port, start=start
