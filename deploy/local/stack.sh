@@ -50,10 +50,12 @@ restart() {  # $1=service name: stop it and start it again with the current code
 
 stop_all() {
   local line name
+  # The services stop in parallel (each finishes its in-flight work), then the stack under them.
   for line in "${SERVICES[@]}"; do
     read -r name _ <<<"$line"
-    stop_pid "$name" 30
+    stop_pid "$name" 30 &
   done
+  wait
   stop_pid sink 5
   "$HERE/kafka.sh" stop
   "$HERE/postgres.sh" stop
