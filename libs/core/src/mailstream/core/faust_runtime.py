@@ -46,4 +46,4 @@ def run_worker(
         http.add_routes(setup.routes)
         await serve(http, ops_host, ops_port)
 
-    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False).execute_from_commandline()
