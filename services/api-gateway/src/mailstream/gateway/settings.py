@@ -8,3 +8,21 @@ from mailstream.core.settings import CommonSettings, setting
 @dataclass(frozen=True)
 class GatewaySettings(CommonSettings):
     http_port: int = setting(8080, "Port of the gateway's HTTP API (also /healthz, /readyz, /metrics)")
+    smtp_host: str = setting("127.0.0.1", "Address the SMTP submission server binds (0.0.0.0 in containers)")
+    smtp_port: int = setting(
+        2587, "Port of the SMTP submission server (STARTTLS, AUTH with SMTP tokens; 587 in production)"
+    )
+    smtp_hostname: str = setting(
+        "mailstream.local", "Name the SMTP submission server gives in its greeting and certificate"
+    )
+    smtp_max_message_size: int = setting(
+        786432, "Largest message accepted over SMTP, in bytes (advertised as SIZE; beyond it 552)"
+    )
+    smtp_max_recipients: int = setting(50, "Most recipients per SMTP message (beyond it 452)")
+    smtp_tls_cert: str = setting("", "PEM certificate (chain) for STARTTLS; empty = a self-signed one made at start")
+    smtp_tls_key: str = setting("", "PEM private key of smtp_tls_cert", secret=True)
+    smtp_auth_max_failures: int = setting(5, "Failed SMTP AUTH attempts allowed per client address in the window")
+    smtp_auth_failure_window: float = setting(300.0, "Seconds over which failed SMTP AUTH attempts are counted")
+    smtp_require_verified_domain: bool = setting(
+        False, "Accept SMTP mail only From a verified sending domain (else any of the account's sending domains)"
+    )
