@@ -1,33 +1,73 @@
-"""email.send.requested -> email.rendered (keyed by sending IP), or a DROPPED outcome."""
+"""email.send.requested -> email.rendered (keyed by sending IP), or a DROPPED outcome on email.delivery.
+
+Records that cannot be decoded or processed go to the dead-letter topic with the reason (and,
+when the send is known, it ends with the matching sendResult); the agent goes on. Transient
+database errors are retried with backoff: mail is never dropped because a dependency blinked.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+import asyncio
+import logging
+import time
+
+import asyncpg
+from prometheus_client import Counter, Histogram
 
 from mailstream.renderer import bootstrap, topics
 from mailstream.renderer.app import app
-from mailstream.renderer.handlers import render_send
-from mailstream.schemas import DecodeError, EmailRendered, SendRequested, dead_lettered, decode, encode
+from mailstream.renderer.handlers import Ports, Unprocessable, dropped, render_send
+from mailstream.schemas import DecodeError, EmailRendered, SendRequested, SendResult, dead_lettered, decode, encode
 
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 16  # actors per process; per-key order is not required, the DB lookups overlap
+TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 RENDERED = Counter("mailstream_renderer_records_total", "Send requests handled", ["outcome"])
+SECONDS = Histogram("mailstream_renderer_seconds", "Time to turn one send request into its outcome")
 
 
-@app.agent(topics.send_requested)
+@app.agent(topics.send_requested, concurrency=CONCURRENCY)
 async def render_sends(stream):
     async for event in stream.events():
+        await process(event, (await bootstrap.deps()).ports)
+
+
+async def process(event, ports: Ports) -> None:
+    started = time.perf_counter()
+    try:
+        request = decode(event.value, SendRequested)
+    except DecodeError as exc:
+        await dead_letter(event, f"cannot decode SendRequested: {exc}")
+        return
+    try:
+        result = await render_retrying(request, ports)
+    except Unprocessable as exc:
+        await dead_letter(event, exc.reason)
+        result = dropped(request, exc.result, exc.reason)
+    except Exception as exc:  # a bug or an input we did not foresee: this send ends, the agent goes on
+        log.exception("cannot render message %s", request.message_id)
+        reason = f"renderer error: {type(exc).__name__}: {exc}"
+        await dead_letter(event, reason)
+        result = dropped(request, SendResult.CORRUPT_INPUT, reason)
+    if isinstance(result, EmailRendered):
+        await topics.rendered.send(key=result.sending_ip.encode(), value=encode(result))
+        RENDERED.labels("rendered").inc()
+    else:
+        await topics.delivery.send(key=result.message_id.encode(), value=encode(result))
+        RENDERED.labels(result.send_result).inc()
+    SECONDS.observe(time.perf_counter() - started)
+
+
+async def render_retrying(request: SendRequested, ports: Ports):
+    delay = 0.2
+    while True:
         try:
-            request = decode(event.value, SendRequested)
-        except DecodeError as exc:
-            await dead_letter(event, str(exc))
-            continue
-        deps = await bootstrap.deps()
-        result = await render_send(request, load_email=deps.emails.load, pools=deps.pools)
-        if isinstance(result, EmailRendered):
-            await topics.rendered.send(key=result.sending_ip.encode(), value=encode(result))
-            RENDERED.labels("rendered").inc()
-        else:
-            await topics.delivery.send(key=result.message_id.encode(), value=encode(result))
-            RENDERED.labels(result.send_result).inc()
+            return await render_send(request, ports)
+        except TRANSIENT as exc:
+            log.warning("transient error rendering %s, retrying in %.1fs: %r", request.message_id, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 async def dead_letter(event, reason: str) -> None:

@@ -44,7 +44,7 @@ class EmailVersions:
             reply_to=tuple(row["reply_to"]),
             subscription_type=SubscriptionType(row["subscription_type"]),
             tracking=row["tracking"],
-            compiled=compile_email(row["subject"], row["html"], row["text_body"]),
+            compiled=compile_email(row["subject"], row["html"], row["text_body"], row["from_name"]),
         )
         self._cache[key] = entry
         if len(self._cache) > self._capacity:

@@ -1,0 +1,188 @@
+"""The Jinja2 sandbox customer templates run in: no Python internals, no files, bounded work.
+
+- `ImmutableSandboxedEnvironment`: no `__class__`/`__mro__`, no mutation of lists or dicts, no
+  loader (so no `{% include %}` of files).
+- Every `{% for %}` iterates through a guard (the template's syntax tree is rewritten at compile
+  time) that counts iterations against a per-render budget and checks the deadline, so nested
+  loops cannot run away even when their bodies output nothing.
+- Output size is checked chunk by chunk; operators and filters that can build a huge value in
+  one step (`*`, `**`, `%`, `center`, `indent`, `format`, `str.format`) are bounded.
+- Property dicts prefer keys over dict methods: `{{ custom.items }}` is the line items.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import time
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import ChainableUndefined, StrictUndefined, Template, Undefined, nodes
+from jinja2.filters import do_center, do_format, do_indent
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+MAX_ITERATIONS = 10_000  # loop iterations per render, all loops together
+MAX_OUTPUT_CHARS = 2_000_000  # per rendered part
+MAX_RENDER_SECONDS = 1.0  # per message, checked cooperatively
+MAX_WIDTH = 1_000  # padding/width arguments
+_LOOP_GUARD = "_mailstream_loop_guard"
+_BIG_WIDTH = re.compile(r"\d{5,}")
+
+
+class LimitExceeded(SecurityError):
+    """A template did more work or produced more output than a message may."""
+
+
+@dataclass(slots=True)
+class Budget:
+    deadline: float
+    iterations_left: int = MAX_ITERATIONS
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise LimitExceeded(f"rendering took longer than {MAX_RENDER_SECONDS}s")
+
+
+_budget: ContextVar[Budget | None] = ContextVar("mailstream_render_budget", default=None)
+
+
+def start_budget() -> Budget:
+    budget = Budget(deadline=time.monotonic() + MAX_RENDER_SECONDS)
+    _budget.set(budget)
+    return budget
+
+
+def _loop_guard(iterable: Iterable[Any]) -> Iterator[Any]:
+    budget = _budget.get()
+    if budget is None:  # rendering outside render(): still bounded
+        budget = start_budget()
+    for item in iterable:
+        budget.iterations_left -= 1
+        if budget.iterations_left < 0:
+            raise LimitExceeded(f"more than {MAX_ITERATIONS} loop iterations")
+        if not budget.iterations_left & 0xFF:
+            budget.check_time()
+        yield item
+
+
+class Properties(dict):
+    """Request properties (`custom`): a missing key is strictly undefined (stops the send)."""
+
+    lenient = False
+
+
+class LenientProperties(Properties):
+    """Contact properties: a missing key renders empty and `|default(...)` replaces it."""
+
+    lenient = True
+
+
+def _bounded_mul(a: Any, b: Any) -> Any:
+    for seq, n in ((a, b), (b, a)):
+        if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_OUTPUT_CHARS:
+            raise LimitExceeded("repetition result too large")
+    return operator.mul(a, b)
+
+
+def _bounded_pow(a: Any, b: Any) -> Any:
+    if isinstance(b, int) and abs(b) > 64:
+        raise LimitExceeded("exponent too large")
+    return operator.pow(a, b)
+
+
+def _bounded_mod(a: Any, b: Any) -> Any:
+    if isinstance(a, str) and _BIG_WIDTH.search(a):
+        raise LimitExceeded("format width too large")
+    return operator.mod(a, b)
+
+
+def _bounded_width(filter_func):
+    def bounded(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(width, int) and width > MAX_WIDTH:
+            raise LimitExceeded("width too large")
+        return filter_func(value, width, *args, **kwargs)
+
+    return bounded
+
+
+def _bounded_format(value: str, *args: Any, **kwargs: Any) -> str:
+    if _BIG_WIDTH.search(str(value)):
+        raise LimitExceeded("format width too large")
+    return do_format(value, *args, **kwargs)
+
+
+class MailSandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "%"})
+    _binops = {"*": _bounded_mul, "**": _bounded_pow, "%": _bounded_mod}
+
+    def __init__(self, *, autoescape: bool, undefined: type) -> None:
+        super().__init__(autoescape=autoescape, undefined=undefined)
+        self.filters["center"] = _bounded_width(do_center)
+        self.filters["indent"] = _bounded_width(do_indent)
+        self.filters["format"] = _bounded_format
+        self.globals[_LOOP_GUARD] = _loop_guard
+
+    def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name in self._binops:
+            return self._binops[operator_name](left, right)
+        return super().call_binop(context, operator_name, left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Properties):
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self._missing(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Properties) and argument not in obj:
+            return self._missing(obj, argument)
+        return super().getitem(obj, argument)
+
+    def _missing(self, obj: Properties, name: Any) -> Undefined:
+        if obj.lenient:
+            return ChainableUndefined(obj=obj, name=name)
+        return self.undefined(obj=obj, name=name)
+
+    def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = _budget.get()
+        if budget is not None:
+            budget.check_time()
+        if getattr(__obj, "__name__", None) in ("format", "format_map") and isinstance(
+            getattr(__obj, "__self__", None), str
+        ):
+            if _BIG_WIDTH.search(__obj.__self__):
+                raise LimitExceeded("format width too large")
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def compile_template(self, source: str) -> Template:
+        """Compiles with every loop's iterable wrapped in the budget guard."""
+        tree = self.parse(source)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Call(nodes.Name(_LOOP_GUARD, "load"), [loop.iter], [], None, None)
+        for node in tree.find_all(nodes.Node):
+            node.set_environment(self)
+        return self.template_class.from_code(self, self.compile(tree), self.make_globals(None), None)
+
+
+def make_env(*, autoescape: bool) -> MailSandbox:
+    return MailSandbox(autoescape=autoescape, undefined=StrictUndefined)
+
+
+def render_bounded(template: Template, context: dict[str, Any]) -> str:
+    """Renders chunk by chunk, stopping as soon as the output or the time is over the limit."""
+    budget = _budget.get()
+    out: list[str] = []
+    size = 0
+    for chunk in template.generate(context):
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise LimitExceeded(f"output larger than {MAX_OUTPUT_CHARS} characters")
+        out.append(chunk)
+        if budget is not None and len(out) & 0x3F == 0:
+            budget.check_time()
+    return "".join(out)

@@ -1,0 +1,71 @@
+"""Open pixel and click tracking for HTML parts, with the signed stateless links of
+`mailstream.schemas.links` (the tracker verifies them: no row per link, no open redirect).
+
+Only absolute http(s) links in `<a>`/`<area>` hrefs are rewritten. mailto:, tel:, in-page
+anchors, relative links, links already pointing at the tracker (the unsubscribe link) and
+anchors marked `data-mailstream-notrack` are left alone.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from dataclasses import dataclass
+
+from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
+
+_HREF = re.compile(r"""(<(?:a|area)\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
+_BODY_END = re.compile(r"</body\s*>", re.I)
+NO_TRACK_ATTRIBUTE = "data-mailstream-notrack"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who a message's links are for: what every tracking link carries."""
+
+    message_id: str
+    account_id: int
+    recipient: str
+    email_id: int | None = None
+    smtp_token_id: str | None = None
+
+
+class Tracker:
+    def __init__(self, signer: LinkSigner, base_url: str) -> None:
+        self._signer = signer
+        self._base = base_url.rstrip("/")
+
+    def link(self, kind: LinkKind, who: Recipient, url: str | None = None) -> str:
+        return self._signer.url(
+            self._base,
+            TrackedLink(kind, who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id, url),
+        )
+
+    def unsubscribe_url(self, who: Recipient) -> str:
+        return self.link(LinkKind.UNSUBSCRIBE, who)
+
+    def is_ours(self, url: str) -> bool:
+        return url.startswith(self._base + "/")
+
+    def track_html(self, html: str, who: Recipient) -> str:
+        """Rewrites the links and adds the open pixel (before </body>, or at the end)."""
+
+        def rewrite(match: re.Match[str]) -> str:
+            prefix, quote, raw = match.groups()
+            if NO_TRACK_ATTRIBUTE in prefix:
+                return match.group(0)
+            url = html_lib.unescape(raw).strip()
+            if not url.lower().startswith(("http://", "https://")) or self.is_ours(url):
+                return match.group(0)
+            return f"{prefix}{quote}{self.link(LinkKind.CLICK, who, url)}{quote}"
+
+        tracked = _HREF.sub(rewrite, html)
+        pixel = (
+            f'<img src="{self.link(LinkKind.OPEN, who)}" width="1" height="1" alt="" '
+            'style="display:block;width:1px;height:1px;border:0" />'
+        )
+        ends = list(_BODY_END.finditer(tracked))
+        if ends:
+            at = ends[-1].start()
+            return f"{tracked[:at]}{pixel}{tracked[at:]}"
+        return tracked + pixel
