@@ -1,35 +1,79 @@
-"""Send statuses from email.rendered (PROCESSING) and email.delivery (COMPLETE)."""
+"""Faust agents: send statuses, suppressions and statistics from the tracker's topics.
+
+email.rendered -> PROCESSING, tracked message, `sent`; email.delivery -> COMPLETE, hard-bounce
+suppression, delivered/bounced/dropped; email.engagement -> opens/clicks/spam reports;
+email.unsubscribe -> suppression, unsubscribes. Counters travel on the internal increments topic,
+keyed by statistics key, to the one agent that owns the counter's table partition.
+"""
 
 from __future__ import annotations
 
-from mailstream.schemas import DecodeError, DeliveryAttempted, EmailRendered, dead_lettered, decode, encode
-from mailstream.tracker import bootstrap, topics
-from mailstream.tracker.adapters.outcomes import apply_status
+from mailstream.schemas import (
+    DecodeError,
+    DeliveryAttempted,
+    EmailRendered,
+    EngagementRecorded,
+    UnsubscribeRecorded,
+    dead_lettered,
+    decode,
+    encode,
+)
+from mailstream.tracker import bootstrap, handlers, tables, topics
 from mailstream.tracker.app import app
-from mailstream.tracker.statuses import on_delivery, on_rendered
+from mailstream.tracker.stats import fold
 
 
 @app.agent(topics.rendered)
 async def mark_processing(stream):
     async for event in stream.events():
-        try:
-            msg = decode(event.value, EmailRendered)
-        except DecodeError as exc:
-            await dead_letter(event, str(exc))
-            continue
-        await apply_status((await bootstrap.deps()).pool, on_rendered(msg))
+        if (msg := await decoded(event, EmailRendered)) is not None:
+            await forward(await handlers.on_rendered(msg, await bootstrap.deps()))
 
 
 @app.agent(topics.delivery)
 async def mark_outcome(stream):
     async for event in stream.events():
-        try:
-            evt = decode(event.value, DeliveryAttempted)
-        except DecodeError as exc:
-            await dead_letter(event, str(exc))
-            continue
-        if (change := on_delivery(evt)) is not None:
-            await apply_status((await bootstrap.deps()).pool, change)
+        if (evt := await decoded(event, DeliveryAttempted)) is not None:
+            await forward(await handlers.on_delivery(evt, await bootstrap.deps()))
+
+
+@app.agent(topics.engagement)
+async def count_engagement(stream):
+    async for event in stream.events():
+        if (evt := await decoded(event, EngagementRecorded)) is not None:
+            await forward(handlers.on_engagement(evt, tables.first_human))
+
+
+@app.agent(topics.unsubscribe)
+async def record_unsubscribe(stream):
+    async for event in stream.events():
+        if (evt := await decoded(event, UnsubscribeRecorded)) is not None:
+            await forward(await handlers.on_unsubscribe(evt, await bootstrap.deps()))
+
+
+@app.agent(topics.stats_increments)
+async def count(stream):
+    async for key, delta in stream.items():
+        tables.counts[key] = fold(tables.counts[key], delta)
+        tables.dirty.add(key)
+
+
+@app.timer(interval=1.0)
+async def materialize_stats():
+    await handlers.flush_stats(tables.counts, tables.dirty, await bootstrap.deps())
+
+
+async def forward(increments: handlers.Increments) -> None:
+    for key, delta in increments:
+        await topics.stats_increments.send(key=key.encode(), value=delta)
+
+
+async def decoded(event, record_type):
+    try:
+        return decode(event.value, record_type)
+    except DecodeError as exc:
+        await dead_letter(event, str(exc))
+        return None
 
 
 async def dead_letter(event, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""Composition root: the dependencies the agents use, built once when the worker starts."""
+"""Composition root: the dependencies the agents and the HTTP routes use, built once when the worker starts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from mailstream.core.db import create_pool
+from mailstream.core.kafka import reliable_producer
 from mailstream.core.migrations import apply_migrations, migrations_of
+from mailstream.schemas.links import LinkSigner
+from mailstream.tracker.adapters.publisher import Publisher
+from mailstream.tracker.adapters.recent import RecentDeliveries
 from mailstream.tracker.settings import TrackerSettings
 
 
@@ -16,6 +20,10 @@ from mailstream.tracker.settings import TrackerSettings
 class Dependencies:
     settings: TrackerSettings
     pool: asyncpg.Pool
+    signer: LinkSigner
+    publisher: Publisher
+    recent: RecentDeliveries
+    background: list[asyncio.Task]
 
 
 _deps: Dependencies | None = None
@@ -24,10 +32,15 @@ _ready = asyncio.Event()
 
 async def start(settings: TrackerSettings) -> Dependencies:
     global _deps
+    signer = LinkSigner.from_setting(settings.link_signing_keys)  # a malformed key stops start-up
     pool = await create_pool(settings.database_url, max_size=10)
     async with pool.acquire() as conn:
         await apply_migrations(conn, "tracker", migrations_of("mailstream.tracker"))
-    _deps = Dependencies(settings=settings, pool=pool)
+    producer = reliable_producer(settings.kafka_bootstrap, client_id="mailstream-tracker-http", linger_ms=1)
+    await producer.start()
+    recent = RecentDeliveries()
+    follower = asyncio.create_task(recent.follow(settings.kafka_bootstrap), name="recent-deliveries")
+    _deps = Dependencies(settings, pool, signer, Publisher(producer=producer), recent, [follower])
     _ready.set()
     return _deps
 

@@ -1,0 +1,35 @@
+"""The tracker's suppressions table (read by the gateway and the renderer)."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from mailstream.tracker.suppression import Suppression
+
+
+async def suppress(pool: asyncpg.Pool, s: Suppression) -> bool:
+    """Records a suppression; True if it is new (the first reason of its kind for that address)."""
+    inserted = await pool.fetchval(
+        """INSERT INTO suppressions (account_id, address, reason, message_id, detail)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, address, reason) DO NOTHING RETURNING true""",
+        s.account_id,
+        s.address,
+        s.reason,
+        uuid.UUID(s.message_id) if s.message_id else None,
+        s.detail,
+    )
+    return bool(inserted)
+
+
+async def already_reported(pool: asyncpg.Pool, account_id: int, address: str, message_id: str) -> bool:
+    """A spam report for this message and address was already taken (a re-sent report or webhook retry)."""
+    found = await pool.fetchval(
+        """SELECT true FROM suppressions
+           WHERE account_id = $1 AND address = $2 AND reason = 'SPAM_REPORT' AND message_id = $3""",
+        account_id,
+        address.lower(),
+        uuid.UUID(message_id),
+    )
+    return bool(found)

@@ -1,0 +1,21 @@
+"""The tracker's Faust tables (changelogged to Kafka; the memory store rebuilds from the changelog).
+
+- first_human: unique-human memory, keyed "KIND:message:recipient" -> True. email.engagement is keyed
+  by message id, so the table is co-partitioned with it.
+- counts: statistics counters, keyed "account/dimension/id" -> {counter: value}, co-partitioned with
+  the internal increments topic; materialized to PostgreSQL's `stats` by a timer.
+"""
+
+import faust
+
+from mailstream.schemas.topics import ENGAGEMENT
+from mailstream.tracker.app import app
+from mailstream.tracker.topics import STATS_PARTITIONS
+
+_json = faust.Schema(key_serializer="json", value_serializer="json")
+
+first_human = app.Table("engagement-first-human", default=bool, partitions=ENGAGEMENT.partitions, schema=_json)
+counts = app.Table("stats-counts", default=dict, partitions=STATS_PARTITIONS, schema=_json)
+
+# Statistics keys changed since the last materialization (this worker's partitions only).
+dirty: set[str] = set()

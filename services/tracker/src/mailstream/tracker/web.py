@@ -1,0 +1,136 @@
+"""The tracker's HTTP routes: open pixel, click redirect, unsubscribe, feedback-loop intake.
+
+Tracking requests verify the signed token and publish to Kafka; nothing is written to the
+database on that path. A bad or tampered token is a 404: no event, no redirect.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import Counter
+
+from mailstream.schemas.links import LinkKind, TrackedLink
+from mailstream.tracker import engagement, feedback, handlers
+from mailstream.tracker.machine import is_machine
+
+log = logging.getLogger(__name__)
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")  # 1x1 transparent GIF
+NO_CACHE = {
+    "Cache-Control": "no-cache, no-store, must-revalidate, private, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "0",
+}
+REQUESTS = Counter("mailstream_tracker_requests_total", "Tracking and feedback requests", ["endpoint", "outcome"])
+FEEDBACK_LIMIT = 10 * 1024 * 1024
+
+
+def routes(deps) -> list[web.RouteDef]:
+    t = Tracking(deps)
+    return [
+        web.get("/o/{token}", t.open),  # aiohttp answers HEAD on GET routes too
+        web.get("/c/{token}", t.click),
+        web.get("/u/{token}", t.unsubscribe_page),
+        web.post("/u/{token}", t.unsubscribe),
+        web.post("/mailstream/v1/feedback/arf", t.feedback_arf),
+        web.post("/mailstream/v1/feedback/ses", t.feedback_ses),
+    ]
+
+
+class Tracking:
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def verified(self, request: web.Request, kind: LinkKind, endpoint: str) -> TrackedLink:
+        link = self.deps.signer.verify(request.match_info["token"])
+        if link is None or link.kind is not kind or (kind is LinkKind.CLICK and not _safe_target(link.url)):
+            REQUESTS.labels(endpoint, "bad_token").inc()
+            raise web.HTTPNotFound(text="not found", headers=NO_CACHE)
+        return link
+
+    async def record(self, request: web.Request, link: TrackedLink) -> None:
+        now = datetime.now(UTC)
+        user_agent = request.headers.get("User-Agent")
+        machine = is_machine(
+            user_agent=user_agent,
+            method=request.method,
+            click=link.kind is LinkKind.CLICK,
+            occurred_at=now,
+            delivered_at=self.deps.recent.delivered_at(link.message_id),
+        )
+        evt = engagement.from_link(
+            link, occurred_at=now, user_agent=user_agent, client_ip=request.remote, machine=machine
+        )
+        await self.deps.publisher.engagement(evt)
+
+    async def open(self, request: web.Request) -> web.Response:
+        link = self.verified(request, LinkKind.OPEN, "open")
+        await self.record(request, link)
+        REQUESTS.labels("open", "ok").inc()
+        return web.Response(body=PIXEL, content_type="image/gif", headers=NO_CACHE)
+
+    async def click(self, request: web.Request) -> web.Response:
+        link = self.verified(request, LinkKind.CLICK, "click")
+        await self.record(request, link)
+        REQUESTS.labels("click", "ok").inc()
+        raise web.HTTPFound(link.url, headers=NO_CACHE)
+
+    async def unsubscribe_page(self, request: web.Request) -> web.Response:
+        link = self.verified(request, LinkKind.UNSUBSCRIBE, "unsubscribe")
+        REQUESTS.labels("unsubscribe_page", "ok").inc()
+        page = UNSUBSCRIBE_PAGE.format(recipient=html.escape(link.recipient), action=html.escape(request.path))
+        return web.Response(text=page, content_type="text/html", headers=NO_CACHE)
+
+    async def unsubscribe(self, request: web.Request) -> web.Response:
+        """The page's form, and RFC 8058 one-click (body `List-Unsubscribe=One-Click`)."""
+        link = self.verified(request, LinkKind.UNSUBSCRIBE, "unsubscribe")
+        form = await request.post()
+        one_click = form.get("List-Unsubscribe") == "One-Click"
+        evt = engagement.unsubscribe(link, occurred_at=datetime.now(UTC), one_click=one_click)
+        await self.deps.publisher.unsubscribe(evt)
+        REQUESTS.labels("unsubscribe", "ok").inc()
+        page = UNSUBSCRIBED_PAGE.format(recipient=html.escape(link.recipient))
+        return web.Response(text=page, content_type="text/html", headers=NO_CACHE)
+
+    async def feedback_arf(self, request: web.Request) -> web.Response:
+        return await self._feedback(request, "arf", lambda body: [feedback.parse_arf(body)])
+
+    async def feedback_ses(self, request: web.Request) -> web.Response:
+        return await self._feedback(request, "ses", feedback.parse_ses)
+
+    async def _feedback(self, request: web.Request, kind: str, parse) -> web.Response:
+        body = await request.content.read(FEEDBACK_LIMIT + 1)
+        if len(body) > FEEDBACK_LIMIT:
+            return web.json_response({"status": "error", "message": "report too large"}, status=413)
+        try:
+            complaints = parse(body)
+        except feedback.NotAReport as exc:
+            REQUESTS.labels(f"feedback_{kind}", "not_a_report").inc()
+            return web.json_response({"status": "error", "message": str(exc)}, status=400)
+        result = await handlers.take_complaints(complaints, self.deps)
+        REQUESTS.labels(f"feedback_{kind}", "ok").inc()
+        return web.json_response(result, status=202)
+
+    async def take_arf(self, raw: bytes) -> dict[str, int]:
+        """The SMTP intake's entry point."""
+        return await handlers.take_complaints([feedback.parse_arf(raw)], self.deps)
+
+
+def _safe_target(url: str | None) -> bool:
+    return bool(url) and url.lower().startswith(("http://", "https://"))
+
+
+UNSUBSCRIBE_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="robots" content="noindex"><title>Unsubscribe</title></head>
+<body><h1>Unsubscribe</h1><p>Stop emails like this one to <strong>{recipient}</strong>?</p>
+<form method="post" action="{action}"><button type="submit">Unsubscribe</button></form></body></html>
+"""
+UNSUBSCRIBED_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="robots" content="noindex"><title>Unsubscribed</title></head>
+<body><h1>Unsubscribed</h1><p><strong>{recipient}</strong> will not receive these emails any more.</p></body></html>
+"""
