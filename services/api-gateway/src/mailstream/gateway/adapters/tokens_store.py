@@ -1,0 +1,165 @@
+"""PostgreSQL queries of the SMTP API: tokens, the caller behind an API key, sending domains,
+and what an accepted SMTP message records (send requests, contacts). Scoped by account_id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from mailstream.gateway.keys import hash_api_key
+from mailstream.gateway.tokens import STAT_COLUMNS, TokenRow
+
+TOKEN_COLUMNS = (
+    "id, account_id, password_hash, campaign_name, email_campaign_id, create_contact, created_by, created_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    account_id: int
+    created_by: str  # the email of the user behind the API key when known, else the account's name
+
+
+async def caller_for_key(pool: asyncpg.Pool, api_key: str) -> Caller | None:
+    key_hash = hash_api_key(api_key)
+    try:
+        row = await pool.fetchrow(
+            """SELECT k.account_id, coalesce(u.email, a.name) AS created_by
+               FROM api_keys k JOIN accounts a ON a.id = k.account_id
+               LEFT JOIN users u ON u.id = k.created_by
+               WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
+            key_hash,
+        )
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):  # before users exist
+        row = await pool.fetchrow(
+            """SELECT k.account_id, a.name AS created_by FROM api_keys k JOIN accounts a ON a.id = k.account_id
+               WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
+            key_hash,
+        )
+    return Caller(row["account_id"], row["created_by"]) if row else None
+
+
+async def create_token(
+    pool: asyncpg.Pool,
+    *,
+    token_id: str,
+    account_id: int,
+    password_hash: str,
+    campaign_name: str,
+    create_contact: bool,
+    created_by: str,
+) -> TokenRow:
+    row = await pool.fetchrow(
+        f"""INSERT INTO smtp_tokens (id, account_id, password_hash, campaign_name, create_contact, created_by)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}""",
+        token_id,
+        account_id,
+        password_hash,
+        campaign_name,
+        create_contact,
+        created_by,
+    )
+    return TokenRow(**dict(row))
+
+
+async def get_token(pool: asyncpg.Pool | asyncpg.Connection, account_id: int, token_id: str) -> TokenRow | None:
+    row = await pool.fetchrow(
+        f"SELECT {TOKEN_COLUMNS} FROM smtp_tokens WHERE account_id = $1 AND id = $2", account_id, token_id
+    )
+    return TokenRow(**dict(row)) if row else None
+
+
+async def token_by_id(pool: asyncpg.Pool | asyncpg.Connection, token_id: str) -> TokenRow | None:
+    """For SMTP AUTH: the username alone names the token (and so its account)."""
+    row = await pool.fetchrow(f"SELECT {TOKEN_COLUMNS} FROM smtp_tokens WHERE id = $1", token_id)
+    return TokenRow(**dict(row)) if row else None
+
+
+async def list_tokens(
+    pool: asyncpg.Pool,
+    account_id: int,
+    *,
+    after: int,
+    limit: int,
+    campaign_name: str | None,
+    email_campaign_id: int | None,
+) -> list[TokenRow]:
+    """Up to limit+1 tokens after the cursor, in creation order (the extra row means 'there is more')."""
+    rows = await pool.fetch(
+        f"""SELECT {TOKEN_COLUMNS} FROM smtp_tokens
+            WHERE account_id = $1 AND email_campaign_id > $2
+              AND ($3::text IS NULL OR campaign_name = $3)
+              AND ($4::bigint IS NULL OR email_campaign_id = $4)
+            ORDER BY email_campaign_id LIMIT $5""",
+        account_id,
+        after,
+        campaign_name,
+        email_campaign_id,
+        limit + 1,
+    )
+    return [TokenRow(**dict(r)) for r in rows]
+
+
+async def delete_token(pool: asyncpg.Pool, account_id: int, token_id: str) -> bool:
+    deleted = await pool.fetchval(
+        "DELETE FROM smtp_tokens WHERE account_id = $1 AND id = $2 RETURNING true", account_id, token_id
+    )
+    return bool(deleted)
+
+
+async def reset_password(pool: asyncpg.Pool, account_id: int, token_id: str, password_hash: str) -> TokenRow | None:
+    row = await pool.fetchrow(
+        f"""UPDATE smtp_tokens SET password_hash = $3, password_reset_at = now()
+            WHERE account_id = $1 AND id = $2 RETURNING {TOKEN_COLUMNS}""",
+        account_id,
+        token_id,
+        password_hash,
+    )
+    return TokenRow(**dict(row)) if row else None
+
+
+async def token_stats(pool: asyncpg.Pool, account_id: int, token_id: str) -> dict[str, Any] | None:
+    """The tracker's counters for the token (read-only; the tracker owns `stats`)."""
+    row = await pool.fetchrow(
+        f"""SELECT {", ".join(STAT_COLUMNS)}, updated_at FROM stats
+            WHERE account_id = $1 AND dimension = 'token' AND dimension_id = $2""",
+        account_id,
+        token_id,
+    )
+    return dict(row) if row else None
+
+
+async def is_sending_domain(conn: asyncpg.Connection, account_id: int, domain: str, *, verified_only: bool) -> bool:
+    return bool(
+        await conn.fetchval(
+            """SELECT true FROM sending_domains WHERE account_id = $1 AND domain = $2
+               AND (NOT $3 OR verified_at IS NOT NULL)""",
+            account_id,
+            domain.lower(),
+            verified_only,
+        )
+    )
+
+
+async def record_submission(
+    conn: asyncpg.Connection,
+    *,
+    account_id: int,
+    requests: list[tuple[str, str, str]],  # (status_id, message_id, recipient)
+    requested_at: datetime,
+    create_contacts: bool,
+) -> None:
+    """One send_requests row per recipient (the caller's transaction); contacts when the token says so."""
+    await conn.executemany(
+        """INSERT INTO send_requests (status_id, message_id, account_id, recipient, requested_at)
+           VALUES ($1, $2, $3, $4, $5)""",
+        [(s, m, account_id, r, requested_at) for s, m, r in requests],
+    )
+    if create_contacts:
+        await conn.executemany(
+            "INSERT INTO contacts (account_id, email) VALUES ($1, $2) ON CONFLICT (account_id, email) DO NOTHING",
+            [(account_id, email) for email in sorted({r.lower() for _, _, r in requests})],
+        )

@@ -1,0 +1,112 @@
+"""The SMTP submission server on the gateway's event loop: STARTTLS required before AUTH,
+AUTH (PLAIN, LOGIN) required before MAIL, SIZE advertised and enforced."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import logging
+import ssl
+import tempfile
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiosmtpd.smtp import SMTP
+
+from mailstream.gateway.adapters import tokens_store
+from mailstream.gateway.settings import GatewaySettings
+from mailstream.gateway.smtp.auth import TokenAuthenticator
+from mailstream.gateway.smtp.handler import SubmissionHandler
+from mailstream.gateway.tokens import AuthThrottle
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+
+
+def self_signed_pem(hostname: str) -> tuple[bytes, bytes]:
+    """A throw-away certificate for development: (certificate PEM, private key PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName(hostname),
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def tls_context(settings: GatewaySettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.smtp_tls_cert:
+        context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key or None)
+        return context
+    cert, key = self_signed_pem(settings.smtp_hostname)
+    with tempfile.TemporaryDirectory() as folder:  # load_cert_chain reads files only
+        cert_path, key_path = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        cert_path.write_bytes(cert)
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(key)
+        context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+async def start_smtp_server(
+    settings: GatewaySettings, *, pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> asyncio.Server:
+    """Listening when this returns; close() and wait_closed() stop it."""
+    context = tls_context(settings)
+    authenticator = TokenAuthenticator(
+        load_token=lambda token_id: tokens_store.token_by_id(pool, token_id),
+        throttle=AuthThrottle(settings.smtp_auth_max_failures, settings.smtp_auth_failure_window),
+    )
+    handler = SubmissionHandler(
+        pool=pool,
+        producer=producer,
+        authenticator=authenticator,
+        max_recipients=settings.smtp_max_recipients,
+        verified_domains_only=settings.smtp_require_verified_domain,
+    )
+
+    def protocol() -> SMTP:
+        return SMTP(
+            handler,
+            data_size_limit=settings.smtp_max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.smtp_hostname,
+            ident="mailstream",
+            tls_context=context,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            timeout=300,
+        )
+
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(protocol, host=settings.smtp_host, port=settings.smtp_port)

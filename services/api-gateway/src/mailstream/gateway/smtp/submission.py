@@ -1,0 +1,90 @@
+"""What an SMTP message becomes, decided without I/O: the From domain to check, the recipients'
+checks, one SendRequested per recipient, and the replies."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
+
+from mailstream.gateway.smtp.auth import Principal
+from mailstream.gateway.tokens import TokenRow
+from mailstream.schemas import SendRequested, SendSource
+
+
+class Rejected(Exception):
+    """The message is refused with this SMTP reply; nothing was recorded or published."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+def valid_recipient(address: str) -> bool:
+    local, at, domain = address.rpartition("@")
+    return bool(at and local and "." in domain.strip(".")) and not any(c in address for c in " <>\r\n,;")
+
+
+def from_domain(raw: bytes) -> tuple[str, str]:
+    """(From header, its address's domain, lower-cased) or Rejected when there is no usable From."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    values = headers.get_all("From") or []
+    if len(values) != 1:
+        raise Rejected("550 5.6.0 The message must have exactly one From header")
+    addresses = [a for _, a in getaddresses([str(values[0])]) if a]
+    if len(addresses) != 1 or "@" not in addresses[0]:
+        raise Rejected("550 5.1.7 The From header must hold one address (name <user@domain>)")
+    return str(values[0]), addresses[0].rpartition("@")[2].strip().lower().rstrip(".")
+
+
+def check_token(principal: Principal, token: TokenRow | None) -> TokenRow:
+    """The token still exists with the password the session authenticated with (reset/delete act at once)."""
+    if token is None or token.password_hash != principal.password_hash:
+        raise Rejected("535 5.7.8 The SMTP token was deleted or its password reset; authenticate again")
+    return token
+
+
+def foreign_domain(domain: str) -> Rejected:
+    return Rejected(
+        f"550 5.7.1 From domain {domain} is not a sending domain of this account; "
+        "add and verify it in the domain settings"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    events: list[SendRequested]
+
+    @property
+    def rows(self) -> list[tuple[str, str, str]]:
+        return [(e.status_id, e.message_id, e.to) for e in self.events]
+
+    def reply(self) -> str:
+        ids = [e.message_id for e in self.events]
+        reply = "250 2.0.0 OK queued as " + " ".join(ids)
+        if len(reply) > 500:  # an SMTP reply line stays under 512 octets
+            reply = f"250 2.0.0 OK queued as {ids[0]} and {len(ids) - 1} more"
+        return reply
+
+
+def build_submission(token: TokenRow, recipients: list[str], raw: bytes, from_header: str, now: datetime) -> Submission:
+    """One send request per envelope recipient, each with its own message and status id."""
+    events = [
+        SendRequested(
+            message_id=str(uuid.uuid4()),
+            status_id=str(uuid.uuid4()),
+            account_id=token.account_id,
+            to=rcpt,
+            requested_at=now,
+            from_override=from_header,
+            source=SendSource.SMTP,
+            smtp_token_id=token.id,
+            campaign_id=str(token.email_campaign_id),
+            raw_message=raw,
+        )
+        for rcpt in recipients
+    ]
+    return Submission(events)
