@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
-from mailstream.gateway.handlers import iso, status_view, valid_address
+from mailstream.gateway.rules import valid_address
+from mailstream.gateway.views import iso, status_view
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, 120000, tzinfo=UTC)
 

@@ -1,16 +1,36 @@
-"""HubSpot's error shape: {status: "error", message, correlationId, category, errors?}."""
+"""HubSpot's error shape: {status: "error", message, correlationId, category, errors?}.
+
+Infrastructure failures (PostgreSQL or Kafka unreachable) become 503 with a clear message;
+the request handlers run their writes in one transaction, so such a failure leaves nothing behind.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+import asyncpg
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailstream.gateway.kafka_link import KafkaUnavailable
+
 CORRELATION_HEADER = "X-Correlation-Id"
+log = logging.getLogger("mailstream.gateway.errors")
+
+DATABASE_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
 
 
 class ApiError(Exception):
@@ -21,6 +41,14 @@ class ApiError(Exception):
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "OBJECT_NOT_FOUND", f"{what} not found")
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "CONFLICT", message)
+
+
+def invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, "VALIDATION_ERROR", f"Invalid input: {field}: {message}", [{"message": message, "in": field}])
 
 
 def unavailable(message: str) -> ApiError:
@@ -39,11 +67,16 @@ def error_response(
     }
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers={CORRELATION_HEADER: correlation_id})
+    headers = {CORRELATION_HEADER: correlation_id}
+    if status == 401:
+        headers["x-hubspot-auth-failure"] = "401 Unauthorized"
+    if status == 503:
+        headers["Retry-After"] = "1"
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field_path(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
 
@@ -61,13 +94,52 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        errors = [{"message": e["msg"], "in": _field_path(tuple(e["loc"])), "code": e["type"]} for e in exc.errors()]
+        errors = [
+            {"message": str(e["msg"]), "in": _field_path(tuple(e["loc"])), "code": str(e["type"])} for e in exc.errors()
+        ]
         summary = "; ".join(f"{e['in']}: {e['message']}" for e in errors)
         return error_response(request, 400, "VALIDATION_ERROR", f"Invalid input: {summary}", errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        category = {401: "INVALID_AUTHENTICATION", 404: "OBJECT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
-            exc.status_code, "ERROR"
-        )
+        category = {
+            400: "VALIDATION_ERROR",
+            401: "INVALID_AUTHENTICATION",
+            404: "OBJECT_NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+        }.get(exc.status_code, "ERROR")
         return error_response(request, exc.status_code, category, str(exc.detail))
+
+    async def database_down(request: Request, exc: Exception):
+        log.warning("database unavailable", extra={"fields": {"error": repr(exc), "path": request.url.path}})
+        return error_response(
+            request,
+            503,
+            "SERVICE_UNAVAILABLE",
+            "The database is unavailable: nothing was done or recorded; retry later",
+        )
+
+    async def kafka_down(request: Request, exc: Exception):
+        log.warning("kafka unavailable", extra={"fields": {"error": repr(exc), "path": request.url.path}})
+        return error_response(
+            request,
+            503,
+            "SERVICE_UNAVAILABLE",
+            "Kafka did not acknowledge the send: it was not accepted and nothing was recorded; retry later",
+        )
+
+    @app.exception_handler(asyncpg.DataError)
+    async def bad_data(request: Request, exc: asyncpg.DataError):
+        # e.g. a NUL character in a text field, or a number out of range: the input, not the server
+        return error_response(
+            request,
+            400,
+            "VALIDATION_ERROR",
+            f"Invalid input: {type(exc).__name__}: {exc}",
+            [{"message": str(exc), "in": "body"}],
+        )
+
+    for exc_type in DATABASE_DOWN:
+        app.add_exception_handler(exc_type, database_down)
+    for exc_type in (KafkaError, KafkaUnavailable):
+        app.add_exception_handler(exc_type, kafka_down)

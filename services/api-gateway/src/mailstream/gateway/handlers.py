@@ -1,102 +1,108 @@
-"""Accepting a single send: decide, record, publish, and answer only once Kafka has it."""
+"""Accepting a send: decide, record, publish (or schedule), and answer only once Kafka has it."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parseaddr
 from typing import Any
 
 import asyncpg
 
-from mailstream.gateway.adapters import store
-from mailstream.gateway.models import SingleSendRequest
-from mailstream.schemas import SendRequested, SendResult
+from mailstream.gateway import rules
+from mailstream.gateway.adapters import contacts, emails, sends
+from mailstream.gateway.views import status_view
+from mailstream.schemas import SendRequested, encode
 
 Publish = Callable[[SendRequested], Awaitable[None]]
 
 
-def iso(ts: datetime | None) -> str | None:
-    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if ts else None
+@dataclass(frozen=True, slots=True)
+class SendCommand:
+    """One send to one recipient, from the single-send API or a one-off send of an email."""
+
+    email_id: int
+    to: str
+    require_single_send_api: bool
+    from_: str | None = None
+    send_id: str | None = None
+    reply_to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    contact_properties: dict[str, str] = field(default_factory=dict)
+    custom_properties: dict[str, Any] = field(default_factory=dict)
+    send_at: datetime | None = None
 
 
-def status_view(row: dict[str, Any]) -> dict[str, Any]:
-    """EmailSendStatusView from the gateway's request row and the tracker's outcome."""
-    view: dict[str, Any] = {"statusId": row["status_id"], "requestedAt": iso(row["requested_at"])}
-    if row.get("gateway_result"):
-        view.update(
-            status="COMPLETE",
-            sendResult=row["gateway_result"],
-            startedAt=iso(row["requested_at"]),
-            completedAt=iso(row["gateway_completed_at"]),
-        )
-        return view
-    view["status"] = row.get("status") or "PENDING"
-    for key, column in (("startedAt", "started_at"), ("completedAt", "completed_at")):
-        if row.get(column):
-            view[key] = iso(row[column])
-    if row.get("send_result"):
-        view["sendResult"] = row["send_result"]
-    if row.get("event_id"):
-        view["eventId"] = {"id": row["event_id"], "created": iso(row["event_created"])}
-    return view
+async def accept_send(pool: asyncpg.Pool, publish: Publish, account_id: int, cmd: SendCommand) -> dict[str, Any]:
+    """The EmailSendStatusView of the send (or of the first send with the same sendId).
 
-
-def valid_address(address: str) -> bool:
-    _, addr = parseaddr(address)
-    local, _, domain = addr.rpartition("@")
-    return bool(local) and "." in domain and addr == address.strip() and not any(c in address for c in "\r\n")
-
-
-async def single_send(
-    pool: asyncpg.Pool, publish: Publish, account_id: int, request: SingleSendRequest
-) -> dict[str, Any]:
-    msg = request.message
+    Problems with the email or the recipient end the send at once (200 + COMPLETE + sendResult).
+    Otherwise the request row, the contact's properties and the publish (or the schedule row)
+    happen in one transaction: if Kafka does not acknowledge, nothing is recorded.
+    """
     now = datetime.now(UTC)
     status_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
-    email = await store.get_email(pool, account_id, request.emailId)
-
-    # Problems with the email or the recipient end the send at once (200 + sendResult), as HubSpot does.
-    rejection: SendResult | None = None
-    if email is None or not email.single_send_api or email.state == "ARCHIVED":
-        rejection = SendResult.MISSING_CONTENT
-    elif not valid_address(msg.to):
-        rejection = SendResult.INVALID_TO_ADDRESS
+    email = await emails.get_email(pool, account_id, cmd.email_id)
+    facts = await contacts.recipient_facts(pool, account_id, cmd.to)
+    refusal = rules.refusal(
+        email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type) if email else None,
+        require_single_send_api=cmd.require_single_send_api,
+        to=cmd.to,
+        from_=cmd.from_,
+        recipient=facts,
+    )
+    scheduled = cmd.send_at is not None and cmd.send_at > now and refusal is None
 
     async with pool.acquire() as conn, conn.transaction():
-        inserted = await store.insert_send_request(
+        inserted = await sends.insert_send_request(
             conn,
             status_id=status_id,
             message_id=message_id,
             account_id=account_id,
-            send_id=msg.sendId,
-            email_id=request.emailId,
-            recipient=msg.to,
+            send_id=cmd.send_id,
+            email_id=cmd.email_id,
+            recipient=cmd.to,
             requested_at=now,
-            send_result=rejection.value if rejection else None,
+            send_result=refusal.value if refusal else None,
+            send_at=cmd.send_at if scheduled else None,
         )
         if not inserted:  # a repeated sendId: the first send's status, nothing sent again
-            status_id = await store.find_send_by_send_id(conn, account_id, msg.sendId)
-        elif rejection is None:
-            # Published inside the transaction: if Kafka does not acknowledge, nothing is recorded.
-            await publish(
-                SendRequested(
-                    message_id=message_id,
-                    status_id=status_id,
-                    account_id=account_id,
-                    to=msg.to,
-                    requested_at=now,
-                    email_id=email.id,
-                    email_version=email.current_version,
-                    cc=tuple(msg.cc),
-                    bcc=tuple(msg.bcc),
-                    reply_to=tuple(msg.replyTo),
-                    from_override=msg.from_,
-                    send_id=msg.sendId,
-                    contact_properties=dict(request.contactProperties),
-                    custom_properties_json=json.dumps(request.customProperties),
-                )
+            first = await sends.find_send_by_send_id(conn, account_id, cmd.send_id)
+            return status_view(await sends.send_status(conn, account_id, first))
+        if cmd.contact_properties and rules.valid_address(cmd.to):
+            await contacts.upsert_contact(conn, account_id, cmd.to, properties=cmd.contact_properties)
+        if refusal is None:
+            event = SendRequested(
+                message_id=message_id,
+                status_id=status_id,
+                account_id=account_id,
+                to=cmd.to,
+                requested_at=now,
+                email_id=email.id,
+                email_version=email.current_version,
+                cc=cmd.cc,
+                bcc=cmd.bcc,
+                reply_to=cmd.reply_to,
+                from_override=cmd.from_,
+                send_id=cmd.send_id,
+                contact_properties=dict(cmd.contact_properties),
+                custom_properties_json=json.dumps(cmd.custom_properties),
             )
-    return status_view(await store.send_status(pool, account_id, status_id))
+            if scheduled:
+                await sends.insert_scheduled(
+                    conn, status_id=status_id, account_id=account_id, send_at=cmd.send_at, payload=encode(event)
+                )
+            else:
+                # Inside the transaction: if Kafka does not acknowledge, the request row is rolled back.
+                await publish(event)
+    return status_view(
+        {
+            "status_id": status_id,
+            "requested_at": now,
+            "gateway_result": refusal.value if refusal else None,
+            "gateway_completed_at": now,
+        }
+    )

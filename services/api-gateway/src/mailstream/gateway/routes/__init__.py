@@ -1,0 +1,1 @@
+"""HTTP routes by role; each module holds one APIRouter."""

@@ -1,0 +1,121 @@
+"""Rows to API views (camelCase, ISO-8601 UTC timestamps)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from mailstream.gateway.adapters.emails import EmailRow
+from mailstream.gateway.adapters.stats import COUNTERS
+
+
+def iso(ts: datetime | None) -> str | None:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if ts else None
+
+
+def status_view(row: dict[str, Any]) -> dict[str, Any]:
+    """EmailSendStatusView from the gateway's request row and the tracker's outcome."""
+    view: dict[str, Any] = {"statusId": row["status_id"], "requestedAt": iso(row["requested_at"])}
+    if row.get("gateway_result"):
+        view.update(
+            status="COMPLETE",
+            sendResult=row["gateway_result"],
+            startedAt=iso(row["requested_at"]),
+            completedAt=iso(row["gateway_completed_at"]),
+        )
+        return view
+    if row.get("canceled_at"):
+        view.update(status="CANCELED", completedAt=iso(row["canceled_at"]))
+        return view
+    view["status"] = row.get("status") or "PENDING"
+    for key, column in (("startedAt", "started_at"), ("completedAt", "completed_at")):
+        if row.get(column):
+            view[key] = iso(row[column])
+    if row.get("send_result"):
+        view["sendResult"] = row["send_result"]
+    if row.get("event_id"):
+        view["eventId"] = {"id": row["event_id"], "created": iso(row["event_created"] or row.get("completed_at"))}
+    return view
+
+
+def email_view(email: EmailRow) -> dict[str, Any]:
+    return {
+        "emailId": email.id,
+        "name": email.name,
+        "state": email.state,
+        "singleSendApi": email.single_send_api,
+        "version": email.current_version,
+        "subject": email.subject,
+        "fromName": email.from_name,
+        "fromEmail": email.from_email,
+        "replyTo": list(email.reply_to),
+        "html": email.html,
+        "text": email.text_body,
+        "subscriptionType": email.subscription_type,
+        "tracking": email.tracking,
+        "createdAt": iso(email.created_at),
+        "updatedAt": iso(email.updated_at),
+        "publishedAt": iso(email.published_at),
+        "archivedAt": iso(email.archived_at),
+        "clonedFrom": email.cloned_from,
+    }
+
+
+def contact_view(contact: dict[str, Any], suppressions: list[str]) -> dict[str, Any]:
+    return {
+        "email": contact["email"],
+        "properties": contact["properties"],
+        "subscriptionStatus": contact["subscription_status"],
+        "quarantined": contact["quarantined"],
+        "doubleOptIn": contact["double_opt_in"],
+        "bounced": contact["bounced"],
+        "spamReported": contact["spam_reported"],
+        "suppressions": suppressions,
+        "createdAt": iso(contact["created_at"]),
+        "updatedAt": iso(contact["updated_at"]),
+    }
+
+
+def rate(numerator: int, delivered: int) -> float:
+    return round(numerator / delivered, 4) if delivered else 0.0
+
+
+def stats_view(scope: str, dimension_id: str, row: dict[str, Any] | None) -> dict[str, Any]:
+    counts = {c: (row or {}).get(c) or 0 for c in COUNTERS}
+    return {
+        "scope": scope,
+        "id": dimension_id,
+        "sent": counts["sent"],
+        "delivered": counts["delivered"],
+        "bounced": counts["bounced"],
+        "dropped": counts["dropped"],
+        "opens": counts["opens_total"],
+        "opensUniqueHuman": counts["opens_unique_human"],
+        "opensMachine": counts["opens_machine"],
+        "clicks": counts["clicks_total"],
+        "clicksUniqueHuman": counts["clicks_unique_human"],
+        "clicksMachine": counts["clicks_machine"],
+        "spamReports": counts["spam_reports"],
+        "unsubscribes": counts["unsubscribes"],
+        "openRate": rate(counts["opens_unique_human"], counts["delivered"]),
+        "clickRate": rate(counts["clicks_unique_human"], counts["delivered"]),
+        "updatedAt": iso(row["updated_at"]) if row else None,
+    }
+
+
+def api_key_view(row: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    view = {
+        "id": row["id"],
+        "name": row["name"],
+        "prefix": row["key_prefix"],
+        "createdBy": row["created_by"],
+        "createdAt": iso(row["created_at"]),
+        "revokedAt": iso(row["revoked_at"]),
+    }
+    if key is not None:
+        view["key"] = key
+    return view
+
+
+def user_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "email": row["email"], "name": row["name"], "createdAt": iso(row["created_at"])}
