@@ -1,0 +1,536 @@
+"""End-to-end benchmark: mailstream against its peers, on the same sink, in the same run.
+
+    make bench            # the full runs of issue 8 (about 10 minutes)
+    make bench QUICK=1    # smaller runs, for trying the harness
+
+Every path ends at Postfix's smtp-sink, which dumps each message to a file in /dev/shm; a
+file's mtime is the message's arrival time. Peers: smtp-source straight into smtp-sink (the
+machine's SMTP ceiling), Postfix relaying smtp-source's messages into smtp-sink, and a naive
+synchronous smtplib loop. mailstream: single-send HTTP requests for a 20 KB HTML receipt with
+10 line items, through gateway -> Kafka -> renderer -> sender -> smtp-sink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import smtplib
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = ROOT / "deploy/local/stack.sh"
+PEERS = ROOT / "bench/peers.sh"
+MAILSTREAM_CLI = Path(sys.executable).with_name("mailstream")
+GATEWAY = "http://127.0.0.1:8080"
+SINK_PORT = 2526
+DUMPS = Path("/dev/shm/mailstream-bench")
+MESSAGE_BYTES = 20 * 1024
+SERVICES = ("kafka", "postgres", "gateway", "renderer", "sender", "tracker")
+
+
+# --- the workload -------------------------------------------------------------------------
+
+
+def receipt_html() -> str:
+    """A 20 KB HTML order receipt with a loop over 10 line items."""
+    rows = (
+        "{% for item in custom['items'] %}<tr><td style=\"padding:4px 8px;border-bottom:1px solid #eee\">"
+        '{{ item.name }}</td><td>{{ item.qty }}</td><td align="right">{{ item.price }}</td></tr>{% endfor %}'
+    )
+    filler = "".join(
+        f'<p style="color:#555;font:14px/1.5 Arial,sans-serif">Paragraph {n} of our terms: returns are accepted '
+        "within 30 days of delivery in their original packaging. Refunds reach the original payment method "
+        'within 5 business days. See <a href="https://shop.example/help/returns">returns</a>.</p>'
+        for n in range(60)
+    )
+    html = (
+        '<!doctype html><html><body><table width="600" align="center">'
+        "<tr><td><h1>Thanks for your order, {{ contact.firstname }}!</h1>"
+        "<p>Order {{ custom.order_id }} is confirmed.</p>"
+        f"<table>{rows}</table>"
+        '<p><a href="https://shop.example/orders/{{ custom.order_id }}">View your order</a></p>'
+        f"{filler}</td></tr></table></body></html>"
+    )
+    return html[: MESSAGE_BYTES - 200] if len(html) > MESSAGE_BYTES else html + " " * (MESSAGE_BYTES - len(html))
+
+
+def line_items() -> list[dict]:
+    return [{"name": f"Product {n}", "qty": n % 3 + 1, "price": f"{9.99 + n:.2f}"} for n in range(10)]
+
+
+# --- measurement --------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def pid_of(name: str) -> int | None:
+    try:
+        return int((ROOT / f".mailstream/run/{name}.pid").read_text().split()[0])
+    except (OSError, ValueError):
+        return None
+
+
+def process_tree(pid: int) -> list[int]:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [p for c in children for p in process_tree(int(c))]
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except (OSError, IndexError):
+            pass
+    return total / ticks
+
+
+class Monitor:
+    """Samples the peak RSS of named process trees while a run goes on."""
+
+    def __init__(self, groups: dict[str, int | None]) -> None:
+        self.groups = {name: pid for name, pid in groups.items() if pid}
+        self.peak: dict[str, float] = dict.fromkeys(self.groups, 0.0)
+        self._task: asyncio.Task | None = None
+
+    def trees(self) -> dict[str, list[int]]:
+        return {name: process_tree(pid) for name, pid in self.groups.items()}
+
+    async def _sample(self) -> None:
+        while True:
+            for name, pids in self.trees().items():
+                self.peak[name] = max(self.peak[name], rss_mb(pids))
+            await asyncio.sleep(0.5)
+
+    def __enter__(self) -> Monitor:
+        self._task = asyncio.get_running_loop().create_task(self._sample())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._task:
+            self._task.cancel()
+
+
+def arrivals(folder: Path) -> dict[str, float]:
+    """recipient -> arrival time, from smtp-sink's dump files."""
+    found = {}
+    for entry in os.scandir(folder) if folder.exists() else ():
+        for path in [entry.path] if entry.is_file() else [e.path for e in os.scandir(entry.path)]:
+            with open(path, "rb") as f:
+                head = f.read(1024)
+            for line in head.split(b"\n"):
+                if line.startswith(b"X-Rcpt-Args: <"):
+                    found[line[14:].split(b">")[0].decode()] = os.stat(path).st_mtime
+                    break
+    return found
+
+
+def count_files(folder: Path) -> int:
+    if not folder.exists():
+        return 0
+    return sum(1 if e.is_file() else len(os.listdir(e.path)) for e in os.scandir(folder))
+
+
+async def wait_for_files(folder: Path, expected: int, label: str, within: float) -> float:
+    deadline = time.monotonic() + within
+    while (n := count_files(folder)) < expected:
+        if time.monotonic() > deadline:
+            print(f"  {label}: only {n}/{expected} arrived within {within:.0f}s", flush=True)
+            break
+        await asyncio.sleep(0.2)
+    return time.time()
+
+
+# --- peers ----------------------------------------------------------------------------------
+
+
+def run(*cmd: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def start_sink(name: str) -> Path:
+    folder = DUMPS / name
+    shutil.rmtree(folder, ignore_errors=True)
+    run(str(PEERS), "sink-start", str(folder), str(SINK_PORT))
+    return folder
+
+
+def stop_sink() -> None:
+    run(str(PEERS), "sink-stop")
+
+
+def peer_ceiling(n: int) -> dict:
+    folder = start_sink("ceiling")
+    t0 = time.time()
+    run(
+        "smtp-source",
+        "-l",
+        str(MESSAGE_BYTES),
+        "-m",
+        str(n),
+        "-s",
+        "20",
+        "-f",
+        "a@peer.example",
+        "-t",
+        "b@example.com",
+        f"127.0.0.1:{SINK_PORT}",
+    )
+    asyncio.run(wait_for_files(folder, n, "ceiling", 60))
+    stop_sink()
+    return {"path": "smtp-source -> smtp-sink (SMTP ceiling)", "messages": n, "delivered_per_s": n / (time.time() - t0)}
+
+
+def peer_postfix(n: int) -> dict:
+    folder = start_sink("postfix")
+    run(str(PEERS), "postfix-start", str(SINK_PORT))
+    master = subprocess.run(
+        ["pgrep", "-f", "postfix/sbin/master|/usr/lib/postfix/sbin/master"], capture_output=True, text=True
+    ).stdout.split()
+
+    async def measure() -> tuple[float, float, dict]:
+        with Monitor({"postfix": int(master[0]) if master else None}) as monitor:
+            t0 = time.time()
+            await asyncio.to_thread(
+                run,
+                "smtp-source",
+                "-l",
+                str(MESSAGE_BYTES),
+                "-m",
+                str(n),
+                "-s",
+                "20",
+                "-f",
+                "a@peer.example",
+                "-t",
+                "b@example.com",
+                "127.0.0.1:25",
+            )
+            accepted = time.time()
+            done = await wait_for_files(folder, n, "postfix", 600)
+            return accepted - t0, done - t0, monitor.peak
+
+    accept_s, total_s, peak = asyncio.run(measure())
+    run(str(PEERS), "postfix-stop")
+    stop_sink()
+    return {
+        "path": "smtp-source -> Postfix 3.7 (queue on disk) -> smtp-sink",
+        "messages": n,
+        "accepted_per_s": n / accept_s,
+        "delivered_per_s": n / total_s,
+        "rss": peak,
+    }
+
+
+def peer_naive(n: int) -> dict:
+    folder = start_sink("naive")
+    body = ("Subject: receipt\r\nFrom: a@peer.example\r\nTo: b@example.com\r\n\r\n" + receipt_html()).encode()
+    t0 = time.time()
+    with smtplib.SMTP("127.0.0.1", SINK_PORT) as smtp:
+        for _ in range(n):
+            smtp.sendmail("a@peer.example", ["b@example.com"], body)
+    asyncio.run(wait_for_files(folder, n, "naive", 60))
+    stop_sink()
+    return {
+        "path": "naive synchronous smtplib loop -> smtp-sink",
+        "messages": n,
+        "delivered_per_s": n / (time.time() - t0),
+    }
+
+
+# --- mailstream -----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    label: str
+    n: int
+    accepted: list[tuple[str, float, float]] = field(default_factory=list)  # (recipient, start, end)
+    errors: int = 0
+
+
+async def prepare_account(client: httpx.AsyncClient) -> tuple[dict, int]:
+    key = run(str(MAILSTREAM_CLI), "accounts", "create", "bench").stdout.strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    created = await client.post(
+        "/mailstream/v1/emails",
+        headers=headers,
+        json={
+            "name": "Benchmark receipt",
+            "subject": "Your order {{ custom.order_id }}",
+            "fromName": "Shop",
+            "fromEmail": "orders@shop.example",
+            "html": receipt_html(),
+            "subscriptionType": "TRANSACTIONAL",
+        },
+    )
+    created.raise_for_status()
+    email_id = created.json()["emailId"]
+    converted = await client.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
+    converted.raise_for_status()
+    return headers, email_id
+
+
+async def load(
+    client: httpx.AsyncClient,
+    headers: dict,
+    email_id: int,
+    result: Run,
+    *,
+    concurrency: int,
+    rate: float | None,
+    folder: Path,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    items = line_items()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(result.n):
+        queue.put_nowait(i)
+    started = time.monotonic()
+
+    async def worker() -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if rate:
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            to = f"bench-{tag}-{i}@example.com"
+            t0 = time.time()
+            try:
+                reply = await client.post(
+                    "/marketing/v3/transactional/single-email/send",
+                    headers=headers,
+                    json={
+                        "emailId": email_id,
+                        "message": {"to": to},
+                        "contactProperties": {"firstname": "Jane"},
+                        "customProperties": {"order_id": str(1000 + i), "items": items},
+                    },
+                )
+                if reply.status_code == 200:
+                    result.accepted.append((to, t0, time.time()))
+                else:
+                    result.errors += 1
+            except httpx.HTTPError:
+                result.errors += 1
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(1)
+            print(
+                f"  {result.label}: accepted {len(result.accepted)}/{result.n}, delivered {count_files(folder)}",
+                flush=True,
+            )
+
+    ticker = asyncio.create_task(progress())
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    ticker.cancel()
+
+
+def summarize(result: Run, folder: Path, cpu: float, peak: dict[str, float]) -> dict:
+    accept_ms = [(end - start) * 1000 for _, start, end in result.accepted]
+    got = arrivals(folder)
+    accepted_at = {to: end for to, _, end in result.accepted}
+    e2e_ms = [(got[to] - at) * 1000 for to, at in accepted_at.items() if to in got]
+    first = min(s for _, s, _ in result.accepted)
+    last_accept = max(e for _, _, e in result.accepted)
+    last_arrival = max(got.values()) if got else last_accept
+    return {
+        "label": result.label,
+        "messages": result.n,
+        "errors": result.errors,
+        "delivered": len(e2e_ms),
+        "accepted_per_s": len(accept_ms) / (last_accept - first),
+        "delivered_per_s": len(e2e_ms) / (last_arrival - first),
+        "accept_p50": percentile(accept_ms, 50),
+        "accept_p99": percentile(accept_ms, 99),
+        "e2e_p50": percentile(e2e_ms, 50),
+        "e2e_p99": percentile(e2e_ms, 99),
+        "cpu_ms_per_msg": cpu / max(1, len(e2e_ms)) * 1000,
+        "rss": peak,
+    }
+
+
+async def mailstream_run(label: str, n: int, *, concurrency: int = 64, rate: float | None = None) -> dict:
+    folder = start_sink(f"mailstream-{label}")
+    try:
+        async with httpx.AsyncClient(
+            base_url=GATEWAY, timeout=30, limits=httpx.Limits(max_connections=concurrency)
+        ) as client:
+            headers, email_id = await prepare_account(client)
+            groups = {name: pid_of(name) for name in SERVICES}
+            with Monitor(groups) as monitor:
+                trees = monitor.trees()
+                cpu0 = sum(cpu_seconds(p) for p in trees.values())
+                result = Run(label, n)
+                await load(client, headers, email_id, result, concurrency=concurrency, rate=rate, folder=folder)
+                await wait_for_files(folder, len(result.accepted), label, 300)
+                cpu = sum(cpu_seconds(p) for p in monitor.trees().values()) - cpu0
+                return summarize(result, folder, cpu, dict(monitor.peak))
+    finally:
+        stop_sink()
+
+
+def use_bench_sink(on: bool) -> None:
+    env = dict(os.environ)
+    if on:
+        env["MAILSTREAM_SENDER_RELAY"] = f"127.0.0.1:{SINK_PORT}"
+    subprocess.run([str(STACK), "restart", "sender"], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def report(command: str, peers: list[dict], runs: list[dict], sustained_rate: float | None) -> str:
+    cpu = subprocess.run(
+        ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True
+    ).stdout.strip()
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines = [
+        "## End to end (issue 8)",
+        "",
+        f"Machine: {os.cpu_count()} cores ({cpu}), {memory_gb:.0f} GB,"
+        f" {platform.platform()}, Python {platform.python_version()}. Everything (Kafka, PostgreSQL, the four"
+        " services, the load generator and the sink) on this one machine.",
+        "",
+        f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        "| path | messages | accepted/s | delivered/s |",
+        "|---|---|---|---|",
+    ]
+    for p in peers:
+        accepted, delivered = fmt(p.get("accepted_per_s")), fmt(p["delivered_per_s"])
+        lines.append(f"| {p['path']} | {p['messages']:,} | {accepted} | {delivered} |")
+    postfix = next((p for p in peers if "Postfix" in p["path"]), None)
+    lines += [
+        "",
+        "| mailstream run | messages | errors | accepted/s | delivered/s | accept p50 / p99 ms |"
+        " accept->delivered p50 / p99 ms | CPU ms/msg (all processes) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {r['label']} | {r['messages']:,} | {r['errors']} | {fmt(r['accepted_per_s'])} | "
+            f"{fmt(r['delivered_per_s'])} | {fmt(r['accept_p50'], 1)} / {fmt(r['accept_p99'], 1)} | "
+            f"{fmt(r['e2e_p50'])} / {fmt(r['e2e_p99'])} | {fmt(r['cpu_ms_per_msg'], 2)} |"
+        )
+    burst = next((r for r in runs if r["label"].startswith("burst")), None)
+    if burst and postfix:
+        lines += [
+            "",
+            f"End-to-end ratio, burst vs Postfix relaying: "
+            f"**{burst['delivered_per_s'] / postfix['delivered_per_s']:.2f}x** (goal 1.5x).",
+        ]
+    if sustained_rate:
+        lines.append(f"Highest offered rate with accept p99 <= 25 ms in the probes: {sustained_rate:.0f} messages/s.")
+    if burst:
+        names = list(burst["rss"])
+        lines += [
+            "",
+            "Peak RSS (MB) during the burst run:",
+            "",
+            "| " + " | ".join(names) + " |",
+            "|" + "---|" * len(names),
+            "| " + " | ".join(f"{burst['rss'][n]:.0f}" for n in names) + " |",
+        ]
+    if postfix:
+        lines += ["", f"Postfix peak RSS (all its processes): {max(postfix['rss'].values(), default=0):.0f} MB."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(text: str) -> None:
+    path = ROOT / "docs/benchmarks.md"
+    current = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, end = "<!-- e2e:start -->", "<!-- e2e:end -->"
+    block = f"{start}\n{text}{end}"
+    if start in current:
+        current = current.split(start)[0] + block + current.split(end, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    path.write_text(current)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small runs for trying the harness")
+    args = parser.parse_args()
+    burst_n, sustained_s, scales = (2000, 15, (1000, 5000)) if args.quick else (10000, 60, (1000, 10000, 100000))
+    run(str(PEERS), "install")
+    subprocess.run([str(STACK), "up"], check=True, stdout=subprocess.DEVNULL)
+
+    print("peers ...", flush=True)
+    peers = [peer_ceiling(5000), peer_postfix(burst_n), peer_naive(2000)]
+    for p in peers:
+        print(f"  {p['path']}: {p['delivered_per_s']:,.0f} delivered/s", flush=True)
+
+    use_bench_sink(True)
+    runs = []
+    try:
+        runs.append(asyncio.run(mailstream_run(f"burst {burst_n:,}", burst_n)))
+        sustained_rate = None
+        for rate in (1000, 800, 600, 500, 400, 300, 200, 100):
+            probe = asyncio.run(mailstream_run(f"probe {rate}/s", int(rate * 5), rate=rate, concurrency=128))
+            print(f"  probe {rate}/s: accept p99 {probe['accept_p99']:.1f} ms", flush=True)
+            if probe["accept_p99"] <= 25 and probe["errors"] == 0:
+                sustained_rate = rate
+                break
+        if sustained_rate:
+            runs.append(
+                asyncio.run(
+                    mailstream_run(
+                        f"sustained {sustained_s}s at {sustained_rate}/s",
+                        int(sustained_rate * sustained_s),
+                        rate=sustained_rate,
+                        concurrency=128,
+                    )
+                )
+            )
+        for n in scales:
+            runs.append(asyncio.run(mailstream_run(f"scale {n:,}", n)))
+    finally:
+        use_bench_sink(False)
+    command = "make bench" + (" QUICK=1" if args.quick else "")
+    text = report(command, peers, runs, sustained_rate)
+    print(text)
+    write_report(text)
+
+
+if __name__ == "__main__":
+    main()
