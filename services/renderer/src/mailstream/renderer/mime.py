@@ -40,7 +40,7 @@ def encode_unstructured(name: str, value: str) -> bytes:
     value = header_text(value)
     if value.isascii() and len(value) + len(name) < MAX_PLAIN_HEADER and "=?" not in value:
         return f"{name}: {value}\r\n".encode("ascii")
-    charset = "us-ascii" if value.isascii() else "utf-8"
+    charset = "us-ascii" if value.isascii() and "=?" not in value else "utf-8"  # lookalikes stay literal
     encoded = Header(value, charset, header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n".encode("ascii")
 
@@ -49,7 +49,10 @@ def format_mailbox(name: str, address: str) -> str:
     """`Name <addr>` with the name quoted or RFC 2047-encoded as needed; the address must be valid."""
     if not valid_address(address):
         raise ValueError(f"invalid address {address!r}")
-    return formataddr((header_text(name), address), charset="utf-8")
+    name = header_text(name)
+    if "=?" in name:  # an encoded-word lookalike stays literal
+        return f"{Header(name, 'utf-8').encode()} <{address}>"
+    return formataddr((name, address), charset="utf-8")
 
 
 def encode_addresses(name: str, mailboxes: Sequence[str]) -> bytes:

@@ -1,0 +1,79 @@
+"""Open pixel and signed click links in HTML parts; what must be left alone is."""
+
+import html as html_lib
+import re
+
+import pytest
+
+from mailstream.renderer.tracking import Recipient, Tracker
+from mailstream.schemas.links import LinkKind, LinkSigner
+
+BASE = "https://t.example"
+SIGNER = LinkSigner({"new": b"the-new-key-0123456789", "old": b"the-old-key-0123456789"})
+WHO = Recipient("m-1", 42, "jane@example.com", email_id=7, smtp_token_id=None)
+tracker = Tracker(SIGNER, BASE)
+
+
+def hrefs(html: str) -> list[str]:
+    return [html_lib.unescape(m) for m in re.findall(r'href="([^"]*)"', html)]
+
+
+def verify(url: str):
+    assert url.startswith(BASE + "/")
+    return SIGNER.verify(url.rsplit("/", 1)[1])
+
+
+def test_http_links_become_signed_click_links_carrying_the_target():
+    out = tracker.track_html(
+        "<a href=\"https://shop.example/p?a=1&amp;b=2\">P</a><a HREF='http://x.example'>X</a>", WHO
+    )
+    first, second = re.findall(r"""href=["']([^"']*)["']""", out, re.I)
+    link = verify(first)
+    assert link.kind is LinkKind.CLICK and link.url == "https://shop.example/p?a=1&b=2"
+    assert (link.message_id, link.account_id, link.recipient, link.email_id) == ("m-1", 42, "jane@example.com", 7)
+    assert verify(second).url == "http://x.example"
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "mailto:help@shop.example",
+        "tel:+4712345678",
+        "#section-2",
+        "/relative/path",
+        "javascript:alert(1)",
+        f"{BASE}/u/some-unsubscribe-token",
+    ],
+)
+def test_links_that_are_not_tracked_are_left_alone(href):
+    html = f'<a href="{href}">x</a>'
+    assert tracker.track_html(html, WHO).startswith(html)
+
+
+def test_an_anchor_can_opt_out():
+    html = '<a data-mailstream-notrack href="https://shop.example">x</a>'
+    assert tracker.track_html(html, WHO).startswith(html)
+
+
+def test_the_open_pixel_goes_before_the_closing_body_tag():
+    out = tracker.track_html("<html><body><p>hi</p></BODY></html>", WHO)
+    pixel = re.search(r'<img src="([^"]+)" width="1" height="1"', out)
+    assert pixel and out.index(pixel.group(0)) < out.index("</BODY>")
+    assert verify(pixel.group(1)).kind is LinkKind.OPEN
+
+
+def test_without_a_body_tag_the_pixel_is_appended():
+    out = tracker.track_html("<p>hi</p>", WHO)
+    assert out.startswith("<p>hi</p><img src=")
+
+
+def test_a_tampered_link_does_not_verify():
+    url = tracker.link(LinkKind.CLICK, WHO, "https://shop.example")
+    payload, key_id, mac = url.rsplit("/", 1)[1].split(".")
+    assert SIGNER.verify(f"{payload[:-2]}xx.{key_id}.{mac}") is None
+
+
+def test_links_signed_with_an_older_key_still_verify_after_rotation():
+    old_signer = LinkSigner({"old": b"the-old-key-0123456789"})
+    url = Tracker(old_signer, BASE).link(LinkKind.CLICK, WHO, "https://shop.example")
+    assert verify(url).url == "https://shop.example"
