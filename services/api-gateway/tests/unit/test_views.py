@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
-from mailstream.gateway.rules import valid_address
-from mailstream.gateway.views import iso, status_view
+from mailstream.gateway.views import iso, stats_view, status_view
+from mailstream.schemas import SendResult
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, 120000, tzinfo=UTC)
 
@@ -41,7 +41,21 @@ def test_a_send_the_gateway_ended_is_complete_with_its_result():
     assert (view["status"], view["sendResult"]) == ("COMPLETE", "MISSING_CONTENT")
 
 
-def test_address_validation():
-    assert valid_address("jane@example.com")
-    for bad in ("jane", "jane@localhost", "a@b.example\r\nBcc: x@y.example", "Jane <jane@example.com>", "@x.com"):
-        assert not valid_address(bad), bad
+def test_a_canceled_send_is_canceled_without_result():
+    view = status_view({"status_id": "s", "requested_at": T0, "canceled_at": T0, "status": None})
+    assert view == {"statusId": "s", "requestedAt": iso(T0), "status": "CANCELED", "completedAt": iso(T0)}
+
+
+def test_every_one_of_the_51_send_results_passes_through_the_status_view():
+    assert len(SendResult) == 51
+    for result in SendResult:
+        row = {"status_id": "s", "requested_at": T0, "status": "COMPLETE", "send_result": result.value}
+        assert status_view(row)["sendResult"] == result.value
+
+
+def test_rates_are_unique_human_over_delivered_and_zero_without_deliveries():
+    row = {"delivered": 8, "opens_unique_human": 2, "opens_total": 9, "clicks_unique_human": 1, "updated_at": T0}
+    view = stats_view("email", "7", row)
+    assert (view["openRate"], view["clickRate"], view["opens"]) == (0.25, 0.125, 9)
+    empty = stats_view("account", "1", None)
+    assert (empty["openRate"], empty["clickRate"], empty["sent"], empty["updatedAt"]) == (0.0, 0.0, 0, None)
