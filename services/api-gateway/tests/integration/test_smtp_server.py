@@ -18,6 +18,7 @@ from mailstream.core.kafka import reliable_producer
 from mailstream.gateway import tokens
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.settings import GatewaySettings
+from mailstream.gateway.smtp.handler import producer_send_many
 from mailstream.gateway.smtp.server import start_smtp_server
 from mailstream.schemas import SendSource, decode
 from mailstream.schemas.topics import SEND_REQUESTED
@@ -55,7 +56,7 @@ async def server(pool, producer):
             "MAILSTREAM_SMTP_AUTH_MAX_FAILURES": "3",
         }
     )
-    server = await start_smtp_server(settings, pool=pool, producer=producer)
+    server = await start_smtp_server(settings, pool=pool, send_many=producer_send_many(producer))
     yield server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
@@ -305,3 +306,22 @@ async def test_a_deleted_token_cannot_authenticate(server, account, pool):
             "127.0.0.51",
         )
     assert err.value.smtp_code == 535
+
+
+async def test_when_kafka_does_not_acknowledge_the_message_is_451_and_nothing_is_recorded(account, pool):
+    async def unacknowledged(topic, records):
+        raise TimeoutError("no ack")
+
+    settings = GatewaySettings.from_env({"MAILSTREAM_SMTP_PORT": "0"})
+    server = await start_smtp_server(settings, pool=pool, send_many=unacknowledged)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        code, text = await asyncio.to_thread(
+            login_and_send, port, account.token.id, account.password, message(f"a@{account.domain}", ["k@example.com"])
+        )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert code == 451 and "retry later" in text
+    assert await pool.fetchval("SELECT count(*) FROM send_requests WHERE account_id = $1", account.id) == 0
+    assert await pool.fetchval("SELECT count(*) FROM contacts WHERE account_id = $1", account.id) == 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import Counter
 
@@ -30,18 +30,35 @@ log = logging.getLogger("mailstream.gateway.smtp")
 MESSAGES = Counter("mailstream_gateway_smtp_messages_total", "SMTP messages answered", ["result"])
 RECIPIENTS = Counter("mailstream_gateway_smtp_recipients_total", "Send requests accepted over SMTP")
 
+# (topic, [(key, value), ...]) -> returns once Kafka acknowledged every record, raises otherwise
+SendMany = Callable[[str, list[tuple[bytes, bytes]]], Awaitable[None]]
+
+
+def producer_send_many(producer: AIOKafkaProducer) -> SendMany:
+    """SendMany over a started aiokafka producer: enqueue all, then await every ack."""
+
+    async def send_many(topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+
+    return send_many
+
+
+class PublishFailed(Exception):
+    """Kafka did not acknowledge every record: the transaction rolls back, the client retries."""
+
 
 class SubmissionHandler(AuthMechanisms):
     def __init__(
         self,
         *,
         pool: asyncpg.Pool,
-        producer: AIOKafkaProducer,
+        send_many: SendMany,
         authenticator: TokenAuthenticator,
         max_recipients: int,
         verified_domains_only: bool = False,
     ) -> None:
-        self.pool, self.producer, self.authenticator = pool, producer, authenticator
+        self.pool, self.send_many, self.authenticator = pool, send_many, authenticator
         self.max_recipients, self.verified_domains_only = max_recipients, verified_domains_only
 
     async def handle_RCPT(
@@ -70,9 +87,9 @@ class SubmissionHandler(AuthMechanisms):
             MESSAGES.labels("unavailable").inc()
             log.warning("smtp submission: database error", extra={"fields": {"error": repr(exc)}})
             return "451 4.3.0 The database is unavailable; the message was not accepted, retry later"
-        except (KafkaError, TimeoutError) as exc:
+        except PublishFailed as exc:
             MESSAGES.labels("unavailable").inc()
-            log.warning("smtp submission: kafka error", extra={"fields": {"error": repr(exc)}})
+            log.warning("smtp submission: kafka error", extra={"fields": {"error": repr(exc.__cause__)}})
             return "451 4.3.0 Kafka did not acknowledge the message; it was not accepted, retry later"
 
     async def accept(self, principal: Principal, envelope: Envelope) -> str:
@@ -94,12 +111,12 @@ class SubmissionHandler(AuthMechanisms):
                     requested_at=now,
                     create_contacts=token.create_contact,
                 )
-                # Enqueue every record, then wait for all acks (acks=all, idempotent producer);
-                # an error rolls the rows back and the client is told to retry.
-                acks = [
-                    await self.producer.send(SEND_REQUESTED.name, encode(e), key=e.to.lower().encode())
-                    for e in submission.events
-                ]
-                await asyncio.gather(*acks)
+                # Every record batched, then all acks awaited (acks=all, idempotent producer);
+                # a failure rolls the rows back and the client is told to retry.
+                records = [(e.to.lower().encode(), encode(e)) for e in submission.events]
+                try:
+                    await self.send_many(SEND_REQUESTED.name, records)
+                except Exception as exc:
+                    raise PublishFailed() from exc
         RECIPIENTS.inc(len(submission.events))
         return submission.reply()

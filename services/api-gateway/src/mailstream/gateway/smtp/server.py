@@ -12,13 +12,12 @@ import tempfile
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from aiosmtpd.smtp import SMTP
 
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.smtp.auth import TokenAuthenticator
-from mailstream.gateway.smtp.handler import SubmissionHandler
+from mailstream.gateway.smtp.handler import SendMany, SubmissionHandler
 from mailstream.gateway.tokens import AuthThrottle
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
@@ -76,9 +75,7 @@ def tls_context(settings: GatewaySettings) -> ssl.SSLContext:
     return context
 
 
-async def start_smtp_server(
-    settings: GatewaySettings, *, pool: asyncpg.Pool, producer: AIOKafkaProducer
-) -> asyncio.Server:
+async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, send_many: SendMany) -> asyncio.Server:
     """Listening when this returns; close() and wait_closed() stop it."""
     context = tls_context(settings)
     authenticator = TokenAuthenticator(
@@ -87,7 +84,7 @@ async def start_smtp_server(
     )
     handler = SubmissionHandler(
         pool=pool,
-        producer=producer,
+        send_many=send_many,
         authenticator=authenticator,
         max_recipients=settings.smtp_max_recipients,
         verified_domains_only=settings.smtp_require_verified_domain,
