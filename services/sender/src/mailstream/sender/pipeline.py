@@ -1,92 +1,260 @@
-"""One rendered message through the delivery steps, ending in exactly one outcome event.
+"""One rendered message through named delivery steps, ending in exactly one result.
 
-Steps: skip if already finished (redelivered record) -> deliver from the assigned source IP
-(quick retries of deferrals) -> record the outcome -> publish it. The caller commits the
-offset only after this returns.
+    STEPS = (check_duplicate, choose_source_ip, resolve_route, wait_for_throttle, dkim_sign, deliver)
 
-The remaining duplicate window, stated honestly: if the process dies after the receiving
-server accepted DATA and before the delivery record is written (one INSERT), the record is
-consumed again and the message is sent a second time.
+Each step is `async (Attempt) -> StepResult | None`: None passes to the next step, a result
+stops the pipeline. `Finish` then records and publishes the result (finish.py). The caller
+commits the record's offset only after that returns.
 """
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
-from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, EmailRendered, SendResult, encode
-from mailstream.sender.adapters.deliveries import DeliveryRecords
-from mailstream.sender.adapters.smtp import Route, SmtpTransport
-from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Outcome
+from mailstream.schemas import EmailRendered
+from mailstream.sender.adapters.dkim_keys import sign
+from mailstream.sender.adapters.dns import BadDomain, DnsTemporaryError, MxHost
+from mailstream.sender.adapters.smtp import Route
+from mailstream.sender.metrics import SMTP_SECONDS
+from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Replayed, Rerouted, StepResult
+from mailstream.sender.policy import DestinationRule, Policy, Source
+from mailstream.sender.shaping import Shaper, WarmupCounter
 
-Publish = Callable[[str, bytes], Awaitable[None]]  # (message id, encoded DeliveryAttempted)
 
-# Until the delay topics arrive (issue 5), deferrals are retried in-process this many times.
-QUICK_RETRY_DELAYS = (1.0, 3.0)
+@dataclass(slots=True)
+class Group:
+    """Recipients of one domain (all recipients in relay mode) and where they go."""
+
+    domain: str
+    recipients: list[str]
+    site: DestinationRule
+    routes: list[Route] = field(default_factory=list)
 
 
-@dataclass
-class Pipeline:
-    transport: SmtpTransport
-    records: DeliveryRecords
-    publish: Publish
-    relay: tuple[str, int] | None
+@dataclass(slots=True)
+class Attempt:
+    msg: EmailRendered
+    started: datetime
+    mime: bytes
+    source: Source | None = None
+    groups: list[Group] = field(default_factory=list)
+    done_recipients: list[str] = field(default_factory=list)  # delivered or bounced (multi-domain messages)
 
-    def route(self, msg: EmailRendered) -> Route:
-        if self.relay is None:
-            raise NotImplementedError("direct-to-MX delivery is not built yet: set MAILSTREAM_SENDER_RELAY")
-        return (self.relay[0], self.relay[1], msg.sending_ip)
+    @property
+    def pending_recipients(self) -> tuple[str, ...]:
+        return tuple(r for r in self.msg.recipients if r not in self.done_recipients)
 
-    async def handle(self, msg: EmailRendered) -> None:
-        previous = await self.records.finished_event(msg.message_id)
-        if previous is not None:
-            await self.publish(msg.message_id, previous)
-            return
-        started = datetime.now(UTC)
-        outcome = await self.deliver(msg)
-        event = outcome_event(msg, outcome, started)
-        encoded = encode(event)
-        if not isinstance(outcome, Deferred):
-            await self.records.record(msg.message_id, event.outcome.value, encoded)
-        await self.publish(msg.message_id, encoded)
+    @property
+    def destination(self) -> str:
+        return self.groups[0].site.name if self.groups else domain_of(self.msg.recipients[0])
 
-    async def deliver(self, msg: EmailRendered) -> Outcome:
-        route = self.route(msg)
-        outcome = await self.transport.deliver(route, msg.mail_from, list(msg.recipients), msg.mime)
-        for delay in QUICK_RETRY_DELAYS:
-            if not isinstance(outcome, Deferred):
-                break
-            await asyncio.sleep(delay)
-            outcome = await self.transport.deliver(route, msg.mail_from, list(msg.recipients), msg.mime)
+
+Step = Callable[[Attempt], Awaitable[StepResult | None]]
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower().rstrip(".")
+
+
+class CheckDuplicate:
+    """A redelivered record whose delivery already ended is not sent again."""
+
+    def __init__(self, records) -> None:
+        self.records = records
+
+    async def __call__(self, a: Attempt) -> StepResult | None:
+        previous = await self.records.finished_event(a.msg.message_id)
+        return Replayed(previous) if previous is not None else None
+
+
+class ChooseSourceIp:
+    """The renderer assigned the IP; a warming IP over today's cap overflows to a warm IP of
+    the message's pool (re-published under that IP's key), or defers to the next window."""
+
+    def __init__(self, policy: Policy, warmup: WarmupCounter, *, today: Callable[[], date] | None = None, rng=None):
+        self.policy = policy
+        self.warmup = warmup
+        self.today = today or (lambda: datetime.now(UTC).date())
+        self.rng = rng or random.Random()
+
+    async def __call__(self, a: Attempt) -> StepResult | None:
+        source = self.policy.source(a.msg.sending_ip)
+        a.source = source
+        cap = source.warmup_cap(self.today())
+        if cap is None:
+            return None
+        wait = self.warmup.take(source, cap)
+        if wait is None:
+            return None
+        pool = self.policy.pools.get(a.msg.pool)
+        warm = [(s, w) for s, w in (pool.members if pool else ()) if s.address != source.address]
+        warm = [(s, w) for s, w in warm if s.warmup_cap(self.today()) is None]
+        if warm:
+            chosen = self.rng.choices([s for s, _ in warm], weights=[w for _, w in warm])[0]
+            return Rerouted(chosen.address, f"{source.address} reached its warm-up cap of {cap}")
+        return Deferred(None, f"warm-up cap of {cap} reached on {source.address}, no warm IP in pool", retry_after=wait)
+
+
+Resolve = Callable[[str], Awaitable[Sequence[MxHost]]]
+
+
+class ResolveRoute:
+    """Relay mode: every recipient through the smart host. Direct mode: recipients grouped by
+    domain, each group to its MX hosts in preference order (null MX / NXDOMAIN -> bad domain)."""
+
+    def __init__(self, policy: Policy, *, relay: tuple[str, int] | None, resolve: Resolve | None, mx_port: int = 25):
+        self.policy = policy
+        self.relay = relay
+        self.resolve = resolve
+        self.mx_port = mx_port
+
+    async def __call__(self, a: Attempt) -> StepResult | None:
+        assert a.source is not None
+        recipients = list(a.msg.recipients)
+        if self.relay is not None:
+            domain = domain_of(recipients[0])
+            site = self.policy.site(domain)
+            route = Route(self.relay[0], self.relay[1], a.source.address, site.shaping.tls.value)
+            a.groups = [Group(domain, recipients, site, [route])]
+            return None
+        assert self.resolve is not None
+        by_domain: dict[str, list[str]] = {}
+        for rcpt in recipients:
+            by_domain.setdefault(domain_of(rcpt), []).append(rcpt)
+        for domain, rcpts in by_domain.items():
+            try:
+                hosts = await self.resolve(domain)
+            except BadDomain as exc:
+                if domain == domain_of(recipients[0]):
+                    bad = self.policy.bad_domain_bounce
+                    return Bounced(None, str(exc), None, bad.label, bad.send_result)
+                a.done_recipients += rcpts  # a secondary domain that cannot receive mail: the primary still goes
+            except DnsTemporaryError as exc:
+                if domain == domain_of(recipients[0]):
+                    return Deferred(None, str(exc))
+                continue
+            site = self.policy.site(domain, tuple(h.name for h in hosts))
+            routes = [
+                Route(addr, self.mx_port, a.source.address, site.shaping.tls.value, h.name)
+                for h in hosts
+                for addr in h.addresses
+            ]
+            a.groups.append(Group(domain, rcpts, site, routes))
+        return None
+
+
+class WaitForThrottle:
+    """Per-IP and per-(IP, site) message rates; a suspended site or a wait over `max_wait`
+    defers the message instead of holding the partition."""
+
+    def __init__(self, shaper: Shaper, *, max_wait: float) -> None:
+        self.shaper = shaper
+        self.max_wait = max_wait
+
+    async def __call__(self, a: Attempt) -> StepResult | None:
+        assert a.source is not None
+        admitted = []
+        for group in a.groups:
+            wait = await self.shaper.admit(a.source, group.site, max_wait=self.max_wait)
+            if wait is None:
+                admitted.append(group)
+            elif group is a.groups[0]:
+                return Deferred(None, f"throttled: {group.site.name} on {a.source.address}", retry_after=wait)
+        a.groups = admitted
+        return None
+
+
+Keys = Callable[[int, str], Awaitable[tuple[bytes, bytes] | None]]
+
+
+class DkimSign:
+    """Signs with the sending domain's key when the account has verified that domain."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+
+    async def __call__(self, a: Attempt) -> StepResult | None:
+        key = await self.keys(a.msg.account_id, a.msg.sending_domain)
+        if key is not None:
+            selector, private_key = key
+            a.mime = sign(a.mime, domain=a.msg.sending_domain, selector=selector, private_key=private_key)
+        return None
+
+
+class Deliver:
+    """SMTP per group through its routes (next MX on a connection failure), inside the IP's
+    and the site's connection gates; replies feed the automation; 5xx are classified."""
+
+    def __init__(self, transport, shaper: Shaper, policy: Policy) -> None:
+        self.transport = transport
+        self.shaper = shaper
+        self.policy = policy
+
+    async def _group(self, a: Attempt, group: Group) -> Delivered | Deferred | Bounced:
+        assert a.source is not None
+        source, site = a.source, group.site
+        state = self.shaper.site(source.address, site)
+        ip_gate = self.shaper.ip_gate(source)
+        outcome: Delivered | Deferred | Bounced = Deferred(None, "no route")
+        for route in group.routes:
+            started = time.monotonic()
+            async with state.gate.hold():
+                if ip_gate is not None:
+                    async with ip_gate.hold():
+                        outcome = await self._send(a, group, route)
+                else:
+                    outcome = await self._send(a, group, route)
+            SMTP_SECONDS.labels(source.address).observe(time.monotonic() - started)
+            if not (isinstance(outcome, Deferred) and outcome.code is None):
+                break  # a reply from a server: do not try the next MX
+        if isinstance(outcome, Delivered):
+            return outcome
+        await self.shaper.react(source, site, f"{outcome.code or ''} {outcome.reply}")
+        if isinstance(outcome, Bounced):
+            bounce = self.policy.classify_bounce(outcome.code, outcome.reply)
+            return Bounced(outcome.code, outcome.reply, outcome.remote_host, bounce.label, bounce.send_result)
         return outcome
 
+    async def _send(self, a: Attempt, group: Group, route: Route):
+        assert a.source is not None
+        source, site = a.source, group.site
+        return await self.transport.deliver(
+            route,
+            a.msg.mail_from,
+            group.recipients,
+            a.mime,
+            max_deliveries=site.shaping.max_deliveries_per_connection,
+            before_connect=lambda: self.shaper.before_connect(source, site),
+        )
 
-_RESULTS = {
-    Delivered: (DeliveryOutcome.DELIVERED, SendResult.SENT),
-    Deferred: (DeliveryOutcome.DEFERRED, SendResult.QUEUED),
-    Bounced: (DeliveryOutcome.BOUNCED, SendResult.UNDELIVERABLE),
-}
+    async def __call__(self, a: Attempt) -> StepResult | None:
+        first: Delivered | Deferred | Bounced | None = None
+        for group in a.groups:
+            outcome = await self._group(a, group)
+            if not isinstance(outcome, Deferred):
+                a.done_recipients += group.recipients
+            first = first or outcome
+        if first is None:
+            return Deferred(None, "nothing admitted")
+        pending = a.pending_recipients
+        if pending and not isinstance(first, Deferred):
+            # The primary recipients are done; the rest (other domains) is retried on its own.
+            return Deferred(None, f"partially delivered; retrying {len(pending)} recipients")
+        return first
 
 
-def outcome_event(msg: EmailRendered, outcome: Outcome, started: datetime) -> DeliveryAttempted:
-    kind, result = _RESULTS[type(outcome)]
-    return DeliveryAttempted(
-        event_id=str(uuid.uuid4()),
-        message_id=msg.message_id,
-        status_id=msg.status_id,
-        account_id=msg.account_id,
-        email_id=msg.email_id,
-        smtp_token_id=msg.smtp_token_id,
-        recipient=msg.recipients[0],
-        outcome=kind,
-        send_result=result.value,
-        smtp_code=outcome.code,
-        smtp_reply=outcome.reply[:1000],
-        sending_ip=msg.sending_ip,
-        attempt=msg.attempt,
-        started_at=started,
-        occurred_at=datetime.now(UTC),
-    )
+class Pipeline:
+    def __init__(self, steps: Sequence[Step]) -> None:
+        self.steps = tuple(steps)
+
+    async def run(self, msg: EmailRendered) -> tuple[Attempt, StepResult]:
+        attempt = Attempt(msg=msg, started=datetime.now(UTC), mime=msg.mime)
+        for step in self.steps:
+            result = await step(attempt)
+            if result is not None:
+                return attempt, result
+        raise AssertionError("the deliver step always returns a result")

@@ -1,0 +1,279 @@
+"""Load and validate the policy folder: pools.toml, shaping.toml, warmup.toml, bounces.toml.
+
+Unknown keys, zero limits, a pool naming a missing source, a bad regex or an unknown warm-up
+schedule are errors (PolicyError naming the file and key). Missing shaping/warmup/bounces
+files mean built-in defaults; pools.toml is required (the renderer reads it too).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from mailstream.sender.policy.model import (
+    Action,
+    Automation,
+    BounceClass,
+    DestinationRule,
+    Policy,
+    Pool,
+    Shaping,
+    Source,
+    Tls,
+    WarmupSchedule,
+)
+from mailstream.sender.policy.throttle import PolicyError, ThrottleSpec, parse_duration
+
+_SOURCE_KEYS = {"address", "max_message_rate", "connection_limit", "warmup", "warmup_started"}
+_SHAPING_KEYS = {
+    "connection_limit",
+    "max_connection_rate",
+    "max_message_rate",
+    "max_deliveries_per_connection",
+    "tls",
+    "automation",
+}
+_AUTOMATION_KEYS = {"regex", "action", "duration", "max_message_rate", "connection_limit", "trigger"}
+
+
+def _read(path: Path, required: bool = False) -> dict[str, Any]:
+    if not path.exists():
+        if required:
+            raise PolicyError(f"{path}: missing")
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _keys(where: str, table: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise PolicyError(f"{where}: expected a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise PolicyError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    return table
+
+
+def _positive_int(where: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise PolicyError(f"{where}: must be a positive integer, got {value!r}")
+    return value
+
+
+def _rate(where: str, value: Any) -> ThrottleSpec:
+    try:
+        return ThrottleSpec.parse(value)
+    except PolicyError as exc:
+        raise PolicyError(f"{where}: {exc}") from None
+
+
+def _regex(where: str, value: Any) -> re.Pattern[str]:
+    try:
+        return re.compile(value, re.IGNORECASE)
+    except (re.error, TypeError) as exc:
+        raise PolicyError(f"{where}: bad regex {value!r}: {exc}") from None
+
+
+def _warmups(path: Path) -> dict[str, WarmupSchedule]:
+    data = _keys(str(path), _read(path), {"schedules"})
+    schedules = {}
+    for name, spec in data.get("schedules", {}).items():
+        where = f"{path} [schedules.{name}]"
+        spec = _keys(where, spec, {"period", "caps"})
+        caps = spec.get("caps")
+        if not isinstance(caps, list) or not caps:
+            raise PolicyError(f"{where}: caps must be a non-empty list of positive integers")
+        caps = tuple(_positive_int(f"{where} caps", c) for c in caps)
+        period = {"hour": 3600.0, "day": 86400.0}.get(spec.get("period", "hour"))
+        if period is None:
+            raise PolicyError(f"{where}: period must be 'hour' or 'day'")
+        schedules[name] = WarmupSchedule(name, period, caps)
+    return schedules
+
+
+def _sources_and_pools(path: Path, warmups: dict[str, WarmupSchedule]) -> tuple[dict[str, Source], dict[str, Pool]]:
+    data = _keys(str(path), _read(path, required=True), {"sources", "pools"})
+    sources: dict[str, Source] = {}
+    for name, spec in data.get("sources", {}).items():
+        where = f"{path} [sources.{name}]"
+        spec = _keys(where, spec, _SOURCE_KEYS)
+        if not isinstance(spec.get("address"), str):
+            raise PolicyError(f"{where}: address is required")
+        warmup = None
+        if "warmup" in spec:
+            if spec["warmup"] not in warmups:
+                raise PolicyError(f"{where}: unknown warm-up schedule {spec['warmup']!r} (see warmup.toml)")
+            if not isinstance(spec.get("warmup_started"), date):
+                raise PolicyError(f"{where}: warmup needs warmup_started = YYYY-MM-DD")
+            warmup = warmups[spec["warmup"]]
+        sources[name] = Source(
+            name=name,
+            address=spec["address"],
+            max_message_rate=_rate(f"{where} max_message_rate", spec["max_message_rate"])
+            if "max_message_rate" in spec
+            else None,
+            connection_limit=_positive_int(f"{where} connection_limit", spec["connection_limit"])
+            if "connection_limit" in spec
+            else None,
+            warmup=warmup,
+            warmup_started=spec.get("warmup_started") if warmup else None,
+        )
+    pools: dict[str, Pool] = {}
+    for pool_name, members in data.get("pools", {}).items():
+        where = f"{path} [pools.{pool_name}]"
+        if not isinstance(members, dict) or not members:
+            raise PolicyError(f"{where}: a pool needs at least one source")
+        entries = []
+        for source_name, spec in members.items():
+            if source_name not in sources:
+                raise PolicyError(f"{where}: names missing source {source_name!r}")
+            spec = _keys(f"{where}.{source_name}", spec, {"weight"})
+            entries.append(
+                (sources[source_name], _positive_int(f"{where}.{source_name} weight", spec.get("weight", 1)))
+            )
+        pools[pool_name] = Pool(pool_name, tuple(entries))
+    if "shared" not in pools:
+        raise PolicyError(f"{path}: a 'shared' pool is required")
+    return sources, pools
+
+
+def _shaping(where: str, spec: Any, base: Shaping) -> Shaping:
+    spec = _keys(where, spec, _SHAPING_KEYS)
+    values: dict[str, Any] = {}
+    for key in ("connection_limit", "max_deliveries_per_connection"):
+        if key in spec:
+            values[key] = _positive_int(f"{where} {key}", spec[key])
+    for key in ("max_connection_rate", "max_message_rate"):
+        if key in spec:
+            values[key] = _rate(f"{where} {key}", spec[key])
+    if "tls" in spec:
+        try:
+            values["tls"] = Tls(str(spec["tls"]).lower())
+        except ValueError:
+            raise PolicyError(f"{where}: tls must be one of {[t.value for t in Tls]}") from None
+    automation = list(base.automation)
+    for n, rule in enumerate(spec.get("automation", [])):
+        automation.append(_automation(f"{where} automation[{n}]", rule))
+    values["automation"] = tuple(automation)
+    return Shaping(**{**_as_dict(base), **values})
+
+
+def _as_dict(shaping: Shaping) -> dict[str, Any]:
+    return {name: getattr(shaping, name) for name in Shaping.__slots__}
+
+
+def _automation(where: str, rule: Any) -> Automation:
+    rule = _keys(where, rule, _AUTOMATION_KEYS)
+    if "regex" not in rule or "action" not in rule or "duration" not in rule:
+        raise PolicyError(f"{where}: regex, action and duration are required")
+    try:
+        action = Action(rule["action"])
+    except ValueError:
+        raise PolicyError(f"{where}: action must be one of {[a.value for a in Action]}") from None
+    try:
+        duration = parse_duration(rule["duration"])
+    except PolicyError as exc:
+        raise PolicyError(f"{where}: {exc}") from None
+    auto = Automation(
+        regex=_regex(f"{where} regex", rule["regex"]),
+        action=action,
+        duration=duration,
+        max_message_rate=_rate(f"{where} max_message_rate", rule["max_message_rate"])
+        if "max_message_rate" in rule
+        else None,
+        connection_limit=_positive_int(f"{where} connection_limit", rule["connection_limit"])
+        if "connection_limit" in rule
+        else None,
+        trigger=_rate(f"{where} trigger", rule["trigger"]) if "trigger" in rule else None,
+    )
+    if action is Action.THROTTLE and auto.max_message_rate is None and auto.connection_limit is None:
+        raise PolicyError(f"{where}: a throttle needs max_message_rate and/or connection_limit")
+    return auto
+
+
+def _destinations(path: Path) -> tuple[Shaping, tuple[DestinationRule, ...]]:
+    data = _keys(str(path), _read(path), {"default", "domain", "provider"})
+    default = _shaping(f"{path} [default]", data.get("default", {}), Shaping())
+    rules: list[DestinationRule] = []
+    for domain, spec in data.get("domain", {}).items():
+        rules.append(
+            DestinationRule(domain.lower(), _shaping(f"{path} [domain.{domain}]", spec, default), (domain.lower(),))
+        )
+    for name, spec in data.get("provider", {}).items():
+        where = f"{path} [provider.{name}]"
+        spec = dict(_keys(where, spec, _SHAPING_KEYS | {"mx_suffixes", "domains"}))
+        suffixes, domains = spec.pop("mx_suffixes", []), spec.pop("domains", [])
+        if not suffixes and not domains:
+            raise PolicyError(f"{where}: needs mx_suffixes and/or domains to match")
+        rules.append(
+            DestinationRule(
+                name,
+                _shaping(where, spec, default),
+                tuple(d.lower() for d in domains),
+                tuple(s.lower() for s in suffixes),
+            )
+        )
+    return default, tuple(rules)
+
+
+def _bounces(path: Path) -> tuple[tuple[BounceClass, ...], BounceClass, BounceClass, BounceClass]:
+    data = _keys(str(path), _read(path), {"classes", "fallback", "expired", "bad_domain"})
+    classes = []
+    for name, spec in data.get("classes", {}).items():
+        where = f"{path} [classes.{name}]"
+        spec = _keys(where, spec, {"soft", "send_result", "patterns"})
+        patterns = spec.get("patterns", [])
+        if not isinstance(patterns, list):
+            raise PolicyError(f"{where}: patterns must be a list of regexes")
+        classes.append(
+            BounceClass(
+                name,
+                bool(spec.get("soft", False)),
+                str(spec.get("send_result", "UNDELIVERABLE")),
+                tuple(_regex(f"{where} patterns", p) for p in patterns),
+            )
+        )
+    by_name = {c.name: c for c in classes}
+
+    def named(key: str, default: BounceClass) -> BounceClass:
+        if key not in data:
+            return by_name.get(default.name, default)
+        if data[key] not in by_name:
+            raise PolicyError(f"{path}: {key} names unknown class {data[key]!r}")
+        return by_name[data[key]]
+
+    fallback = named("fallback", BounceClass("Uncategorized", False, "UNDELIVERABLE", ()))
+    expired = named("expired", BounceClass("MessageExpired", True, "UNDELIVERABLE", ()))
+    bad_domain = named("bad_domain", BounceClass("BadDomain", False, "BLOCKED_DOMAIN", ()))
+    return tuple(classes), fallback, expired, bad_domain
+
+
+def load_policy(folder: str | Path) -> Policy:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PolicyError(f"{folder}: not a folder")
+    warmups = _warmups(folder / "warmup.toml")
+    sources, pools = _sources_and_pools(folder / "pools.toml", warmups)
+    default, rules = _destinations(folder / "shaping.toml")
+    classes, fallback, expired, bad_domain = _bounces(folder / "bounces.toml")
+    by_address: dict[str, Source] = {}
+    for source in sources.values():
+        if source.address in by_address:
+            raise PolicyError(f"{folder / 'pools.toml'}: address {source.address} is used by two sources")
+        by_address[source.address] = source
+    return Policy(
+        sources=sources,
+        pools=pools,
+        default=default,
+        rules=rules,
+        bounce_classes=classes,
+        fallback_bounce=fallback,
+        expired_bounce=expired,
+        bad_domain_bounce=bad_domain,
+        by_address=by_address,
+    )
