@@ -39,7 +39,9 @@ async def test_renders_a_mime_message_with_envelope_and_sending_ip():
 
 
 async def test_transactional_mail_has_no_unsubscribe_link_or_header_and_ignores_statuses():
-    status = RecipientStatus(properties={}, subscription_status="UNSUBSCRIBED", quarantined=True, bounced=True)
+    status = RecipientStatus(
+        properties={}, subscription_status="UNSUBSCRIBED", quarantined=True, double_opt_in="PENDING"
+    )
     email_version = version(html="<p>{{ unsubscribe_link }}</p>")
     out = await render_send(request(), ports(email=email_version, status=status))
     assert isinstance(out, EmailRendered)

@@ -26,9 +26,27 @@ def test_marketing_mail_is_blocked_for_the_reason(status, result):
     assert recipient_block(M, status) is result
 
 
-@pytest.mark.parametrize(("status", "result"), BLOCKED)
-def test_transactional_mail_bypasses_every_status(status, result):
+UNSUBSCRIBED_OR_UNCONFIRMED = [
+    RecipientStatus(properties={}, subscription_status="UNSUBSCRIBED"),
+    RecipientStatus(properties={}, suppressed=frozenset({"UNSUBSCRIBED"})),
+    RecipientStatus(properties={}, quarantined=True),
+    RecipientStatus(properties={}, double_opt_in="PENDING"),
+]
+
+
+@pytest.mark.parametrize("status", UNSUBSCRIBED_OR_UNCONFIRMED)
+def test_transactional_mail_bypasses_subscription_quarantine_and_double_opt_in(status):
     assert recipient_block(T, status) is None
+
+
+@pytest.mark.parametrize(("status", "result"), [b for b in BLOCKED if "BOUNCE" in b[1] or "SPAM" in b[1]])
+def test_a_hard_bounce_or_spam_report_stops_transactional_mail_too(status, result):
+    assert recipient_block(T, status) is result
+
+
+def test_a_bounce_wins_over_an_unsubscribe():
+    status = RecipientStatus(properties={}, subscription_status="UNSUBSCRIBED", bounced=True)
+    assert recipient_block(M, status) is SendResult.PREVIOUSLY_BOUNCED
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 TRANSACTIONAL: relationship mail triggered by the recipient. No subscription, quarantine or
 double opt-in check, no unsubscribe link; it leaves from the account's dedicated pool if any.
+An address that hard-bounced or reported spam gets neither kind (as the gateway decides at
+accept time; checked again here because the bounce may land between accept and render).
 MARKETING: only to contacts who may receive it, always with an unsubscribe link and the
 RFC 8058 headers; it leaves from the shared pool.
 """
@@ -36,14 +38,21 @@ class RecipientStatus:
         return cls(properties={})
 
 
-def marketing_block(status: RecipientStatus) -> SendResult | None:
-    """Why a MARKETING email must not go to this recipient, or None. The first reason wins."""
-    if status.subscription_status == "UNSUBSCRIBED" or "UNSUBSCRIBED" in status.suppressed:
-        return SendResult.PREVIOUSLY_UNSUBSCRIBED_PORTAL
+def undeliverable(status: RecipientStatus) -> SendResult | None:
+    """A previous hard bounce or spam report stops every email to the address."""
     if status.bounced or "BOUNCED" in status.suppressed:
         return SendResult.PREVIOUSLY_BOUNCED
     if status.spam_reported or "SPAM_REPORT" in status.suppressed:
         return SendResult.PREVIOUS_SPAM
+    return None
+
+
+def marketing_block(status: RecipientStatus) -> SendResult | None:
+    """Why a MARKETING email must not go to this recipient, or None. The first reason wins."""
+    if (result := undeliverable(status)) is not None:
+        return result
+    if status.subscription_status == "UNSUBSCRIBED" or "UNSUBSCRIBED" in status.suppressed:
+        return SendResult.PREVIOUSLY_UNSUBSCRIBED_PORTAL
     if status.quarantined:
         return SendResult.QUARANTINED_ADDRESS
     if status.double_opt_in == "PENDING":
@@ -53,7 +62,7 @@ def marketing_block(status: RecipientStatus) -> SendResult | None:
 
 def recipient_block(subscription_type: SubscriptionType, status: RecipientStatus) -> SendResult | None:
     if subscription_type is SubscriptionType.TRANSACTIONAL:
-        return None  # relationship mail bypasses every subscription status
+        return undeliverable(status)  # relationship mail bypasses every subscription status
     return marketing_block(status)
 
 
