@@ -8,7 +8,7 @@ POST   /marketing/v3/transactional/smtp-tokens/{tokenId}/password-reset  200, ne
 GET    /marketing/v3/transactional/smtp-tokens/{tokenId}/statistics      tracker counters + rates
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: FastAPI must see the local Authed dependency type
 
 import asyncio
 from typing import Annotated, Any
