@@ -13,6 +13,7 @@ from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
 from mailstream.gateway.models import ErrorBody
 from mailstream.gateway.routes import contacts, emails, sends, stats, users
+from mailstream.gateway.routes_tokens import tokens_router
 
 ROUTERS = (sends.router, emails.router, contacts.router, stats.router, users.router)
 ERROR_STATUSES = {
@@ -30,6 +31,7 @@ def create_app(deps: Dependencies) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(tokens_router(deps.pool))  # SMTP tokens (issue 7)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -22,6 +22,7 @@ from mailstream.gateway.errors import DATABASE_DOWN
 from mailstream.gateway.kafka_link import KafkaLink
 from mailstream.gateway.scheduler import run_scheduler
 from mailstream.gateway.settings import GatewaySettings
+from mailstream.gateway.smtp.server import start_smtp_server
 
 
 async def migrate_when_reachable(pool, stop: asyncio.Event, log: logging.Logger) -> None:
@@ -67,9 +68,12 @@ async def main(settings: GatewaySettings) -> None:
     )
     server.install_signal_handlers = lambda: None  # our stop event handles SIGTERM
     serving = asyncio.create_task(server.serve())
+    smtp = await start_smtp_server(settings, pool=pool, send_many=kafka.send_many)  # SMTP submission (issue 7)
     await stop.wait()
+    smtp.close()
     server.should_exit = True
     await serving
+    await smtp.wait_closed()
     await asyncio.gather(*background, return_exceptions=True)
     await kafka.close()
     await pool.close()
