@@ -43,3 +43,131 @@ class Helpers:
 @pytest.fixture
 def h() -> type[Helpers]:
     return Helpers
+
+
+# ---- a private gateway process (for 503, restart and replica tests; the shared one is left alone) ----
+
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import httpx  # noqa: E402
+from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+
+from mailstream.schemas import SendRequested, decode  # noqa: E402
+from mailstream.schemas.topics import SEND_REQUESTED  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateGateway:
+    """`python -m mailstream.gateway` on its own port with extra environment; stopped by the test."""
+
+    def __init__(self, env: dict[str, str], log_path: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        ports = {"MAILSTREAM_HTTP_PORT": str(self.port), "MAILSTREAM_SMTP_PORT": str(free_port())}
+        self.env = {**os.environ, **ports, **env}
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def spawn(self) -> None:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mailstream.gateway"], env=self.env, stdout=log, stderr=log
+            )
+
+    async def start(self, within: float = 30) -> PrivateGateway:
+        self.spawn()
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, f"private gateway exited; see {self.log_path}"
+                try:
+                    if (await client.get(f"{self.url}/healthz", timeout=1)).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"private gateway did not start within {within}s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful stop, like a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+async def private_gateway(stack, tmp_path):
+    """Factory: `await private_gateway({"MAILSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:1"})`; all stopped at the end."""
+    started: list[PrivateGateway] = []
+
+    async def start(env: dict[str, str] | None = None) -> PrivateGateway:
+        gw = PrivateGateway(env or {}, str(tmp_path / f"gateway-{len(started)}.log"))
+        started.append(gw)
+        return await gw.start()
+
+    yield start
+    for gw in started:
+        gw.stop()
+
+
+class SendRequestedTap:
+    """Reads email.send.requested from the offsets at creation: which status ids were published, when."""
+
+    def __init__(self) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", enable_auto_commit=False)
+        self.seen: dict[str, list[float]] = {}
+
+    async def start(self) -> SendRequestedTap:
+        await self.consumer.start()
+        partitions = [TopicPartition(SEND_REQUESTED.name, p) for p in range(SEND_REQUESTED.partitions)]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve the end offsets now, before the test publishes
+            await self.consumer.position(tp)
+        return self
+
+    async def collect(self, status_ids: set[str], *, within: float, settle: float = 2.0) -> dict[str, list[float]]:
+        """Records for these status ids (value: Kafka timestamps, s), waiting until all came, then `settle` s more."""
+        deadline = time.monotonic() + within
+        complete_at = None
+        while time.monotonic() < deadline:
+            batches = await self.consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    event = decode(record.value, SendRequested)
+                    if event.status_id in status_ids:
+                        self.seen.setdefault(event.status_id, []).append(record.timestamp / 1000)
+            if complete_at is None and status_ids <= set(self.seen):
+                complete_at = time.monotonic()
+            if complete_at is not None and time.monotonic() - complete_at >= settle:
+                break
+        return {sid: self.seen.get(sid, []) for sid in status_ids}
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+
+@pytest.fixture
+async def send_requested_tap(stack):
+    tap = await SendRequestedTap().start()
+    yield tap
+    await tap.stop()

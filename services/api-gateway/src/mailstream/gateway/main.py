@@ -48,7 +48,7 @@ async def main(settings: GatewaySettings) -> None:
     kafka = KafkaLink(bootstrap=settings.kafka_bootstrap)
     background = [asyncio.create_task(kafka.keep_connected(stop))]
     migrating = asyncio.create_task(migrate_when_reachable(pool, stop, log))
-    await asyncio.wait([migrating], timeout=10)  # serve (503s) meanwhile if the database is down
+    await asyncio.wait([migrating], timeout=5)  # serve (503s) meanwhile if the database is down
     background.append(migrating)
     if settings.scheduler_enabled:
         background.append(
