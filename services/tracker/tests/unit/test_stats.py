@@ -83,3 +83,19 @@ def test_fold_refuses_unknown_counters_and_rates_need_deliveries():
     else:
         raise AssertionError("unknown counter accepted")
     assert rate(3, 4) == 0.75 and rate(3, 0) is None
+
+
+def test_a_batch_forwards_one_summed_increment_per_counter_row():
+    from mailstream.tracker.stats import merge
+
+    seen = {}
+    batch = [event(EngagementKind.OPEN), event(EngagementKind.OPEN), event(EngagementKind.CLICK, machine=True)]
+    increments = [inc for e in batch for inc in on_engagement(e, seen)]
+    merged = dict(merge(increments))
+    assert len(merged) == 2  # account and email rows
+    assert merged[StatsKey(1, "email", "7")] == {
+        "opens_total": 2,
+        "opens_unique_human": 1,
+        "clicks_total": 1,
+        "clicks_machine": 1,
+    }

@@ -36,7 +36,7 @@ async def start(settings: TrackerSettings) -> Dependencies:
     pool = await create_pool(settings.database_url, max_size=10)
     async with pool.acquire() as conn:
         await apply_migrations(conn, "tracker", migrations_of("mailstream.tracker"))
-    producer = reliable_producer(settings.kafka_bootstrap, client_id="mailstream-tracker-http", linger_ms=1)
+    producer = reliable_producer(settings.kafka_bootstrap, client_id="mailstream-tracker-http", linger_ms=5)
     await producer.start()
     recent = RecentDeliveries()
     follower = asyncio.create_task(recent.follow(settings.kafka_bootstrap), name="recent-deliveries")

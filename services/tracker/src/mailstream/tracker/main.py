@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import uvloop
+
 from mailstream.core.db import database_reachable
 from mailstream.core.faust_runtime import ServiceSetup, run_worker
 from mailstream.core.kafka import kafka_reachable
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 
 def run() -> None:
     settings = TrackerSettings.from_env()
+    uvloop.install()  # the tracking endpoints' throughput (see docs/benchmarks.md)
 
     async def start():
         deps = await bootstrap.start(settings)

@@ -97,5 +97,13 @@ def fold(counts: Mapping[str, int], delta: Mapping[str, int]) -> dict[str, int]:
     return merged
 
 
+def merge(increments: list[tuple[StatsKey, Delta]]) -> list[tuple[StatsKey, Delta]]:
+    """Sums increments per key: a batch of events forwards one increment per counter row."""
+    merged: dict[StatsKey, Delta] = {}
+    for key, delta in increments:
+        merged[key] = fold(merged.get(key, {}), delta)
+    return list(merged.items())
+
+
 def rate(numerator: int, delivered: int) -> float | None:
     return numerator / delivered if delivered else None

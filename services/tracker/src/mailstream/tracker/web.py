@@ -78,7 +78,7 @@ class Tracking:
         link = self.verified(request, LinkKind.CLICK, "click")
         await self.record(request, link)
         REQUESTS.labels("click", "ok").inc()
-        raise web.HTTPFound(link.url, headers=NO_CACHE)
+        return web.Response(status=302, headers={"Location": link.url, **NO_CACHE})
 
     async def unsubscribe_page(self, request: web.Request) -> web.Response:
         link = self.verified(request, LinkKind.UNSUBSCRIBE, "unsubscribe")
