@@ -97,7 +97,11 @@ async def send(api, sink, key: str, email_id: int, to: str) -> Sent:
     reply = await api.post(
         "/marketing/v3/transactional/single-email/send",
         headers={"Authorization": f"Bearer {key}"},
-        json={"emailId": email_id, "message": {"to": to, "sendId": str(uuid.uuid4())}, "customProperties": {"order_id": "1001"}},
+        json={
+            "emailId": email_id,
+            "message": {"to": to, "sendId": str(uuid.uuid4())},
+            "customProperties": {"order_id": "1001"},
+        },
     )
     assert reply.status_code == 200, reply.text
     status_id = reply.json()["statusId"]
