@@ -132,16 +132,25 @@ async def token_stats(pool: asyncpg.Pool, account_id: int, token_id: str) -> dic
     return dict(row) if row else None
 
 
-async def is_sending_domain(conn: asyncpg.Connection, account_id: int, domain: str, *, verified_only: bool) -> bool:
-    return bool(
-        await conn.fetchval(
-            """SELECT true FROM sending_domains WHERE account_id = $1 AND domain = $2
-               AND (NOT $3 OR verified_at IS NOT NULL)""",
-            account_id,
-            domain.lower(),
-            verified_only,
-        )
+async def token_and_domain(
+    conn: asyncpg.Connection, token_id: str, domain: str, *, verified_only: bool
+) -> tuple[TokenRow | None, bool]:
+    """For DATA, in one round trip: the token as it is now, and whether the From domain is one of
+    its account's sending domains."""
+    row = await conn.fetchrow(
+        f"""SELECT {TOKEN_COLUMNS}, EXISTS (
+                SELECT 1 FROM sending_domains d WHERE d.account_id = t.account_id AND d.domain = $2
+                AND (NOT $3 OR d.verified_at IS NOT NULL)) AS domain_ok
+            FROM smtp_tokens t WHERE t.id = $1""",
+        token_id,
+        domain.lower(),
+        verified_only,
     )
+    if row is None:
+        return None, False
+    fields = dict(row)
+    domain_ok = fields.pop("domain_ok")
+    return TokenRow(**fields), domain_ok
 
 
 async def record_submission(

@@ -96,10 +96,11 @@ class SubmissionHandler(AuthMechanisms):
         raw = envelope.original_content or b""
         from_header, domain = from_domain(raw)
         async with self.pool.acquire() as conn:
-            token = check_token(principal, await tokens_store.token_by_id(conn, principal.token_id))
-            if not await tokens_store.is_sending_domain(
-                conn, token.account_id, domain, verified_only=self.verified_domains_only
-            ):
+            found, domain_ok = await tokens_store.token_and_domain(
+                conn, principal.token_id, domain, verified_only=self.verified_domains_only
+            )
+            token = check_token(principal, found)
+            if not domain_ok:
                 raise foreign_domain(domain)
             now = datetime.now(UTC)
             submission = build_submission(token, list(envelope.rcpt_tos), raw, from_header, now)
