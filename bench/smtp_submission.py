@@ -174,23 +174,38 @@ async def wait_listening(port: int, within: float = 20) -> None:
             await asyncio.sleep(0.1)
 
 
-async def bench(args: argparse.Namespace, http: str, smtp_port: int, key: str) -> None:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process (Linux /proc), 0 when unknown."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bench(args: argparse.Namespace, http: str, smtp_port: int, key: str, pids: dict[str, int | None]) -> None:
     await wait_listening(smtp_port)
     await wait_listening(args.peer_port)
     user, password, sender = await setup(http, key)
     await measure(smtp_port, user, password, sender, args.clients, args.clients * 5, args.size)  # warm-up
-    rows = [
-        ("gateway (PostgreSQL + Kafka acks)", await measure(smtp_port, user, password, sender, args.clients,
-                                                            args.messages, args.size)),
-        ("peer: bare aiosmtpd, 250 at once", await measure(args.peer_port, user, password, sender, args.clients,
-                                                           args.messages, args.size)),
-    ]  # fmt: skip
+    rows = []
+    for name, port, pid in (
+        ("gateway (PostgreSQL + Kafka acks)", smtp_port, pids["gateway"]),
+        ("peer: bare aiosmtpd, 250 at once", args.peer_port, pids["peer"]),
+    ):
+        cpu = cpu_seconds(pid)
+        result = await measure(port, user, password, sender, args.clients, args.messages, args.size)
+        result["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, result["messages"]) if pid else float("nan")
+        rows.append((name, result))
     print(f"\nSMTP submission, {args.clients} concurrent clients, {args.messages} messages of ~{args.size} B, "
           "1 recipient each, one connection per client\n")  # fmt: skip
-    print("| server | accepted | seconds | messages/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| server | accepted | seconds | messages/s | p50 ms | p99 ms | server CPU ms/message |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
-        print(f"| {name} | {r['messages']} | {r['seconds']:.2f} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} |")
+        print(
+            f"| {name} | {r['messages']} | {r['seconds']:.2f} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
+            f"| {r['cpu_ms']:.2f} |"
+        )
+    print(f"\nload average after the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
 def main(args: argparse.Namespace) -> None:
@@ -208,8 +223,10 @@ def main(args: argparse.Namespace) -> None:
             http, smtp_port = f"http://127.0.0.1:{args.private_http}", args.private_smtp
         else:
             http, smtp_port = args.http, int(args.smtp.rpartition(":")[2])
+        gateway_pid = procs[0].pid if procs else None
         procs.append(subprocess.Popen([PY, __file__, "--peer-server", str(args.peer_port)]))
-        asyncio.run(bench(args, http, smtp_port, new_account_key()))
+        pids = {"gateway": gateway_pid, "peer": procs[-1].pid}
+        asyncio.run(bench(args, http, smtp_port, new_account_key(), pids))
     finally:
         for proc in procs:
             proc.terminate()
