@@ -256,3 +256,39 @@ async def test_a_sandbox_escape_ends_the_send_with_a_render_exception(account, u
     )
     status = await account.final_status(await account.send(email_id, unique_address()))
     assert status["status"] == "COMPLETE" and status["sendResult"] == "TEMPLATE_RENDER_EXCEPTION"
+
+
+async def test_an_undecodable_send_request_is_dead_lettered_with_the_reason():
+    """Straight onto the topic (the gateway never produces such a record): the renderer dead-letters
+    it with the reason and goes on rendering."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from mailstream.core.kafka import reliable_producer
+    from mailstream.schemas import RecordDeadLettered, decode
+    from mailstream.schemas.topics import DEAD_LETTER, SEND_REQUESTED
+
+    key = f"e2e-garbage-{uuid.uuid4()}".encode()
+    consumer = AIOKafkaConsumer(bootstrap_servers=SETTINGS.kafka_bootstrap, enable_auto_commit=False)
+    producer = reliable_producer(SETTINGS.kafka_bootstrap, client_id="e2e-rendering")
+    await consumer.start()
+    await producer.start()
+    try:
+        partitions = [TopicPartition(DEAD_LETTER.name, p) for p in consumer.partitions_for_topic(DEAD_LETTER.name)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)
+        await producer.send_and_wait(SEND_REQUESTED.name, key=key, value=b"\x00not avro at all")
+        found = None
+        deadline = asyncio.get_running_loop().time() + 20
+        while found is None and asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for record in (r for batch in batches.values() for r in batch):
+                if record.key == key:
+                    found = decode(record.value, RecordDeadLettered)
+        assert found is not None, "no dead letter within 20 s"
+        assert found.service == "renderer" and found.source_topic == SEND_REQUESTED.name
+        assert found.value == b"\x00not avro at all" and "decode" in found.reason
+    finally:
+        await producer.stop()
+        await consumer.stop()

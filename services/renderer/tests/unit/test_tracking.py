@@ -77,3 +77,22 @@ def test_links_signed_with_an_older_key_still_verify_after_rotation():
     old_signer = LinkSigner({"old": b"the-old-key-0123456789"})
     url = Tracker(old_signer, BASE).link(LinkKind.CLICK, WHO, "https://shop.example")
     assert verify(url).url == "https://shop.example"
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        WHO,
+        Recipient("m-2", 1, "zoë@exämple.com", None, "tok-9"),
+        Recipient('quote"s', 2**62, "a\\b@example.com", 2**40, None),
+    ],
+)
+@pytest.mark.parametrize("url", [None, "https://shop.example/p?a=1&b=2#x", "https://exämple.com/ü?q=\"'<>"])
+def test_per_message_links_are_exactly_the_shared_contracts_tokens(who, url):
+    from mailstream.schemas.links import TrackedLink
+
+    for kind in LinkKind:
+        fast = tracker.links(who).url(kind, url)
+        link = TrackedLink(kind, who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id, url)
+        assert fast == SIGNER.url(BASE, link)
+        assert SIGNER.verify(fast.rsplit("/", 1)[1]) == link

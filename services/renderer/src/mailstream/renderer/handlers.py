@@ -6,7 +6,6 @@ raises `Unprocessable`: the agent dead-letters the record and ends the send with
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from typing import Protocol
 
 from mailstream.renderer.mime import Headers, build_mime, format_mailbox, valid_address
 from mailstream.renderer.pools import Pool
-from mailstream.renderer.render import CompiledEmail, RenderFailed, render
+from mailstream.renderer.render import CompiledEmail, RenderFailed, parse_custom, render
 from mailstream.renderer.rules import RecipientStatus, choose_pool, recipient_block
 from mailstream.renderer.tracking import Recipient, Tracker
 from mailstream.renderer.whole import CorruptMessage, prepare_whole
@@ -127,7 +126,7 @@ async def render_send(req: SendRequested, ports: Ports) -> EmailRendered | Deliv
     if (blocked := recipient_block(email.subscription_type, status)) is not None:
         return dropped(req, blocked, f"{email.subscription_type} email not sent to this contact: {blocked}")
     try:
-        custom = json.loads(req.custom_properties_json)
+        custom = parse_custom(req.custom_properties_json)
     except ValueError as exc:
         raise Unprocessable(SendResult.CORRUPT_INPUT, f"customProperties is not JSON: {exc}") from exc
     if not isinstance(custom, dict):

@@ -8,7 +8,7 @@ ever start a header line of its own. Bcc never appears: it lives only in the env
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 import uuid
 from collections.abc import Sequence
@@ -63,8 +63,12 @@ def encode_addresses(name: str, mailboxes: Sequence[str]) -> bytes:
 
 
 def _body(text: str) -> bytes:
-    canonical = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    return base64.encodebytes(canonical.encode("utf-8")).replace(b"\n", b"\r\n")
+    """base64 of the UTF-8 text with CRLF line ends, in lines of 76 characters."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    canonical = text.replace("\n", "\r\n")
+    encoded = binascii.b2a_base64(canonical.encode("utf-8"), newline=False)
+    return b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + b"\r\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ Templates are customer input and run in `sandbox.MailSandbox`; autoescaping in H
 from __future__ import annotations
 
 import html as html_lib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,7 @@ class CompiledEmail:
     from_name: Template | None
     html: Template
     text: Template | None
+    derived_text: Template | None = None  # from the HTML source, when the email has no text part
 
 
 def _compile(env, source: str) -> Template:
@@ -61,7 +63,7 @@ def _compile(env, source: str) -> Template:
 
 def compile_email(subject: str, html: str, text: str | None, from_name: str = "") -> CompiledEmail:
     try:
-        return CompiledEmail(
+        compiled = CompiledEmail(
             subject=_compile(_text_env, subject),
             from_name=_compile(_text_env, from_name) if "{" in from_name else None,
             html=_compile(_html_env, html),
@@ -69,6 +71,15 @@ def compile_email(subject: str, html: str, text: str | None, from_name: str = ""
         )
     except TemplateError as exc:
         raise RenderFailed(SendResult.TEMPLATE_RENDER_EXCEPTION, f"template does not compile: {exc}") from exc
+    if text:
+        return compiled
+    derived = None
+    if (source := text_template_source(html)) is not None:
+        try:
+            derived = _compile(_text_env, source)
+        except TemplateError:
+            derived = None  # the text is derived from each rendered HTML instead
+    return CompiledEmail(compiled.subject, compiled.from_name, compiled.html, None, derived)
 
 
 def _render(template: Template, context: dict[str, Any]) -> str:
@@ -86,6 +97,11 @@ def _render(template: Template, context: dict[str, Any]) -> str:
         raise RenderFailed(SendResult.HUBL_LIMIT_EXCEEDED, f"template limit exceeded: {type(exc).__name__}") from exc
     except Exception as exc:  # any error a template provokes (1/0, bad types) stops only this send
         raise RenderFailed(SendResult.TEMPLATE_RENDER_EXCEPTION, f"{type(exc).__name__}: {exc}") from exc
+
+
+def parse_custom(text: str) -> Any:
+    """customProperties JSON with every object a property dict (C-level, via object_hook)."""
+    return json.loads(text, object_hook=Properties)
 
 
 def properties(value: Any, cls: type[Properties] = Properties) -> Any:
@@ -113,11 +129,16 @@ def render(
     start_budget()
     context = {
         "contact": LenientProperties(contact),
-        "custom": properties(custom),
+        "custom": custom if isinstance(custom, Properties) else properties(custom),
         "unsubscribe_link": unsubscribe_link,
     }
     html_out = _render(email.html, context)
-    text_out = _render(email.text, context) if email.text else html_to_text(html_out)
+    if email.text:
+        text_out = _render(email.text, context)
+    elif email.derived_text:
+        text_out = tidy_text(_render(email.derived_text, context))
+    else:
+        text_out = html_to_text(html_out)
     subject_out = one_line(_render(email.subject, context))
     name_out = one_line(_render(email.from_name, context) if email.from_name else from_name)
     return Rendered(subject=subject_out, from_name=name_out, html=html_out, text=text_out)
@@ -138,11 +159,39 @@ def _anchor_text(match: re.Match[str]) -> str:
     return f"{label} ({match.group(2)})"
 
 
+def tidy_text(text: str) -> str:
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n".join(line for line in lines if line).strip() + "\n"
+
+
 def html_to_text(html: str) -> str:
     """A readable plain-text part for emails that have none: block breaks kept, links as `label (url)`."""
     text = _DROP.sub("", html)
     text = _ANCHOR.sub(_anchor_text, text)
     text = _BLOCK_END.sub("\n", text)
-    text = html_lib.unescape(_TAG.sub("", text))
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    return "\n".join(line for line in lines if line).strip() + "\n"
+    return tidy_text(html_lib.unescape(_TAG.sub("", text)))
+
+
+# Jinja syntax in a template source: held aside while the HTML around it becomes text.
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_HELD = re.compile("\ue000(\\d+)\ue001")
+
+
+def text_template_source(html_source: str) -> str | None:
+    """The plain-text template derived once from the HTML template (cached with it), so each send
+    renders a small text template instead of converting its rendered HTML. Values then appear in
+    the text as given, not HTML-escaped. None when the conversion would drop a `{% %}` statement
+    (e.g. inside a tag or a <style>): then the text is derived from each rendered HTML instead."""
+    if "\ue000" in html_source or "\ue001" in html_source:
+        return None
+    held: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        held.append(match.group(0))
+        return f"\ue000{len(held) - 1}\ue001"
+
+    text = html_to_text(_JINJA.sub(hold, html_source))
+    kept = {int(i) for i in _HELD.findall(text)}
+    if any(source.startswith("{%") and i not in kept for i, source in enumerate(held)):
+        return None
+    return _HELD.sub(lambda m: held[int(m.group(1))], text)

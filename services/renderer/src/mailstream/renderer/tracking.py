@@ -8,7 +8,11 @@ anchors marked `data-mailstream-notrack` are left alone.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import html as html_lib
+import json
 import re
 from dataclasses import dataclass
 
@@ -30,10 +34,35 @@ class Recipient:
     smtp_token_id: str | None = None
 
 
+class MessageLinks:
+    """The signed links of one message, produced exactly as `LinkSigner.token` does (a unit test
+    compares them) but with the JSON of the per-message fields and the keyed HMAC state computed
+    once per message instead of once per link: a receipt has a dozen links."""
+
+    def __init__(self, keyed: hmac.HMAC, key_id: str, base: str, who: Recipient) -> None:
+        self._keyed, self._key_id, self._base = keyed, key_id, base
+        fields = [who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id]
+        self._middle = json.dumps(fields, separators=(",", ":"))[1:-1]
+
+    def url(self, kind: LinkKind, target: str | None = None) -> str:
+        fields = f'["{kind.value}",{self._middle},{json.dumps(target)}]'
+        payload = base64.urlsafe_b64encode(fields.encode()).rstrip(b"=")
+        mac = self._keyed.copy()
+        mac.update(payload)
+        signature = base64.urlsafe_b64encode(mac.digest()[:16]).rstrip(b"=").decode("ascii")
+        return f"{self._base}/{kind.value}/{payload.decode('ascii')}.{self._key_id}.{signature}"
+
+
 class Tracker:
     def __init__(self, signer: LinkSigner, base_url: str) -> None:
         self._signer = signer
         self._base = base_url.rstrip("/")
+        # LinkSigner signs with its first key; its MAC input is "key_id." + payload.
+        self._key_id = signer._active
+        self._keyed = hmac.new(signer._keys[self._key_id], f"{self._key_id}.".encode(), hashlib.sha256)
+
+    def links(self, who: Recipient) -> MessageLinks:
+        return MessageLinks(self._keyed, self._key_id, self._base, who)
 
     def link(self, kind: LinkKind, who: Recipient, url: str | None = None) -> str:
         return self._signer.url(
@@ -49,6 +78,7 @@ class Tracker:
 
     def track_html(self, html: str, who: Recipient) -> str:
         """Rewrites the links and adds the open pixel (before </body>, or at the end)."""
+        links = self.links(who)
 
         def rewrite(match: re.Match[str]) -> str:
             prefix, quote, raw = match.groups()
@@ -57,11 +87,11 @@ class Tracker:
             url = html_lib.unescape(raw).strip()
             if not url.lower().startswith(("http://", "https://")) or self.is_ours(url):
                 return match.group(0)
-            return f"{prefix}{quote}{self.link(LinkKind.CLICK, who, url)}{quote}"
+            return f"{prefix}{quote}{links.url(LinkKind.CLICK, url)}{quote}"
 
         tracked = _HREF.sub(rewrite, html)
         pixel = (
-            f'<img src="{self.link(LinkKind.OPEN, who)}" width="1" height="1" alt="" '
+            f'<img src="{links.url(LinkKind.OPEN)}" width="1" height="1" alt="" '
             'style="display:block;width:1px;height:1px;border:0" />'
         )
         ends = list(_BODY_END.finditer(tracked))
