@@ -100,8 +100,9 @@ class Topics:
         futures = [await producer.send(self.rendered, encode(m), key=m.sending_ip.encode()) for m in msgs]
         await asyncio.gather(*futures)
 
-    async def deliveries(self, count: int, within: float = 30.0) -> list:
-        """The first `count` events on the private email.delivery (fewer on timeout)."""
+    async def deliveries(self, count: int, within: float = 30.0, until=None) -> list:
+        """The first `count` events on the private email.delivery (fewer on timeout, or once
+        `until(events)` holds)."""
         consumer = AIOKafkaConsumer(
             self.delivery, bootstrap_servers=KAFKA, auto_offset_reset="earliest", enable_auto_commit=False
         )
@@ -109,7 +110,7 @@ class Topics:
         events = []
         try:
             deadline = time.monotonic() + within
-            while len(events) < count and time.monotonic() < deadline:
+            while len(events) < count and time.monotonic() < deadline and not (until and until(events)):
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     events += [decode(r.value) for r in records]
@@ -195,10 +196,10 @@ class SenderProcess:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    async def stop(self, sig: int = signal.SIGTERM, within: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
+        return await asyncio.to_thread(self.proc.wait, within)
 
 
 @pytest.fixture
@@ -246,10 +247,11 @@ async def sender_process(tmp_path):
 
     yield start
     for process in started:
+        # Wait without blocking this loop: it serves the private SMTP receivers the sender QUITs.
         if process.proc.poll() is None:
             process.proc.send_signal(signal.SIGTERM)
             try:
-                process.proc.wait(timeout=20)
+                await asyncio.to_thread(process.proc.wait, 20)
             except subprocess.TimeoutExpired:
                 process.proc.kill()
                 process.proc.wait()
@@ -289,3 +291,56 @@ def make_rendered():
 @pytest.fixture
 def receiver_class():
     return Receiver
+
+
+class SinkProcess:
+    """A private copy of the development mail sink (deploy/local/mailsink.py) in its own
+    process, so arrival times are not skewed by the test's event loop."""
+
+    def __init__(self, proc: subprocess.Popen, smtp_port: int, http_port: int) -> None:
+        self.proc = proc
+        self.port = smtp_port
+        self.http = f"http://127.0.0.1:{http_port}"
+
+    async def messages(self) -> list[dict]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            found = (await client.get(f"{self.http}/api/messages")).json()
+        for m in found:
+            m["at"] = datetime.fromisoformat(m["received_at"]).timestamp()
+        return found
+
+    async def wait_for(self, count: int, within: float) -> list[dict]:
+        deadline = time.monotonic() + within
+        while True:
+            found = await self.messages()
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.5)
+
+
+@pytest.fixture
+async def sink_process():
+    procs = []
+
+    async def start() -> SinkProcess:
+        smtp_port, http_port = free_port(), free_port()
+        script = str(REPO / "deploy/local/mailsink.py")
+        proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child
+            [sys.executable, script, "--smtp-port", str(smtp_port), "--http-port", str(http_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        sink = SinkProcess(proc, smtp_port, http_port)
+        for _ in range(100):
+            try:
+                await sink.messages()
+                return sink
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        raise AssertionError("private mail sink did not start")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 10)

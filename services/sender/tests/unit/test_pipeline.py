@@ -13,12 +13,12 @@ from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Replayed, R
 from mailstream.sender.pipeline import (
     Attempt,
     CheckDuplicate,
+    CheckThrottle,
     ChooseSourceIp,
     Deliver,
     DkimSign,
     Pipeline,
     ResolveRoute,
-    WaitForThrottle,
 )
 from mailstream.sender.policy import load_policy
 from mailstream.sender.retry import RetrySchedule
@@ -108,7 +108,7 @@ class FakeTransport:
         self.outcomes = list(outcomes)
         self.calls = []
 
-    async def deliver(self, route, mail_from, recipients, mime, *, max_deliveries, before_connect):
+    async def deliver(self, route, mail_from, recipients, mime, *, max_deliveries, before_connect, permit):
         self.calls.append((route, recipients))
         return self.outcomes.pop(0)
 
@@ -189,18 +189,18 @@ class TestResolveRoute:
         assert isinstance(await ResolveRoute(policy, relay=None, resolve=resolve)(attempt(policy)), Deferred)
 
 
-class TestWaitForThrottle:
+class TestCheckThrottle:
     async def test_admits_within_the_rate(self, policy):
         a = attempt(policy)
         await ResolveRoute(policy, relay=("h", 25), resolve=None)(a)
-        assert await WaitForThrottle(Shaper(), max_wait=1)(a) is None
+        assert await CheckThrottle(Shaper(), max_wait=1)(a) is None
 
     async def test_a_suspended_site_defers_with_retry_after(self, policy, tmp_path):
         shaper = Shaper(clock=lambda: 100.0)
         a = attempt(policy)
         await ResolveRoute(policy, relay=("h", 25), resolve=None)(a)
         shaper.site("127.0.0.2", a.groups[0].site).suspended_until = 160.0
-        result = await WaitForThrottle(shaper, max_wait=1)(a)
+        result = await CheckThrottle(shaper, max_wait=1)(a)
         assert isinstance(result, Deferred) and result.retry_after == 60.0
 
     async def test_a_wait_longer_than_max_wait_defers(self, policy):
@@ -208,8 +208,9 @@ class TestWaitForThrottle:
         a = attempt(policy)
         await ResolveRoute(policy, relay=("h", 25), resolve=None)(a)
         await shaper.react(a.source, a.groups[0].site, "421 slow down")  # throttled to 1/min
-        assert await WaitForThrottle(shaper, max_wait=5)(a) is None  # first permit now
-        result = await WaitForThrottle(shaper, max_wait=5)(a)
+        assert await CheckThrottle(shaper, max_wait=5)(a) is None  # checks, takes nothing
+        assert await shaper.admit(a.source, a.groups[0].site, max_wait=5) is None  # Deliver takes the permit
+        result = await CheckThrottle(shaper, max_wait=5)(a)
         assert isinstance(result, Deferred) and result.retry_after == pytest.approx(60.0)
 
 

@@ -1,6 +1,8 @@
 """Rate limiters, gates, automation and the retry schedule (no sockets)."""
 
 import asyncio
+import itertools
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +13,30 @@ from mailstream.sender.shaping import Gate, Gcra, Shaper
 
 
 class TestGcra:
+    async def test_grants_in_fifo_order_at_the_rate_when_used(self):
+        g = Gcra(ThrottleSpec.parse("100/s"))
+        loop = asyncio.get_running_loop()
+        granted = []
+
+        async def take(n):
+            await g.acquire()
+            granted.append((n, loop.time()))
+
+        await asyncio.gather(*(take(n) for n in range(10)))
+        assert [n for n, _ in granted] == list(range(10))
+        gaps = [b - a for (_, a), (_, b) in itertools.pairwise(granted)]
+        assert min(gaps) >= 0.0075 and granted[-1][1] - granted[0][1] >= 0.0895 and g.waiting == 0
+
+    async def test_a_stall_does_not_release_a_burst(self):
+        g = Gcra(ThrottleSpec.parse("100/s"))
+        await g.acquire()
+        time.sleep(0.1)  # noqa: ASYNC251 - the process stalls: the next permits are still spaced from now on
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for _ in range(3):
+            await g.acquire()
+        assert loop.time() - t0 >= 0.019
+
     def test_spaces_permits_evenly(self):
         g = Gcra(ThrottleSpec.parse("50/s"))
         waits = [g.reserve(0.0) for _ in range(5)]
@@ -89,15 +115,13 @@ class TestAutomation:
         assert await shaper.admit(SOURCE, dest, max_wait=1) == pytest.approx(3600)
 
     async def test_the_ip_rate_applies_across_destinations(self):
-        shaper = Shaper(clock=lambda: 0.0)
-        waits = []
-        for n in range(3):
-            d = DestinationRule(f"d{n}", Shaping())
-            state = shaper.site("127.0.0.2", d)
-            waits.append(state)
-            assert await shaper.admit(SOURCE, d, max_wait=1) is None
-        # three permits of the 50/s IP limit were taken: the next one waits 60 ms
-        assert shaper._ip_rates["127.0.0.2"].delay(0.0) == pytest.approx(0.06)
+        shaper = Shaper()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for n in range(4):
+            assert await shaper.admit(SOURCE, DestinationRule(f"d{n}", Shaping()), max_wait=1) is None
+        # four permits of the 50/s IP limit, on four destinations: 3 intervals of 20 ms
+        assert loop.time() - started == pytest.approx(0.06, abs=0.015)
 
 
 class TestRetrySchedule:
@@ -115,3 +139,27 @@ class TestRetrySchedule:
         not_before, _ = s.next_attempt(attempt=0, first_attempt_at=now, now=now, retry_after=30)
         assert not_before == now + timedelta(seconds=30)
         assert s.next_attempt(attempt=4, first_attempt_at=now - timedelta(seconds=50), now=now) is None
+
+
+class TestAdmitAfterReaction:
+    async def test_a_waiting_permit_is_rechecked_after_a_throttle(self):
+        import re
+
+        auto = Automation(
+            regex=re.compile("slow"), action=Action.THROTTLE, duration=60, max_message_rate=ThrottleSpec.parse("1/min")
+        )
+        dest = rule(auto, rate="10/s")
+        shaper = Shaper()
+        source = Source("a", "127.0.0.2")
+        assert await shaper.admit(source, dest, max_wait=5) is None  # takes the first permit
+
+        async def react_soon():
+            await asyncio.sleep(0.02)
+            await shaper.react(source, dest, "421 slow down")
+
+        reacting = asyncio.create_task(react_soon())
+        second = await shaper.admit(source, dest, max_wait=5)  # waits 0.1 s, the throttle lands meanwhile
+        await reacting
+        assert second is None  # the throttled limiter's first permit
+        third = await shaper.admit(source, dest, max_wait=5)
+        assert third == pytest.approx(60, abs=1)  # comes back when the throttle ends

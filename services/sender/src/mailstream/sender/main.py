@@ -30,12 +30,12 @@ from mailstream.sender.finish import Finish
 from mailstream.sender.metrics import BACKOFF, OUTCOMES
 from mailstream.sender.pipeline import (
     CheckDuplicate,
+    CheckThrottle,
     ChooseSourceIp,
     Deliver,
     DkimSign,
     Pipeline,
     ResolveRoute,
-    WaitForThrottle,
 )
 from mailstream.sender.policy import load_policy
 from mailstream.sender.retry import RetrySchedule
@@ -105,9 +105,9 @@ async def main(settings: SenderSettings) -> None:
                 resolve=resolver.mx_hosts,
                 mx_port=settings.sender_mx_port,
             ),
-            WaitForThrottle(shaper, max_wait=settings.sender_max_throttle_wait),
             DkimSign(DkimKeys(pool).key),
-            Deliver(transport, shaper, policy),
+            CheckThrottle(shaper, max_wait=settings.sender_max_throttle_wait),
+            Deliver(transport, shaper, policy, max_wait=settings.sender_max_throttle_wait),
         )
     )
     schedule = RetrySchedule(

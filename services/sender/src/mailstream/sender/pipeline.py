@@ -1,6 +1,10 @@
 """One rendered message through named delivery steps, ending in exactly one result.
 
-    STEPS = (check_duplicate, choose_source_ip, resolve_route, wait_for_throttle, dkim_sign, deliver)
+    STEPS = (check_duplicate, choose_source_ip, resolve_route, dkim_sign, check_throttle, deliver)
+
+The rate permit itself is taken in `deliver`, inside the connection gates and right before
+the SMTP transaction, so that waits for a database row or a free connection cannot bunch
+permitted messages into a burst at the receiver.
 
 Each step is `async (Attempt) -> StepResult | None`: None passes to the next step, a result
 stops the pipeline. `Finish` then records and publishes the result (finish.py). The caller
@@ -147,9 +151,9 @@ class ResolveRoute:
         return None
 
 
-class WaitForThrottle:
-    """Per-IP and per-(IP, site) message rates; a suspended site or a wait over `max_wait`
-    defers the message instead of holding the partition."""
+class CheckThrottle:
+    """Per-IP and per-(IP, site) message rates: a suspended site or a wait over `max_wait`
+    defers the message instead of holding the partition (the permit is taken in Deliver)."""
 
     def __init__(self, shaper: Shaper, *, max_wait: float) -> None:
         self.shaper = shaper
@@ -159,7 +163,7 @@ class WaitForThrottle:
         assert a.source is not None
         admitted = []
         for group in a.groups:
-            wait = await self.shaper.admit(a.source, group.site, max_wait=self.max_wait)
+            wait = await self.shaper.check(a.source, group.site, max_wait=self.max_wait)
             if wait is None:
                 admitted.append(group)
             elif group is a.groups[0]:
@@ -189,10 +193,11 @@ class Deliver:
     """SMTP per group through its routes (next MX on a connection failure), inside the IP's
     and the site's connection gates; replies feed the automation; 5xx are classified."""
 
-    def __init__(self, transport, shaper: Shaper, policy: Policy) -> None:
+    def __init__(self, transport, shaper: Shaper, policy: Policy, *, max_wait: float = 30.0) -> None:
         self.transport = transport
         self.shaper = shaper
         self.policy = policy
+        self.max_wait = max_wait
 
     async def _group(self, a: Attempt, group: Group) -> Delivered | Deferred | Bounced:
         assert a.source is not None
@@ -209,9 +214,9 @@ class Deliver:
                 else:
                     outcome = await self._send(a, group, route)
             SMTP_SECONDS.labels(source.address).observe(time.monotonic() - started)
-            if not (isinstance(outcome, Deferred) and outcome.code is None):
-                break  # a reply from a server: do not try the next MX
-        if isinstance(outcome, Delivered):
+            if not (isinstance(outcome, Deferred) and outcome.code is None and outcome.retry_after is None):
+                break  # a reply from a server (or our own throttle): do not try the next MX
+        if isinstance(outcome, Delivered) or (isinstance(outcome, Deferred) and outcome.retry_after is not None):
             return outcome
         await self.shaper.react(source, site, f"{outcome.code or ''} {outcome.reply}")
         if isinstance(outcome, Bounced):
@@ -229,6 +234,7 @@ class Deliver:
             a.mime,
             max_deliveries=site.shaping.max_deliveries_per_connection,
             before_connect=lambda: self.shaper.before_connect(source, site),
+            permit=lambda: self.shaper.admit(source, site, max_wait=self.max_wait),
         )
 
     async def __call__(self, a: Attempt) -> StepResult | None:

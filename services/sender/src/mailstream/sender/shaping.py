@@ -24,22 +24,50 @@ Clock = Callable[[], float]
 class Gcra:
     """Generic cell rate algorithm: permits at `spec.interval` spacing, `max_burst` at once.
 
-    With max_burst 1 (the default) permits are evenly spaced, so no one-second window holds more
-    than limit/period + 1 of them."""
+    Permits are granted at the moment they are used (`acquire`), in FIFO order, never reserved
+    ahead: if the process stalls, the waiters do not fire together when it resumes. With
+    max_burst 1 (the default), no one-second window holds more than limit/period + 1 grants."""
 
-    def __init__(self, spec: ThrottleSpec) -> None:
+    def __init__(self, spec: ThrottleSpec, clock: Callable[[], float] = time.monotonic) -> None:
         self.spec = spec
         self._tat = 0.0  # theoretical arrival time of the next permit
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self.waiting = 0
 
     def delay(self, now: float) -> float:
         allow_at = max(self._tat, now) - (self.spec.max_burst - 1) * self.spec.interval
         return max(0.0, allow_at - now)
 
+    def projected(self, now: float) -> float:
+        """The wait of a newcomer: the head's delay plus one interval per queued waiter."""
+        return self.delay(now) + self.waiting * self.spec.interval
+
+    def take(self, now: float) -> None:
+        # A waiter woken a little late (timer resolution) keeps the schedule, up to a quarter
+        # interval; a longer stall restarts the spacing from now, so it never turns into a burst.
+        base = self._tat if self._tat >= now - self.spec.interval / 4 else now
+        self._tat = base + self.spec.interval
+
     def reserve(self, now: float) -> float:
-        """Take the next permit; returns how long the caller must wait before using it."""
+        """Take the next permit ahead of time; returns how long to wait before using it."""
         wait = self.delay(now)
-        self._tat = max(self._tat, now) + self.spec.interval
+        self.take(now)
         return wait
+
+    async def acquire(self) -> None:
+        self.waiting += 1
+        queued = True
+        try:
+            async with self._lock:
+                self.waiting -= 1
+                queued = False
+                while (wait := self.delay(self._clock())) > 0:  # noqa: ASYNC110 - a timed wait, not an event
+                    await asyncio.sleep(wait)
+                self.take(self._clock())
+        finally:
+            if queued:  # cancelled while queued
+                self.waiting -= 1
 
 
 class Gate:
@@ -79,6 +107,7 @@ class SiteState:
     override_rate: Gcra | None = None
     override_until: float = 0.0
     suspended_until: float = 0.0
+    generation: int = 0  # bumped by every automation change: waiting permits are re-checked
     matches: dict[int, deque[float]] = field(default_factory=dict)
 
     def state(self, now: float) -> int:
@@ -103,8 +132,8 @@ class Shaper:
             s = rule.shaping
             state = SiteState(
                 shaping=s,
-                rate=Gcra(s.max_message_rate) if s.max_message_rate else None,
-                connect_rate=Gcra(s.max_connection_rate) if s.max_connection_rate else None,
+                rate=Gcra(s.max_message_rate, self._clock) if s.max_message_rate else None,
+                connect_rate=Gcra(s.max_connection_rate, self._clock) if s.max_connection_rate else None,
                 gate=Gate(s.connection_limit),
             )
             self._sites[key] = state
@@ -115,7 +144,7 @@ class Shaper:
             return None
         rate = self._ip_rates.get(source.address)
         if rate is None:
-            rate = self._ip_rates[source.address] = Gcra(source.max_message_rate)
+            rate = self._ip_rates[source.address] = Gcra(source.max_message_rate, self._clock)
         return rate
 
     def ip_gate(self, source: Source) -> Gate | None:
@@ -130,32 +159,53 @@ class Shaper:
         if state.override_until and now >= state.override_until:
             state.override_until = 0.0
             state.override_rate = None
+            state.generation += 1
             await state.gate.set_limit(state.shaping.connection_limit)
             self._on_change(ip, rule.name, state.state(now))
 
-    async def admit(self, source: Source, rule: DestinationRule, *, max_wait: float) -> float | None:
-        """Wait for a message permit of the IP and of the (IP, site). None when admitted;
-        otherwise the seconds to retry after (suspended, or the wait would exceed max_wait)."""
-        now = self._clock()
+    def _limiters(self, source: Source, state: SiteState) -> list[Gcra]:
+        return [g for g in (state.override_rate or state.rate, self._ip_rate(source)) if g is not None]
+
+    async def check(self, source: Source, rule: DestinationRule, *, max_wait: float) -> float | None:
+        """Without taking a permit: None if a message could go within max_wait, else the
+        seconds to retry after (suspended, or throttled beyond max_wait)."""
         state = self.site(source.address, rule)
+        now = self._clock()
         await self._recover(source.address, rule, state, now)
         if now < state.suspended_until:
             return state.suspended_until - now
-        limiters = [g for g in (self._ip_rate(source), state.override_rate or state.rate) if g is not None]
-        wait = max((g.delay(now) for g in limiters), default=0.0)
+        wait = max((g.projected(now) for g in self._limiters(source, state)), default=0.0)
         if wait > max_wait:
-            return wait
-        wait = max((g.reserve(now) for g in limiters), default=0.0)
-        if wait > 0:
-            await asyncio.sleep(wait)
+            # Throttled by automation: come back when it ends, not after the whole queue.
+            return min(wait, state.override_until - now) if state.override_until > now else wait
         return None
+
+    async def admit(self, source: Source, rule: DestinationRule, *, max_wait: float) -> float | None:
+        """Wait for a permit of the (IP, site), then of the IP (last, closest to the send).
+        None when admitted; otherwise the seconds to retry after.
+
+        A permit granted before an automation reaction is re-checked, so a throttle applies at
+        once to messages already waiting, not only to the next batch."""
+        state = self.site(source.address, rule)
+        while True:
+            retry_after = await self.check(source, rule, max_wait=max_wait)
+            if retry_after is not None:
+                return retry_after
+            generation = state.generation
+            site_rate = state.override_rate or state.rate
+            if site_rate is not None:
+                await site_rate.acquire()
+            if state.generation != generation:
+                continue
+            ip_rate = self._ip_rate(source)
+            if ip_rate is not None:
+                await ip_rate.acquire()
+            return None
 
     async def before_connect(self, source: Source, rule: DestinationRule) -> None:
         state = self.site(source.address, rule)
         if state.connect_rate is not None:
-            wait = state.connect_rate.reserve(self._clock())
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await state.connect_rate.acquire()
 
     async def react(self, source: Source, rule: DestinationRule, reply: str) -> Automation | None:
         """Apply the first automation rule whose regex matches the reply (and whose trigger
@@ -172,12 +222,13 @@ class Shaper:
                     seen.popleft()
                 if len(seen) < auto.trigger.limit:
                     return None
+            state.generation += 1
             if auto.action is Action.SUSPEND:
                 state.suspended_until = max(state.suspended_until, now + auto.duration)
             else:
                 state.override_until = now + auto.duration
                 if auto.max_message_rate is not None:
-                    state.override_rate = Gcra(auto.max_message_rate)
+                    state.override_rate = Gcra(auto.max_message_rate, self._clock)
                 if auto.connection_limit is not None:
                     await state.gate.set_limit(auto.connection_limit)
             self._on_change(source.address, rule.name, state.state(now))

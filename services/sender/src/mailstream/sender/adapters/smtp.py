@@ -84,11 +84,17 @@ class SmtpTransport:
         *,
         max_deliveries: int = 100,
         before_connect: Callable[[], Awaitable[None]] | None = None,
+        permit: Callable[[], Awaitable[float | None]] | None = None,
     ) -> Delivered | Deferred | Bounced:
+        """`permit` is awaited on an open connection right before MAIL FROM (the rate limiter:
+        connection set-up time then cannot bunch messages); a non-None answer defers."""
         conn = None
         remote = route.server_name or route.host
         try:
             conn = await self._connection(route, before_connect)
+            if permit is not None and (retry_after := await permit()) is not None:
+                self._idle[route.key].append(conn)
+                return Deferred(None, "throttled", remote, retry_after)
             _, reply = await conn.smtp.sendmail(mail_from, recipients, mime)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             if conn is not None:
