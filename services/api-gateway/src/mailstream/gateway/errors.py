@@ -80,13 +80,34 @@ def _field_path(loc: tuple) -> str:
     return ".".join(parts) or "body"
 
 
+class CorrelationId:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): a uuid per request, in
+    request.state for error bodies and in the X-Correlation-Id header of every response."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        correlation_id = str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        header = (CORRELATION_HEADER.lower().encode(), correlation_id.encode())
+
+        async def send_with_header(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == header[0] for name, _ in headers):
+                    headers.append(header)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def correlation(request: Request, call_next):
-        request.state.correlation_id = str(uuid.uuid4())
-        response = await call_next(request)
-        response.headers.setdefault(CORRELATION_HEADER, request.state.correlation_id)
-        return response
+    app.add_middleware(CorrelationId)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):

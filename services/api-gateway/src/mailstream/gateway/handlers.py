@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from mailstream.gateway import rules
-from mailstream.gateway.adapters import contacts, emails, sends
+from mailstream.gateway.adapters import contacts, sends
 from mailstream.gateway.views import status_view
 from mailstream.schemas import SendRequested, encode
 
@@ -45,8 +45,7 @@ async def accept_send(pool: asyncpg.Pool, publish: Publish, account_id: int, cmd
     """
     now = datetime.now(UTC)
     status_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
-    email = await emails.get_email(pool, account_id, cmd.email_id)
-    facts = await contacts.recipient_facts(pool, account_id, cmd.to)
+    email, facts = await contacts.send_facts(pool, account_id, cmd.email_id, cmd.to)
     refusal = rules.refusal(
         email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type) if email else None,
         require_single_send_api=cmd.require_single_send_api,

@@ -17,7 +17,7 @@ from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.core.runtime import run as run_loop
 from mailstream.core.runtime import stop_event
 from mailstream.gateway.app import create_app
-from mailstream.gateway.deps import Dependencies
+from mailstream.gateway.deps import Dependencies, KeyCache
 from mailstream.gateway.errors import DATABASE_DOWN
 from mailstream.gateway.kafka_link import KafkaLink
 from mailstream.gateway.scheduler import run_scheduler
@@ -56,7 +56,7 @@ async def main(settings: GatewaySettings) -> None:
         )
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(Dependencies(pool=pool, kafka=kafka)),
+            create_app(Dependencies(pool=pool, kafka=kafka, keys=KeyCache(ttl_s=settings.api_key_cache_s))),
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",

@@ -10,6 +10,9 @@ class GatewaySettings(CommonSettings):
     http_port: int = setting(8080, "Port of the gateway's HTTP API (also /healthz, /readyz, /metrics)")
     db_pool_size: int = setting(20, "Most PostgreSQL connections the gateway holds")
     scheduler_interval_s: float = setting(0.2, "How often the gateway looks for due scheduled sends (seconds)")
+    api_key_cache_s: float = setting(
+        2.0, "Seconds an API key lookup is cached; a key revoked on another replica works at most this long"
+    )
     scheduler_enabled: bool = setting(True, "Run the scheduled-send releaser in this replica")
     # SMTP submission (issue 7)
     smtp_host: str = setting("127.0.0.1", "Address the SMTP submission server binds (0.0.0.0 in containers)")

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from mailstream.gateway.adapters.emails import EMAIL_COLUMNS, EmailRow
 from mailstream.gateway.rules import RecipientFacts
 
 STATUS_COLUMNS = ("subscription_status", "quarantined", "double_opt_in", "bounced", "spam_reported")
@@ -76,3 +77,24 @@ def _decoded(row: asyncpg.Record) -> dict[str, Any]:
     if isinstance(out.get("properties"), str):
         out["properties"] = json.loads(out["properties"])
     return out
+
+
+async def send_facts(
+    pool: asyncpg.Pool, account_id: int, email_id: int, address: str
+) -> tuple[EmailRow | None, RecipientFacts]:
+    """The email (current version) and the recipient's facts in one round trip, for a send."""
+    row = await pool.fetchrow(
+        f"""SELECT {EMAIL_COLUMNS},
+                   c.subscription_status, c.quarantined, c.double_opt_in, c.bounced, c.spam_reported,
+                   ARRAY(SELECT s.reason FROM suppressions s WHERE s.account_id = $1 AND s.address = $3) AS reasons
+            FROM (SELECT 1) one
+            LEFT JOIN (emails e JOIN email_versions v ON v.email_id = e.id AND v.version = e.current_version)
+                   ON e.account_id = $1 AND e.id = $2
+            LEFT JOIN contacts c ON c.account_id = $1 AND c.email = $3""",
+        account_id,
+        email_id,
+        address.lower(),
+    )
+    email = EmailRow(**{f: row[f] for f in EmailRow.__slots__}) if row["id"] is not None else None
+    statuses = {k: row[k] for k in STATUS_COLUMNS if row[k] is not None}
+    return email, RecipientFacts(**statuses, suppressions=frozenset(row["reasons"]))

@@ -37,9 +37,11 @@ async def insert_api_key(
 
 
 async def account_for_key(pool: asyncpg.Pool, api_key: str) -> int | None:
-    return await pool.fetchval(
-        "SELECT account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", hash_api_key(api_key)
-    )
+    return await account_for_key_hash(pool, hash_api_key(api_key))
+
+
+async def account_for_key_hash(pool: asyncpg.Pool, key_hash: bytes) -> int | None:
+    return await pool.fetchval("SELECT account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", key_hash)
 
 
 async def list_api_keys(pool: asyncpg.Pool, account_id: int) -> list[dict[str, Any]]:
