@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.policy import default
 
 import asyncpg
+import httpx
 import pytest
 
 from mailstream.core.settings import CommonSettings
@@ -273,7 +274,7 @@ async def test_an_undecodable_send_request_is_dead_lettered_with_the_reason():
     await consumer.start()
     await producer.start()
     try:
-        partitions = [TopicPartition(DEAD_LETTER.name, p) for p in consumer.partitions_for_topic(DEAD_LETTER.name)]
+        partitions = [TopicPartition(DEAD_LETTER.name, p) for p in range(DEAD_LETTER.partitions)]
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:
@@ -292,3 +293,25 @@ async def test_an_undecodable_send_request_is_dead_lettered_with_the_reason():
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def test_one_click_unsubscribe_from_the_header_stops_the_next_marketing_email(account, sink, unique_address):
+    """RFC 8058 round trip: POST to the List-Unsubscribe URL (as a mailbox provider does), then a
+    marketing send released afterwards is dropped by the renderer (the tracker's suppression)."""
+    email_id = await account.email(subject="News", html=NEWSLETTER_HTML, subscriptionType="MARKETING")
+    to = unique_address()
+    await account.send(email_id, to, contactProperties={"firstname": "Kari"})
+    (received,) = await sink.wait_for(to)
+    unsubscribe_url = str(parse(received)["List-Unsubscribe"]).strip().strip("<>")
+    send_at = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    later = await account.send(email_id, to, sendAt=send_at)
+    async with httpx.AsyncClient(timeout=10) as client:
+        reply = await client.post(
+            unsubscribe_url,
+            content="List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert reply.status_code in (200, 202, 204), reply.text
+    status = await account.final_status(later, within=30)
+    assert status["status"] == "COMPLETE" and status["sendResult"] == "PREVIOUSLY_UNSUBSCRIBED_PORTAL"
+    assert len(await sink.wait_for(to, count=2, within=1)) == 1
