@@ -87,6 +87,9 @@ class PrivateGateway:
 
     async def start(self, within: float = 30) -> PrivateGateway:
         self.spawn()
+        return await self.wait_healthy(within)
+
+    async def wait_healthy(self, within: float = 30) -> PrivateGateway:
         deadline = time.monotonic() + within
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:

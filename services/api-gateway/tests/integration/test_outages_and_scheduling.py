@@ -62,8 +62,8 @@ def at(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
-async def schedule(client, h, key, email_id, send_at: datetime, to: str) -> str:
-    body = {"emailId": email_id, "message": {"to": to}, "sendAt": send_at.isoformat()}
+async def schedule(client, h, key, email_id, send_at: datetime, to: str, send_id: str | None = None) -> str:
+    body = {"emailId": email_id, "message": {"to": to, "sendId": send_id}, "sendAt": send_at.isoformat()}
     reply = await client.post(h.SEND, headers=h.auth(key), json=body)
     assert reply.status_code == 200 and reply.json()["status"] == "PENDING", reply.text
     return reply.json()["statusId"]
@@ -76,10 +76,14 @@ async def test_a_scheduled_send_survives_a_crash_and_is_released_once_within_a_s
     email_id = await h.create_email(api, key)
     gw = await private_gateway({"MAILSTREAM_SCHEDULER_INTERVAL_S": "0.1"})
     send_at = at(4)
+    to, send_id = f"s-{uuid.uuid4().hex[:8]}@example.com", f"sched-{uuid.uuid4()}"
     async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
-        status_id = await schedule(client, h, key, email_id, send_at, f"s-{uuid.uuid4().hex[:8]}@example.com")
-    gw.kill()  # crash: SIGKILL right after accepting
-    gw.spawn()  # and restart the same gateway
+        status_id = await schedule(client, h, key, email_id, send_at, to, send_id)
+        gw.kill()  # crash: SIGKILL right after accepting
+        gw.spawn()  # and restart the same gateway
+        await gw.wait_healthy()
+        # the sendId still answers the first status after the restart, and adds nothing
+        assert await schedule(client, h, key, email_id, at(30), to, send_id) == status_id
     seen = await send_requested_tap.collect({status_id}, within=20, settle=3)
     assert len(seen[status_id]) == 1, seen
     delay = seen[status_id][0] - send_at.timestamp()
