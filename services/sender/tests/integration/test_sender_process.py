@@ -91,7 +91,9 @@ async def test_a_message_deferred_past_the_maximum_age_expires_as_a_soft_bounce(
     )
     msg = make_rendered("expiring@example.com")
     await topics.send(producer, [msg])
-    events = await topics.deliveries(10, within=30, until=lambda es: es[-1].outcome is not DeliveryOutcome.DEFERRED)
+    events = await topics.deliveries(
+        10, within=30, until=lambda es: bool(es) and es[-1].outcome is not DeliveryOutcome.DEFERRED
+    )
     final = [e for e in events if e.outcome is not DeliveryOutcome.DEFERRED]
     assert [(e.outcome, e.bounce_class, e.send_result) for e in final] == [
         (DeliveryOutcome.BOUNCED, "soft:MessageExpired", "UNDELIVERABLE")

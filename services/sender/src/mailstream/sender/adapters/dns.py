@@ -52,7 +52,7 @@ class MxResolver:
             try:
                 found += [r.address for r in await self._query(name, rdtype)]
             except BadDomain:
-                return ()
+                continue
         return tuple(found)
 
     async def mx_hosts(self, domain: str) -> tuple[MxHost, ...]:
