@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 from email.policy import default
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.e2e
 SEND = "/marketing/v3/transactional/single-email/send"
 EMAILS = "/mailstream/v1/emails"
 GATEWAY = os.environ.get("MAILSTREAM_TEST_GATEWAY_URL", "http://127.0.0.1:8080")
+TRACKER = "http://127.0.0.1:8090"
 
 
 def auth(key):
@@ -221,3 +223,33 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(new_ac
     report = out.decode(errors="replace")
     assert proc.returncode == 0, report[-6000:]
     assert "Tested: " in report and " passed" in report
+
+
+async def test_after_a_spam_report_the_next_send_completes_with_previous_spam(api, new_account, sink, unique_address):
+    key = new_account("spam")
+    email_id = await make_email(api, key, convert=True)
+    to = unique_address()
+    await set_contact(api, key, to, properties={"firstname": "Sam"})  # its view lists the tracker's suppressions
+    first = await api.post(SEND, headers=auth(key), json={"emailId": email_id, "message": {"to": to}})
+    assert first.json()["status"] == "PENDING"
+    (received,) = await sink.wait_for(to)
+    message_id = email.message_from_string(received["data"], policy=default)["X-Mailstream-ID"]
+    assert message_id, received["data"][:500]
+    complaint = {
+        "notificationType": "Complaint",
+        "complaint": {"complainedRecipients": [{"emailAddress": to}], "complaintFeedbackType": "abuse"},
+        "mail": {"headers": [{"name": "X-Mailstream-ID", "value": message_id}], "commonHeaders": {}},
+    }
+    async with httpx.AsyncClient(base_url=TRACKER, timeout=10) as tracker:
+        reply = await tracker.post("/mailstream/v1/feedback/ses", json=complaint)
+    assert reply.status_code == 202 and reply.json()["spamReports"] == 1, reply.text
+    deadline = time.monotonic() + 20
+    while "SPAM_REPORT" not in (await api.get(f"/mailstream/v1/contacts/{to}", headers=auth(key))).json().get(
+        "suppressions", []
+    ):
+        assert time.monotonic() < deadline, "the tracker never recorded the spam report's suppression"
+        await asyncio.sleep(0.2)
+    second = await api.post(SEND, headers=auth(key), json={"emailId": email_id, "message": {"to": to}})
+    assert (second.json()["status"], second.json()["sendResult"]) == ("COMPLETE", "PREVIOUS_SPAM")
+    await asyncio.sleep(2)
+    assert len(await sink.wait_for(to, within=0)) == 1
