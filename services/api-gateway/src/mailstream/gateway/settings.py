@@ -23,7 +23,9 @@ class GatewaySettings(CommonSettings):
         "mailstream.local", "Name the SMTP submission server gives in its greeting and certificate"
     )
     smtp_max_message_size: int = setting(
-        786432, "Largest message accepted over SMTP, in bytes (advertised as SIZE; beyond it 552)"
+        524288,
+        "Largest message accepted over SMTP, in bytes (advertised as SIZE; beyond it 552). With tracking the "
+        "rendered message grows (re-encoded parts, long links); keep it well under Kafka's 1 MB record limit",
     )
     smtp_max_recipients: int = setting(50, "Most recipients per SMTP message (beyond it 452)")
     smtp_tls_cert: str = setting("", "PEM certificate (chain) for STARTTLS; empty = a self-signed one made at start")
