@@ -236,7 +236,7 @@ async def test_smtplib_submission_to_two_recipients_creates_contacts_and_counts_
     assert (stats["counters"]["sent"], stats["counters"]["delivered"], stats["counters"]["bounced"]) == (2, 2, 0)
 
 
-async def token_statistics(api, token: Token, done, within: float = 30) -> dict:
+async def token_statistics(api, token: Token, done, within: float = 60) -> dict:
     stats: dict = {}
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
