@@ -336,3 +336,33 @@ async def test_failed_auth_is_throttled_per_client_address(token):
     codes = [await asyncio.to_thread(attempt, "wrong") for _ in range(6)]
     assert codes[0] == 535 and codes[-1] == 454  # the limit is MAILSTREAM_SMTP_AUTH_MAX_FAILURES (5)
     assert await asyncio.to_thread(attempt, token.password) == 454  # refused without checking
+
+
+async def test_created_by_is_the_users_email_and_the_token_outlives_the_users_removal(api, new_account):
+    admin = new_account("tokens-users")
+    email_address = f"ops-{uuid.uuid4().hex[:6]}@shop.example"
+    user = await api.post("/mailstream/v1/users", headers=auth(admin), json={"email": email_address, "name": "Ops"})
+    assert user.status_code == 201, user.text
+    user_id = user.json()["id"]
+    made = await api.post("/mailstream/v1/api-keys", headers=auth(admin), json={"name": "ops", "userId": user_id})
+    assert made.status_code == 201, made.text
+    created = await api.post(
+        TOKENS, headers=auth(made.json()["key"]), json={"createContact": False, "campaignName": "By a user"}
+    )
+    assert created.status_code == 201 and created.json()["createdBy"] == email_address
+    view = created.json()
+    account_id = (await db("SELECT account_id FROM smtp_tokens WHERE id = $1", view["id"]))[0]["account_id"]
+    domain = f"shop-{uuid.uuid4().hex[:10]}.example"
+    await db(
+        """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key)
+           VALUES ($1, $2, 'ms1', 'unused', 'unused')""",
+        account_id,
+        domain,
+    )
+
+    assert (await api.delete(f"/mailstream/v1/users/{user_id}", headers=auth(admin))).status_code == 204
+    got = await api.get(f"{TOKENS}/{view['id']}", headers=auth(admin))
+    assert got.status_code == 200 and got.json()["createdBy"] == email_address
+    token = Token(admin, view, account_id, domain)
+    code, _ = await asyncio.to_thread(submit, token, receipt(f"orders@{domain}", ["someone@example.com"], "6"))
+    assert code == 250
