@@ -39,6 +39,7 @@ def test_a_send_the_gateway_ended_is_complete_with_its_result():
         {"status_id": "s", "requested_at": T0, "gateway_result": "MISSING_CONTENT", "gateway_completed_at": T0}
     )
     assert (view["status"], view["sendResult"]) == ("COMPLETE", "MISSING_CONTENT")
+    assert "single-send API" in view["message"]
 
 
 def test_a_canceled_send_is_canceled_without_result():

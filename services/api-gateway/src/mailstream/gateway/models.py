@@ -64,6 +64,7 @@ class EmailSendStatusView(BaseModel):
     startedAt: Timestamp | None = None
     completedAt: Timestamp | None = None
     eventId: EventIdView | None = None
+    message: str | None = None
 
 
 class EmailCreate(BaseModel):

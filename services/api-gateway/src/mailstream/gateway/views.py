@@ -13,6 +13,19 @@ def iso(ts: datetime | None) -> str | None:
     return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if ts else None
 
 
+# The `message` of EmailSendStatusView (HubSpot's newer spec) for the results the gateway decides.
+RESULT_MESSAGES = {
+    "MISSING_CONTENT": "The emailId is unknown in this account, archived, or not converted to the single-send API",
+    "INVALID_TO_ADDRESS": "The recipient address is invalid or a role address (noreply@, postmaster@, ...)",
+    "INVALID_FROM_ADDRESS": "The from value is not a valid address or 'Name <address>'",
+    "PREVIOUSLY_BOUNCED": "The recipient hard-bounced before; nothing was sent",
+    "PREVIOUS_SPAM": "The recipient reported earlier mail as spam; nothing was sent",
+    "PREVIOUSLY_UNSUBSCRIBED_PORTAL": "The contact unsubscribed; a MARKETING email is not sent to it",
+    "QUARANTINED_ADDRESS": "The contact is quarantined; a MARKETING email is not sent to it",
+    "EMAIL_UNCONFIRMED": "The contact's double opt-in is pending; a MARKETING email is not sent to it",
+}
+
+
 def status_view(row: dict[str, Any]) -> dict[str, Any]:
     """EmailSendStatusView from the gateway's request row and the tracker's outcome."""
     view: dict[str, Any] = {"statusId": row["status_id"], "requestedAt": iso(row["requested_at"])}
@@ -23,6 +36,8 @@ def status_view(row: dict[str, Any]) -> dict[str, Any]:
             startedAt=iso(row["requested_at"]),
             completedAt=iso(row["gateway_completed_at"]),
         )
+        if row["gateway_result"] in RESULT_MESSAGES:
+            view["message"] = RESULT_MESSAGES[row["gateway_result"]]
         return view
     if row.get("canceled_at"):
         view.update(status="CANCELED", completedAt=iso(row["canceled_at"]))
