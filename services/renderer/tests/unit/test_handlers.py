@@ -167,3 +167,16 @@ async def test_crlf_in_every_property_never_creates_a_header():
     msg = parse(out)
     assert msg["Bcc"] is None and msg["X-Injected"] is None
     assert "\n" not in msg["Subject"] and "Bcc: victim" in msg["Subject"]
+
+
+async def test_an_email_whose_template_does_not_compile_is_dropped_as_a_render_exception(monkeypatch):
+    from mailstream.renderer.render import compile_email
+
+    p = ports()
+
+    async def load(*args):
+        return compile_email("x", "{% for %}", None)
+
+    monkeypatch.setattr(p.emails, "load", load)
+    out = await render_send(request(), p)
+    assert isinstance(out, DeliveryAttempted) and out.send_result == "TEMPLATE_RENDER_EXCEPTION"

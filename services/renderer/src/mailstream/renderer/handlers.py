@@ -119,7 +119,10 @@ async def render_send(req: SendRequested, ports: Ports) -> EmailRendered | Deliv
         return await _render_whole(req, ports)
     if req.email_id is None or req.email_version is None:
         return dropped(req, SendResult.MISSING_CONTENT, "no email to render")
-    email = await ports.emails.load(req.account_id, req.email_id, req.email_version)
+    try:
+        email = await ports.emails.load(req.account_id, req.email_id, req.email_version)
+    except RenderFailed as exc:  # the version's templates do not compile
+        return dropped(req, exc.result, exc.reason)
     if email is None:
         return dropped(req, SendResult.MISSING_CONTENT, f"email {req.email_id} v{req.email_version} not found")
     status = await ports.recipients.status(req.account_id, req.to.lower())

@@ -136,7 +136,7 @@ def render(
     if email.text:
         text_out = _render(email.text, context)
     elif email.derived_text:
-        text_out = tidy_text(_render(email.derived_text, context))
+        text_out = _BLANK_LINES.sub("\n", _render(email.derived_text, context)).strip() + "\n"
     else:
         text_out = html_to_text(html_out)
     subject_out = one_line(_render(email.subject, context))
@@ -157,6 +157,9 @@ def _anchor_text(match: re.Match[str]) -> str:
     if not url.lower().startswith(("http://", "https://")) or plain == url:
         return label
     return f"{label} ({match.group(2)})"
+
+
+_BLANK_LINES = re.compile(r"[ \t]*\n(?:[ \t]*\n)+")  # left where statements and empty values were
 
 
 def tidy_text(text: str) -> str:

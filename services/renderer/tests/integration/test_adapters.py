@@ -1,0 +1,105 @@
+"""The PostgreSQL adapters against the real database: read-only views of other services' tables.
+
+Rows the renderer does not own are created through the gateway's API where one exists
+(accounts, emails, contacts) and inserted as test set-up otherwise (suppressions, account_pools),
+always under a fresh account, so shared data is never touched.
+"""
+
+import hashlib
+import os
+import random
+
+import asyncpg
+import pytest
+
+from mailstream.core.settings import CommonSettings
+from mailstream.renderer.adapters.emails import EmailVersions
+from mailstream.renderer.adapters.recipients import AccountPoolAssignments, Recipients
+from mailstream.schemas import SubscriptionType
+
+pytestmark = pytest.mark.integration
+
+DATABASE_URL = os.environ.get("MAILSTREAM_DATABASE_URL", CommonSettings().database_url)
+
+
+@pytest.fixture
+async def pool():
+    pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def account(new_account, pool):
+    key = new_account("renderer-adapters")
+    account_id = await pool.fetchval(
+        "SELECT account_id FROM api_keys WHERE key_hash = $1", hashlib.sha256(key.encode()).digest()
+    )
+    return account_id, {"Authorization": f"Bearer {key}"}
+
+
+async def test_recipient_status_reads_the_contact_row_and_the_suppressions(api, account, pool, unique_address):
+    account_id, headers = account
+    address = unique_address()
+    reply = await api.put(
+        f"/mailstream/v1/contacts/{address}",
+        headers=headers,
+        json={"properties": {"firstname": "Ada"}, "subscriptionStatus": "UNSUBSCRIBED", "quarantined": True},
+    )
+    assert reply.status_code == 200, reply.text
+    await pool.execute(
+        "INSERT INTO suppressions (account_id, address, reason) VALUES ($1, $2, 'BOUNCED')", account_id, address
+    )
+    status = await Recipients(pool).status(account_id, address.upper())
+    assert status.properties == {"firstname": "Ada"}
+    assert status.subscription_status == "UNSUBSCRIBED" and status.quarantined
+    assert status.suppressed == frozenset({"BOUNCED"})
+
+
+async def test_an_unknown_recipient_has_no_statuses_but_may_be_suppressed(account, pool, unique_address):
+    account_id, _ = account
+    assert (await Recipients(pool).status(account_id, unique_address())).suppressed == frozenset()
+    address = unique_address()
+    await pool.execute(
+        "INSERT INTO suppressions (account_id, address, reason) VALUES ($1, $2, 'SPAM_REPORT')", account_id, address
+    )
+    status = await Recipients(pool).status(account_id, address)
+    assert status.subscription_status == "NOT_SPECIFIED" and status.suppressed == frozenset({"SPAM_REPORT"})
+
+
+async def test_account_pool_assignments_are_read_and_cached(pool):
+    account_id = random.randint(10**12, 10**13)
+    pools = AccountPoolAssignments(pool, ttl=60)
+    assert await pools.dedicated(account_id) is None
+    await pool.execute("INSERT INTO account_pools (account_id, pool) VALUES ($1, 'acme')", account_id)
+    try:
+        assert await pools.dedicated(account_id) is None  # cached
+        assert await AccountPoolAssignments(pool).dedicated(account_id) == "acme"
+    finally:
+        await pool.execute("DELETE FROM account_pools WHERE account_id = $1", account_id)
+
+
+async def test_email_versions_are_loaded_compiled_and_scoped_to_the_account(api, account, pool):
+    account_id, headers = account
+    created = await api.post(
+        "/mailstream/v1/emails",
+        headers=headers,
+        json={
+            "name": "adapter",
+            "subject": "Hi {{ contact.firstname }}",
+            "fromName": "Shop",
+            "fromEmail": "orders@shop.example",
+            "html": "<p>{{ custom.x }}</p>",
+            "subscriptionType": "MARKETING",
+            "tracking": False,
+        },
+    )
+    assert created.status_code == 201, created.text
+    email_id = created.json()["emailId"]
+    versions = EmailVersions(pool)
+    loaded = await versions.load(account_id, email_id, 1)
+    assert loaded.subscription_type is SubscriptionType.MARKETING and loaded.tracking is False
+    assert loaded.from_email == "orders@shop.example"
+    assert loaded.compiled.text is not None or loaded.compiled.derived_text is not None
+    assert await versions.load(account_id, email_id, 1) is loaded  # cached per (email, version)
+    assert await EmailVersions(pool).load(account_id + 1, email_id, 1) is None  # another account's email
