@@ -25,6 +25,7 @@ from mailstream.schemas import EmailRendered, SubscriptionType, decode, encode
 from mailstream.schemas.topics import DEAD_LETTER, DELIVERY, RENDERED, RETRY_TIERS
 
 KAFKA = os.environ.get("MAILSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -322,8 +323,8 @@ class SinkProcess:
 async def sink_process():
     procs = []
 
-    async def start() -> SinkProcess:
-        smtp_port, http_port = free_port(), free_port()
+    async def start(smtp_port: int | None = None) -> SinkProcess:
+        smtp_port, http_port = smtp_port or free_port(), free_port()
         script = str(REPO / "deploy/local/mailsink.py")
         proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child
             [sys.executable, script, "--smtp-port", str(smtp_port), "--http-port", str(http_port)],
@@ -344,3 +345,23 @@ async def sink_process():
     for proc in procs:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 10)
+
+
+@pytest.fixture
+async def db():
+    import asyncpg
+
+    conn = await asyncpg.connect(os.environ.get("MAILSTREAM_DATABASE_URL", DATABASE_URL))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def account_id(db):
+    """A fresh account (created with the admin CLI, as operators do); returns its id."""
+    name = f"sender-test-{uuid.uuid4().hex[:8]}"
+    cli = str(Path(sys.executable).with_name("mailstream"))
+    await asyncio.to_thread(
+        subprocess.run, [cli, "accounts", "create", name], capture_output=True, check=True, timeout=60
+    )
+    return await db.fetchval("SELECT id FROM accounts WHERE name = $1", name)

@@ -5,9 +5,12 @@ private sink (mailsink.py in its own process), and duplicates only inside the st
 import asyncio
 import collections
 import signal
+import socket
 import time
 
 import pytest
+
+from mailstream.schemas import DeliveryOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +59,31 @@ async def test_kill_9_mid_run_loses_nothing_and_duplicates_only_in_flight_transa
     # whose delivery record was not yet written when the process died is sent again. Those
     # are at most the SMTP transactions in flight (connection_limit 10 of the default site).
     assert len(duplicated) <= 10 and all(n == 2 for n in duplicated.values())
+
+
+async def test_the_receiver_down_for_30_s_defers_then_everything_is_delivered(
+    topics, producer, sink_process, sender_process, policy_dir, make_rendered
+):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here for the first 30 s
+    await sender_process(
+        topics, policy_dir(), relay=f"127.0.0.1:{port}", sender_retry_base_seconds=4, sender_smtp_timeout=3
+    )
+    msgs = [make_rendered(f"down{n}@example.com") for n in range(200)]
+    await topics.send(producer, msgs)
+    await asyncio.sleep(30)
+    sink = await sink_process(smtp_port=port)
+    received = await sink.wait_for(len(msgs), within=90)
+    await asyncio.sleep(1)
+    received = await sink.messages()
+    assert sorted(r["rcpt_tos"][0] for r in received) == sorted(m.recipients[0] for m in msgs)  # once each
+
+    def all_delivered(events):
+        return sum(e.outcome is DeliveryOutcome.DELIVERED for e in events) >= len(msgs)
+
+    events = await topics.deliveries(10_000, within=30, until=all_delivered)
+    deferred = [e for e in events if e.outcome is DeliveryOutcome.DEFERRED]
+    assert {e.message_id for e in deferred} == {m.message_id for m in msgs}
+    assert all(e.send_result == "QUEUED" and e.smtp_code is None for e in deferred)
+    assert max(e.attempt for e in events) >= 2
