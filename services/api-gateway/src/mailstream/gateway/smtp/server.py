@@ -20,7 +20,10 @@ from mailstream.gateway.smtp.auth import TokenAuthenticator
 from mailstream.gateway.smtp.handler import SendMany, SubmissionHandler
 from mailstream.gateway.tokens import AuthThrottle
 
-logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+_aiosmtpd_log = logging.getLogger("mail.log")
+_aiosmtpd_log.setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+# ... and warns on every successful AUTH because it sets its own deprecated Session.login_data
+_aiosmtpd_log.addFilter(lambda record: "login_data is deprecated" not in record.getMessage())
 
 
 def self_signed_pem(hostname: str) -> tuple[bytes, bytes]:
