@@ -15,7 +15,7 @@ class GatewaySettings(CommonSettings):
     )
     scheduler_enabled: bool = setting(True, "Run the scheduled-send releaser in this replica")
     # SMTP submission (issue 7)
-    smtp_host: str = setting("127.0.0.1", "Address the SMTP submission server binds (0.0.0.0 in containers)")
+    smtp_host: str = setting("", "Address the SMTP submission server binds; empty = the MAILSTREAM_HTTP_HOST address")
     smtp_port: int = setting(
         2587, "Port of the SMTP submission server (STARTTLS, AUTH with SMTP tokens; 587 in production)"
     )

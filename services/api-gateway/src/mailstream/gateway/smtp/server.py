@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import logging
+import os
 import ssl
 import tempfile
 from pathlib import Path
@@ -69,13 +70,26 @@ def tls_context(settings: GatewaySettings) -> ssl.SSLContext:
         context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key or None)
         return context
     cert, key = self_signed_pem(settings.smtp_hostname)
-    with tempfile.TemporaryDirectory() as folder:  # load_cert_chain reads files only
-        cert_path, key_path = Path(folder, "cert.pem"), Path(folder, "key.pem")
-        cert_path.write_bytes(cert)
-        key_path.touch(mode=0o600)
-        key_path.write_bytes(key)
-        context.load_cert_chain(cert_path, key_path)
+    load_pem_in_memory(context, cert + key)
     return context
+
+
+def load_pem_in_memory(context: ssl.SSLContext, pem: bytes) -> None:
+    """load_cert_chain reads files only: hand it an anonymous in-memory file (Linux memfd), so
+    nothing is written to disk and a read-only root filesystem (k8s) is fine."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("mailstream-smtp-cert")
+        try:
+            os.write(fd, pem)
+            context.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "cert.pem")
+        path.touch(mode=0o600)
+        path.write_bytes(pem)
+        context.load_cert_chain(path)
 
 
 async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, send_many: SendMany) -> asyncio.Server:
@@ -109,4 +123,5 @@ async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, se
         )
 
     loop = asyncio.get_running_loop()
-    return await loop.create_server(protocol, host=settings.smtp_host, port=settings.smtp_port)
+    host = settings.smtp_host or settings.http_host
+    return await loop.create_server(protocol, host=host, port=settings.smtp_port)
