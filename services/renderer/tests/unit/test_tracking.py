@@ -50,8 +50,14 @@ def test_links_that_are_not_tracked_are_left_alone(href):
     assert tracker.track_html(html, WHO).startswith(html)
 
 
-def test_an_anchor_can_opt_out():
-    html = '<a data-mailstream-notrack href="https://shop.example">x</a>'
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<a data-mailstream-notrack href="https://shop.example">x</a>',
+        '<a href="https://shop.example" data-mailstream-notrack>x</a>',
+    ],
+)
+def test_an_anchor_can_opt_out(html):
     assert tracker.track_html(html, WHO).startswith(html)
 
 
@@ -96,3 +102,13 @@ def test_per_message_links_are_exactly_the_shared_contracts_tokens(who, url):
         link = TrackedLink(kind, who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id, url)
         assert fast == SIGNER.url(BASE, link)
         assert SIGNER.verify(fast.rsplit("/", 1)[1]) == link
+
+
+def test_only_the_href_attribute_itself_is_rewritten():
+    html = """<a data-href="https://a.example" title='x' href='https://b.example/?q="1"'>x</a><A\nHREF="https://c.example">"""
+    out = tracker.track_html(html, WHO)
+    assert 'data-href="https://a.example"' in out
+    assert [verify(u).url for u in re.findall(r"""href=['"]([^'"]+)['"]""", out[out.index("title") :], re.I)] == [
+        'https://b.example/?q="1"',
+        "https://c.example",
+    ]

@@ -20,6 +20,7 @@ from email.utils import format_datetime, formataddr
 MESSAGE_ID_HEADER = "X-Mailstream-ID"  # feedback-loop reports carry it back to us
 MAX_PLAIN_HEADER = 900  # longer (or non-ASCII) values are folded/encoded by email.header
 
+_BASE64_LINE = re.compile(rb".{1,76}", re.S)  # findall splits in C: cheaper than slicing in a loop
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
@@ -64,11 +65,11 @@ def encode_addresses(name: str, mailboxes: Sequence[str]) -> bytes:
 
 def _body(text: str) -> bytes:
     """base64 of the UTF-8 text with CRLF line ends, in lines of 76 characters."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    canonical = text.replace("\n", "\r\n")
-    encoded = binascii.b2a_base64(canonical.encode("utf-8"), newline=False)
-    return b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + b"\r\n"
+    data = text.encode("utf-8")  # bytes operations below are cheaper than on (often UCS-2) str
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    encoded = binascii.b2a_base64(data.replace(b"\n", b"\r\n"), newline=False)
+    return b"\r\n".join(_BASE64_LINE.findall(encoded)) + b"\r\n"
 
 
 @dataclass(frozen=True, slots=True)
