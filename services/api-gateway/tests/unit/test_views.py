@@ -60,3 +60,26 @@ def test_rates_are_unique_human_over_delivered_and_zero_without_deliveries():
     assert (view["openRate"], view["clickRate"], view["opens"]) == (0.25, 0.125, 9)
     empty = stats_view("account", "1", None)
     assert (empty["openRate"], empty["clickRate"], empty["sent"], empty["updatedAt"]) == (0.0, 0.0, 0, None)
+
+
+def test_status_views_conform_to_the_documented_schema():
+    from mailstream.gateway.models import EmailSendStatusView
+
+    rows = [
+        {"status_id": "s", "requested_at": T0},
+        {"status_id": "s", "requested_at": T0, "gateway_result": "PREVIOUS_SPAM", "gateway_completed_at": T0},
+        {"status_id": "s", "requested_at": T0, "canceled_at": T0},
+        {
+            "status_id": "s",
+            "requested_at": T0,
+            "status": "COMPLETE",
+            "send_result": "SENT",
+            "started_at": T0,
+            "completed_at": T0,
+            "event_id": "e",
+            "event_created": T0,
+        },
+    ]
+    for row in rows:
+        view = status_view(row)
+        assert EmailSendStatusView.model_validate(view).model_dump(exclude_none=True) == view

@@ -43,9 +43,14 @@ async def accept_send(pool: asyncpg.Pool, publish: Publish, account_id: int, cmd
     Otherwise the request row, the contact's properties and the publish (or the schedule row)
     happen in one transaction: if Kafka does not acknowledge, nothing is recorded.
     """
+    async with pool.acquire() as conn:  # one connection for the whole send
+        return await _accept_send(conn, publish, account_id, cmd)
+
+
+async def _accept_send(conn: asyncpg.Connection, publish: Publish, account_id: int, cmd: SendCommand) -> dict[str, Any]:
     now = datetime.now(UTC)
     status_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
-    email, facts = await contacts.send_facts(pool, account_id, cmd.email_id, cmd.to)
+    email, facts = await contacts.send_facts(conn, account_id, cmd.email_id, cmd.to)
     refusal = rules.refusal(
         email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type) if email else None,
         require_single_send_api=cmd.require_single_send_api,
@@ -55,7 +60,7 @@ async def accept_send(pool: asyncpg.Pool, publish: Publish, account_id: int, cmd
     )
     scheduled = cmd.send_at is not None and cmd.send_at > now and refusal is None
 
-    async with pool.acquire() as conn, conn.transaction():
+    async with conn.transaction():
         inserted = await sends.insert_send_request(
             conn,
             status_id=status_id,

@@ -80,7 +80,7 @@ def _decoded(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def send_facts(
-    pool: asyncpg.Pool, account_id: int, email_id: int, address: str
+    pool: asyncpg.Pool | asyncpg.Connection, account_id: int, email_id: int, address: str
 ) -> tuple[EmailRow | None, RecipientFacts]:
     """The email (current version) and the recipient's facts in one round trip, for a send."""
     row = await pool.fetchrow(
