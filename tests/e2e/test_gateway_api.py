@@ -211,7 +211,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(new_ac
         "--header",
         f"Authorization: Bearer {key}",
         "--checks",
-        "not_a_server_error,response_schema_conformance,content_type_conformance",
+        "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
         "--max-examples",
         "15",
         "--no-color",
