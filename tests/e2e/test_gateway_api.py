@@ -253,3 +253,26 @@ async def test_after_a_spam_report_the_next_send_completes_with_previous_spam(ap
     assert (second.json()["status"], second.json()["sendResult"]) == ("COMPLETE", "PREVIOUS_SPAM")
     await asyncio.sleep(2)
     assert len(await sink.wait_for(to, within=0)) == 1
+
+
+async def test_stats_count_a_delivered_send_for_its_email_and_account(api, new_account, sink, unique_address):
+    key = new_account("stats")
+    email_id = await make_email(api, key, convert=True)
+    to = unique_address()
+    await api.post(SEND, headers=auth(key), json={"emailId": email_id, "message": {"to": to}})
+    await sink.wait_for(to)
+    deadline = time.monotonic() + 30
+    while True:
+        stats = (await api.get("/mailstream/v1/stats", headers=auth(key), params={"emailId": email_id})).json()
+        if stats["delivered"] >= 1 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    assert (stats["scope"], stats["id"], stats["sent"], stats["delivered"]) == ("email", str(email_id), 1, 1), stats
+    assert stats["openRate"] == round(stats["opensUniqueHuman"] / stats["delivered"], 4)
+    assert stats["clickRate"] == round(stats["clicksUniqueHuman"] / stats["delivered"], 4)
+    account = (await api.get("/mailstream/v1/stats", headers=auth(key))).json()
+    assert (account["scope"], account["delivered"]) == ("account", 1)
+    stranger = await api.get(
+        "/mailstream/v1/stats", headers=auth(new_account("stranger")), params={"emailId": email_id}
+    )
+    assert stranger.status_code == 404 and "delivered" not in stranger.text

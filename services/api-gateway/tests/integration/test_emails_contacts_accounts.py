@@ -210,7 +210,27 @@ async def test_stats_have_their_shape_and_are_scoped_to_the_account(api, new_acc
     assert account["scope"] == "account" and account["openRate"] == 0.0 and account["clickRate"] == 0.0
     email = (await api.get("/mailstream/v1/stats", headers=h.auth(key), params={"emailId": email_id})).json()
     assert (email["scope"], email["id"], email["sent"]) == ("email", str(email_id), 0)
-    token = (await api.get("/mailstream/v1/stats", headers=h.auth(key), params={"tokenId": "nope"})).json()
-    assert (token["scope"], token["sent"]) == ("token", 0)
+    unknown = await api.get("/mailstream/v1/stats", headers=h.auth(key), params={"tokenId": "nope"})
+    h.assert_error_shape(unknown, 404, "OBJECT_NOT_FOUND")
+    token_id = (
+        await api.post(
+            "/marketing/v3/transactional/smtp-tokens",
+            headers=h.auth(key),
+            json={"createContact": False, "campaignName": "c"},
+        )
+    ).json()["id"]
+    token = (await api.get("/mailstream/v1/stats", headers=h.auth(key), params={"tokenId": token_id})).json()
+    assert (token["scope"], token["id"], token["sent"], token["openRate"]) == ("token", token_id, 0, 0.0)
+    other = new_account()
+    h.assert_error_shape(
+        await api.get("/mailstream/v1/stats", headers=h.auth(other), params={"tokenId": token_id}),
+        404,
+        "OBJECT_NOT_FOUND",
+    )
+    h.assert_error_shape(
+        await api.get("/mailstream/v1/stats", headers=h.auth(other), params={"emailId": email_id}),
+        404,
+        "OBJECT_NOT_FOUND",
+    )
     both = await api.get("/mailstream/v1/stats", headers=h.auth(key), params={"tokenId": "a", "emailId": email_id})
     h.assert_error_shape(both, 400, "VALIDATION_ERROR")

@@ -31,3 +31,10 @@ async def stats_row(pool: asyncpg.Pool, account_id: int, dimension: str, dimensi
         dimension_id,
     )
     return dict(row) if row else None
+
+
+async def token_exists(pool: asyncpg.Pool, account_id: int, token_id: str) -> bool:
+    """The SMTP token (gateway-owned smtp_tokens, issue 7) belongs to the account."""
+    return bool(
+        await pool.fetchval("SELECT true FROM smtp_tokens WHERE account_id = $1 AND id = $2", account_id, token_id)
+    )

@@ -31,6 +31,8 @@ async def get_stats(
             raise not_found(f"Email {emailId}")
         scope, dimension_id = "email", str(emailId)
     elif tokenId is not None:
+        if not await stats.token_exists(deps.pool, account, tokenId):
+            raise not_found(f"SMTP token {tokenId}")
         scope, dimension_id = "token", tokenId
     else:
         scope, dimension_id = "account", str(account)
