@@ -85,17 +85,12 @@ def test_fold_refuses_unknown_counters_and_rates_need_deliveries():
     assert rate(3, 4) == 0.75 and rate(3, 0) is None
 
 
-def test_a_batch_forwards_one_summed_increment_per_counter_row():
-    from mailstream.tracker.stats import merge
+def test_the_buffer_sums_per_row_until_drained():
+    from mailstream.tracker.stats import IncrementBuffer
 
-    seen = {}
-    batch = [event(EngagementKind.OPEN), event(EngagementKind.OPEN), event(EngagementKind.CLICK, machine=True)]
-    increments = [inc for e in batch for inc in on_engagement(e, seen)]
-    merged = dict(merge(increments))
-    assert len(merged) == 2  # account and email rows
-    assert merged[StatsKey(1, "email", "7")] == {
-        "opens_total": 2,
-        "opens_unique_human": 1,
-        "clicks_total": 1,
-        "clicks_machine": 1,
-    }
+    buffer, seen = IncrementBuffer(), {}
+    for e in [event(EngagementKind.OPEN), event(EngagementKind.OPEN, machine=True)]:
+        buffer.add(on_engagement(e, seen))
+    drained = dict(buffer.drain())
+    assert drained[StatsKey(1, "account", "1")] == {"opens_total": 2, "opens_unique_human": 1, "opens_machine": 1}
+    assert buffer.drain() == []

@@ -8,8 +8,6 @@ keyed by statistics key, to the one agent that owns the counter's table partitio
 
 from __future__ import annotations
 
-import asyncio
-
 from mailstream.schemas import (
     DecodeError,
     DeliveryAttempted,
@@ -22,7 +20,7 @@ from mailstream.schemas import (
 )
 from mailstream.tracker import bootstrap, handlers, tables, topics
 from mailstream.tracker.app import app
-from mailstream.tracker.stats import fold, merge
+from mailstream.tracker.stats import fold
 
 
 @app.agent(topics.rendered)
@@ -41,14 +39,14 @@ async def mark_outcome(stream):
 
 @app.agent(topics.engagement)
 async def count_engagement(stream):
-    async for events in stream.take_events(500, within=0.2):  # one increment per counter per batch
-        increments = []
-        for i, event in enumerate(events):
-            if (evt := await decoded(event, EngagementRecorded)) is not None:
-                increments += handlers.on_engagement(evt, tables.first_human)
-            if i % 50 == 49:
-                await asyncio.sleep(0)  # let the tracking endpoints answer meanwhile
-        await forward(merge(increments))
+    async for event in stream.events():
+        if (evt := await decoded(event, EngagementRecorded)) is not None:
+            tables.engagement_increments.add(handlers.on_engagement(evt, tables.first_human))
+
+
+@app.timer(interval=0.1)
+async def forward_engagement_increments():
+    await forward(tables.engagement_increments.drain())  # one summed increment per counter row
 
 
 @app.agent(topics.unsubscribe)

@@ -97,12 +97,19 @@ def fold(counts: Mapping[str, int], delta: Mapping[str, int]) -> dict[str, int]:
     return merged
 
 
-def merge(increments: list[tuple[StatsKey, Delta]]) -> list[tuple[StatsKey, Delta]]:
-    """Sums increments per key: a batch of events forwards one increment per counter row."""
-    merged: dict[StatsKey, Delta] = {}
-    for key, delta in increments:
-        merged[key] = fold(merged.get(key, {}), delta)
-    return list(merged.items())
+class IncrementBuffer:
+    """Increments summed per key between two forwards: hot counters move once per tick, not per event."""
+
+    def __init__(self) -> None:
+        self._pending: dict[StatsKey, Delta] = {}
+
+    def add(self, increments: list[tuple[StatsKey, Delta]]) -> None:
+        for key, delta in increments:
+            self._pending[key] = fold(self._pending.get(key, {}), delta)
+
+    def drain(self) -> list[tuple[StatsKey, Delta]]:
+        pending, self._pending = self._pending, {}
+        return list(pending.items())
 
 
 def rate(numerator: int, delivered: int) -> float | None:

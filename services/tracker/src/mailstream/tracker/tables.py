@@ -10,6 +10,7 @@ import faust
 
 from mailstream.schemas.topics import ENGAGEMENT
 from mailstream.tracker.app import app
+from mailstream.tracker.stats import IncrementBuffer
 from mailstream.tracker.topics import STATS_PARTITIONS
 
 _json = faust.Schema(key_serializer="json", value_serializer="json")
@@ -19,3 +20,5 @@ counts = app.Table("stats-counts", default=dict, partitions=STATS_PARTITIONS, sc
 
 # Statistics keys changed since the last materialization (this worker's partitions only).
 dirty: set[str] = set()
+# Engagement increments not yet forwarded to the increments topic (forwarded every 0.1 s).
+engagement_increments = IncrementBuffer()
