@@ -325,3 +325,14 @@ async def test_when_kafka_does_not_acknowledge_the_message_is_451_and_nothing_is
     assert code == 451 and "retry later" in text
     assert await pool.fetchval("SELECT count(*) FROM send_requests WHERE account_id = $1", account.id) == 0
     assert await pool.fetchval("SELECT count(*) FROM contacts WHERE account_id = $1", account.id) == 0
+
+
+async def test_without_create_contact_no_contact_is_created(server, account, pool):
+    await pool.execute("UPDATE smtp_tokens SET create_contact = false WHERE id = $1", account.token.id)
+    rcpt = f"n{uuid.uuid4().hex[:8]}@example.com"
+    code, _ = await asyncio.to_thread(
+        login_and_send, server, account.token.id, account.password, message(f"a@{account.domain}", [rcpt])
+    )
+    assert code == 250
+    assert await pool.fetchval("SELECT count(*) FROM send_requests WHERE account_id = $1", account.id) == 1
+    assert await pool.fetchval("SELECT count(*) FROM contacts WHERE account_id = $1", account.id) == 0
