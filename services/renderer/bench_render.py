@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent / "tests" / "unit"))
 from renderer_fakes import ports as fake_ports
 
 from mailstream.renderer.handlers import EmailVersion, Ports, render_send
+from mailstream.renderer.mime import Headers, build_mime, format_mailbox
 from mailstream.renderer.render import compile_email, render
 from mailstream.renderer.tracking import Recipient, Tracker
 from mailstream.schemas import EmailRendered, SendRequested, SubscriptionType, encode
@@ -101,15 +102,20 @@ def request(i: int) -> SendRequested:
     )
 
 
+# CPU seconds of this process, not wall time: the development machines are shared, and under
+# load wall time measures the neighbours. --wall switches to wall-clock time.
+CLOCK = time.process_time
+
+
 def rate(n: int, fn, repeat: int = 3) -> float:
     """Best of `repeat` runs: these machines are shared, the best run is the least disturbed."""
     fn(0)  # warm-up
     best = 0.0
     for _ in range(repeat):
-        started = time.perf_counter()
+        started = CLOCK()
         for i in range(n):
             fn(i)
-        best = max(best, n / (time.perf_counter() - started))
+        best = max(best, n / (CLOCK() - started))
     return best
 
 
@@ -145,9 +151,9 @@ async def _handler_rate(n: int, ports: Ports, concurrency: int) -> float:
             assert isinstance(out, EmailRendered), out
             encode(out)
 
-    started = time.perf_counter()
+    started = CLOCK()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - started)
+    return n / (CLOCK() - started)
 
 
 async def db_ports() -> tuple[Ports, object]:
@@ -172,7 +178,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--db", action="store_true", help="also run with the real PostgreSQL adapters")
+    parser.add_argument("--wall", action="store_true", help="wall-clock time instead of this process's CPU time")
     args = parser.parse_args()
+    if args.wall:
+        global CLOCK
+        CLOCK = time.perf_counter
     n = args.n
 
     version = email_version()
@@ -181,9 +191,20 @@ async def main() -> None:
     who = Recipient("m", 1, "rcpt@example.com", 5)
     tracked = tracker.track_html(sample.html, who)
     out = await render_send(request(0), fake_ports(email=version))
+    print(f"clock: {'wall' if args.wall else 'process CPU time (messages per CPU-second)'}")
     print(
         f"receipt: {len(sample.html.encode())} bytes of HTML, {len(ITEMS)} line items, "
         f"{tracked.count('/c/')} tracked links; MIME {len(out.mime)} bytes; n={n}, Python {sys.version.split()[0]}"
+    )
+    headers = Headers(
+        message_id="m",
+        sending_domain="shop.example",
+        from_header=format_mailbox("Shöp", "orders@shop.example"),
+        to="rcpt@example.com",
+        cc=(),
+        reply_to=("help@shop.example",),
+        subject="Your order A-100234",
+        date=datetime.now(UTC),
     )
     stock = ImmutableSandboxedEnvironment(autoescape=True).from_string(
         RECEIPT.replace("custom.items", "custom['items']")
@@ -199,6 +220,11 @@ async def main() -> None:
         ),
         ("link rewriting + open pixel (signed links)", rate(n, lambda i: tracker.track_html(sample.html, who))),
         (
+            "direct MIME bytes (headers + base64 text and HTML)",
+            rate(n, lambda i: build_mime(headers, html=tracked, text=sample.text)),
+        ),
+        ("Avro encode of the EmailRendered", rate(n, lambda i: encode(out))),
+        (
             "peer: EmailMessage (policy SMTP) as_bytes, MIME only",
             rate(max(n // 5, 200), lambda i: peer_email_message(tracked, sample.text, i)),
         ),
@@ -211,7 +237,10 @@ async def main() -> None:
         ports, pool = await db_ports()
         try:
             rows.append(
-                ("... with PostgreSQL contact/suppression lookups (16 concurrent)", await handler_rate(n, ports))
+                (
+                    "... with PostgreSQL contact/suppression lookups (16 concurrent; renderer CPU only)",
+                    await handler_rate(n, ports),
+                )
             )
         finally:
             await pool.close()
