@@ -71,29 +71,48 @@ class Gcra:
 
 
 class Gate:
-    """A counting gate whose limit can change while it is held (automation lowers it)."""
+    """A FIFO counting gate whose limit can change while it is held (automation lowers it).
+    A release wakes one waiter, not all of them."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
-        self._cond = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.held < self.limit)
+        if self.held >= self.limit or self._waiters:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.append(future)
+            try:
+                await future  # the releaser counted us in
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled():
+                    self._release()
+                else:
+                    self._waiters.remove(future)
+                raise
+        else:
             self.held += 1
         try:
             yield
         finally:
-            async with self._cond:
-                self.held -= 1
-                self._cond.notify_all()
+            self._release()
+
+    def _release(self) -> None:
+        self.held -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.held < self.limit:
+            future = self._waiters.popleft()
+            if not future.done():
+                self.held += 1
+                future.set_result(None)
 
     async def set_limit(self, limit: int) -> None:
-        async with self._cond:
-            self.limit = limit
-            self._cond.notify_all()
+        self.limit = limit
+        self._wake()
 
 
 @dataclass

@@ -1,0 +1,151 @@
+"""Delivery through the whole running stack (gateway -> renderer -> sender -> sink): DKIM with
+the account's verified sending domain, the delivery event on email.delivery, the shipped policy.
+
+The sink's fault modes are not used (the stack is shared); faults (421, 550, downtime, kill -9,
+per-IP limits with two processes) are covered by the sender's integration tests against
+private receivers and private topics: services/sender/tests/integration/.
+"""
+
+import base64
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import dkim
+import pytest
+from aiokafka import AIOKafkaConsumer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mailstream.schemas import DeliveryOutcome, decode
+from mailstream.schemas.topics import DELIVERY
+
+pytestmark = pytest.mark.e2e
+DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def single_send(api, headers, from_email: str, to: str) -> dict:
+    created = await api.post(
+        "/mailstream/v1/emails",
+        headers=headers,
+        json={
+            "name": "Receipt",
+            "subject": "Your receipt",
+            "fromName": "Shop",
+            "fromEmail": from_email,
+            "html": "<p>Thanks for your order.</p>",
+            "subscriptionType": "TRANSACTIONAL",
+        },
+    )
+    assert created.status_code == 201, created.text
+    email_id = created.json()["emailId"]
+    await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
+    reply = await api.post(
+        "/marketing/v3/transactional/single-email/send",
+        headers=headers,
+        json={"emailId": email_id, "message": {"to": to, "sendId": str(uuid.uuid4())}},
+    )
+    assert reply.status_code == 200, reply.text
+    return {"email_id": email_id, **reply.json()}
+
+
+@pytest.fixture
+async def db():
+    conn = await asyncpg.connect(DATABASE_URL)
+    yield conn
+    await conn.close()
+
+
+async def test_mail_of_a_verified_sending_domain_arrives_dkim_signed(api, new_account, sink, unique_address, db):
+    headers = {"Authorization": f"Bearer {new_account('dkim')}"}
+    domain = f"d{uuid.uuid4().hex[:10]}.example"
+    # The account's email tells us its id; then its sending domain, as the gateway stores one.
+    probe = await api.post(
+        "/mailstream/v1/emails",
+        headers=headers,
+        json={
+            "name": "p",
+            "subject": "p",
+            "fromEmail": f"p@{domain}",
+            "html": "p",
+            "subscriptionType": "TRANSACTIONAL",
+        },
+    )
+    account_id = await db.fetchval("SELECT account_id FROM emails WHERE id = $1", probe.json()["emailId"])
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    await db.execute(
+        """INSERT INTO sending_domains
+               (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key, verified_at)
+           VALUES ($1, $2, 'ms1', $3, $4, now())""",
+        account_id,
+        domain,
+        pem.decode(),
+        public.decode(),
+    )
+    try:
+        to = unique_address()
+        await single_send(api, headers, f"orders@{domain}", to)
+        (received,) = await sink.wait_for(to)
+    finally:
+        await db.execute("DELETE FROM sending_domains WHERE account_id = $1", account_id)
+    raw = base64.b64decode(received["data_base64"])
+    assert raw.startswith(b"DKIM-Signature:") and f"d={domain}".encode() in raw
+
+    def dnsfunc(name, timeout=5):
+        name = name.decode() if isinstance(name, bytes) else name
+        return b"v=DKIM1; k=rsa; p=" + public if name == f"ms1._domainkey.{domain}." else None
+
+    assert dkim.verify(raw, dnsfunc=dnsfunc)
+
+
+async def test_a_delivered_message_is_reported_on_email_delivery(api, new_account, sink, unique_address):
+    consumer = AIOKafkaConsumer(
+        DELIVERY.name,
+        bootstrap_servers="127.0.0.1:9092",
+        group_id=f"e2e-delivery-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=200)
+        for tp in consumer.assignment():  # read from the current end only
+            await consumer.seek_to_end(tp)
+            await consumer.position(tp)
+        headers = {"Authorization": f"Bearer {new_account('delivery')}"}
+        to = unique_address()
+        sent = await single_send(api, headers, "orders@shop.example", to)
+        (received,) = await sink.wait_for(to)
+        event = None
+        deadline = time.monotonic() + 20
+        while event is None and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    e = decode(r.value)
+                    if e.status_id == sent["statusId"]:
+                        event = e
+    finally:
+        await consumer.stop()
+    assert event is not None, "no event on email.delivery"
+    assert (event.outcome, event.send_result, event.smtp_code) == (DeliveryOutcome.DELIVERED, "SENT", 250)
+    assert event.sending_ip == received["peer"] == "127.0.0.2" and event.recipient == to
+    assert event.remote_host == "127.0.0.1" and event.attempt == 0
+
+
+def test_the_shipped_policy_passes_the_check_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "mailstream.sender.policy", "check", str(REPO / "deploy/policy")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
