@@ -125,6 +125,23 @@ async def send(api, sink, key: str, email_id: int, to: str) -> Sent:
     )
 
 
+async def send_result_of_another_send(api, key: str, email_id: int, to: str) -> str:
+    """Sends again to `to` and returns the send's final sendResult."""
+    reply = await api.post(
+        "/marketing/v3/transactional/single-email/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "emailId": email_id,
+            "message": {"to": to, "sendId": str(uuid.uuid4())},
+            "customProperties": {"order_id": "1002"},
+        },
+    )
+    assert reply.status_code == 200, reply.text
+    if reply.json().get("status") == "COMPLETE":
+        return reply.json()["sendResult"]
+    return (await wait_complete(api, key, reply.json()["statusId"])).get("sendResult")
+
+
 async def wait_complete(api, key: str, status_id: str) -> dict:
     status = {}
     for _ in range(150):
@@ -347,7 +364,7 @@ async def assert_one_spam_report_and_unsubscribe(sent: Sent, engagement: Tail, u
     assert [(r["reason"], str(r["message_id"])) for r in rows] == [("SPAM_REPORT", sent.message_id)]
 
 
-async def test_an_rfc5965_arf_report_over_http_is_one_spam_report_and_one_unsubscribe(one_sent, tracker):
+async def test_an_rfc5965_arf_report_over_http_is_one_spam_report_and_one_unsubscribe(one_sent, api, tracker):
     report = arf_report(one_sent.data, one_sent.to)
     async with Tail(ENGAGEMENT, EngagementRecorded) as engagement, Tail(UNSUBSCRIBE, UnsubscribeRecorded) as unsubs:
         reply = await tracker.post(
@@ -360,6 +377,8 @@ async def test_an_rfc5965_arf_report_over_http_is_one_spam_report_and_one_unsubs
         assert again.json()["duplicate"] == 1
         reports = await engagement.collect(of(one_sent.message_id, EngagementKind.SPAM_REPORT), count=2, within=2)
         assert len(reports) == 1
+    # the contact is marked: the single-send API answers PREVIOUS_SPAM (the gateway reads suppressions)
+    assert await send_result_of_another_send(api, one_sent.key, one_sent.email_id, one_sent.to) == "PREVIOUS_SPAM"
 
 
 async def test_an_arf_report_mailed_to_the_feedback_address_is_taken(one_sent):
@@ -479,6 +498,7 @@ async def test_delivery_events_complete_the_status_and_hard_bounces_suppress(one
         "SELECT status, send_result FROM send_outcomes WHERE status_id = $1", uuid.UUID(status_id)
     )
     assert (outcome["status"], outcome["send_result"]) == ("COMPLETE", "UNDELIVERABLE")
+    assert await send_result_of_another_send(api, one_sent.key, one_sent.email_id, bounced_to) == "PREVIOUSLY_BOUNCED"
 
 
 # --- statistics -------------------------------------------------------------------------------------
@@ -555,6 +575,23 @@ async def test_statistics_equal_the_event_counts_after_1000_opens_and_clicks(api
     for dimension in (("account", str(account_id)), ("email", str(email_id))):
         assert (rows[dimension]["sent"], rows[dimension]["delivered"], rows[dimension]["bounced"]) == (4, 4, 0)
         assert rows[dimension]["spam_reports"] == 0 and rows[dimension]["unsubscribes"] == 0
+
+    # the same figures through the gateway's API, with the rates
+    headers = {"Authorization": f"Bearer {key}"}
+    for params in ({}, {"emailId": email_id}):
+        view = (await api.get("/mailstream/v1/stats", params=params, headers=headers)).json()
+        assert (view["opens"], view["opensUniqueHuman"], view["opensMachine"]) == (
+            expected["opens_total"],
+            expected["opens_unique_human"],
+            expected["opens_machine"],
+        ), view
+        assert (view["clicks"], view["clicksUniqueHuman"], view["clicksMachine"]) == (
+            expected["clicks_total"],
+            expected["clicks_unique_human"],
+            expected["clicks_machine"],
+        ), view
+        assert (view["sent"], view["delivered"]) == (4, 4)
+        assert view["openRate"] == 1.0 and view["clickRate"] == 1.0  # 4 unique human each / 4 delivered
 
 
 # --- the CLI ----------------------------------------------------------------------------------------
