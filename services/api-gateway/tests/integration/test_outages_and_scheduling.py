@@ -100,7 +100,7 @@ async def test_two_replicas_release_every_scheduled_send_exactly_once(
     # two more replicas polling hard, besides the shared gateway's own scheduler
     await private_gateway({"MAILSTREAM_SCHEDULER_INTERVAL_S": "0.02"})
     await private_gateway({"MAILSTREAM_SCHEDULER_INTERVAL_S": "0.03"})
-    send_at = at(4)
+    send_at = at(6)
     ids = set(
         await asyncio.gather(
             *(schedule(api, h, key, email_id, send_at, f"r{i}-{uuid.uuid4().hex[:6]}@example.com") for i in range(60))
