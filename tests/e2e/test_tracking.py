@@ -11,6 +11,7 @@ import asyncio
 import email
 import json
 import random
+import re
 import sys
 import time
 import uuid
@@ -72,7 +73,11 @@ async def db_fetch(query: str, *args):
         await conn.close()
 
 
-async def create_email(api, key: str, subscription: str = "TRANSACTIONAL") -> int:
+ORDER_HTML = '<p>Order {{ custom.order_id }}. <a href="https://shop.example/orders">See it</a></p>'
+NEWS_HTML = '<p>News</p><a href="https://shop.example/sale">Sale</a> <a href="{{ unsubscribe_link }}">Unsubscribe</a>'
+
+
+async def create_email(api, key: str, subscription: str = "TRANSACTIONAL", html: str = ORDER_HTML) -> int:
     headers = {"Authorization": f"Bearer {key}"}
     created = await api.post(
         "/mailstream/v1/emails",
@@ -82,7 +87,7 @@ async def create_email(api, key: str, subscription: str = "TRANSACTIONAL") -> in
             "subject": "Order {{ custom.order_id }}",
             "fromName": "Shop",
             "fromEmail": "orders@shop.example",
-            "html": '<p>Order {{ custom.order_id }}. <a href="https://shop.example/orders">See it</a></p>',
+            "html": html,
             "subscriptionType": subscription,
         },
     )
@@ -457,6 +462,46 @@ async def test_the_unsubscribe_page_and_rfc8058_one_click_suppress_the_contact(o
             break
         await asyncio.sleep(0.1)
     assert [r["reason"] for r in rows] == ["UNSUBSCRIBED"]
+
+
+async def test_the_links_the_renderer_wrote_are_tracked_and_one_click_unsubscribe_stops_marketing(
+    api, new_account, sink, unique_address, tracker
+):
+    key = new_account("renderer-links")
+    email_id = await create_email(api, key, "MARKETING", NEWS_HTML)
+    sent = await send(api, sink, key, email_id, unique_address())
+    msg = email.message_from_string(sent.data, policy=default)
+    html = msg.get_body(("html",)).get_content()
+    base = re.escape(TRACKER)
+    (pixel,) = re.findall(rf"{base}/o/[A-Za-z0-9_.-]+", html)
+    (click,) = re.findall(rf"{base}/c/[A-Za-z0-9_.-]+", html)
+    unsubscribe = str(msg["List-Unsubscribe"]).strip().strip("<>")
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    await asyncio.sleep(5.5)  # past the link-scanner window
+    async with Tail(ENGAGEMENT, EngagementRecorded) as engagement, Tail(UNSUBSCRIBE, UnsubscribeRecorded) as unsubs:
+        assert (await tracker.get(pixel.removeprefix(TRACKER), headers={"User-Agent": BROWSER})).status_code == 200
+        reply = await tracker.get(click.removeprefix(TRACKER), headers={"User-Agent": BROWSER})
+        assert reply.status_code == 302 and reply.headers["Location"] == "https://shop.example/sale"
+        reply = await tracker.post(unsubscribe.removeprefix(TRACKER), data={"List-Unsubscribe": "One-Click"})
+        assert reply.status_code == 200
+        events = await engagement.collect(of(sent.message_id), count=2, settle=1.0)
+        (unsub,) = await unsubs.collect(lambda u: u.message_id == sent.message_id, count=1, settle=0.5)
+    assert [(e.kind, e.machine, e.email_id) for e in events] == [
+        (EngagementKind.OPEN, False, email_id),
+        (EngagementKind.CLICK, False, email_id),
+    ]
+    assert (unsub.reason, unsub.recipient, unsub.account_id) == (
+        UnsubscribeReason.LIST_UNSUBSCRIBE,
+        sent.to,
+        sent.account_id,
+    )
+    result = None
+    for _ in range(50):  # once the tracker has the suppression, later MARKETING sends are refused
+        result = await send_result_of_another_send(api, key, email_id, sent.to)
+        if result != "SENT":
+            break
+        await asyncio.sleep(0.2)
+    assert result == "PREVIOUSLY_UNSUBSCRIBED_PORTAL"
 
 
 # --- email.delivery: statuses and bounces -----------------------------------------------------------
