@@ -1,0 +1,105 @@
+"""The tracker's adapters, each against its one real component: PostgreSQL, and an SMTP client."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+
+import aiosmtplib
+import pytest
+
+from mailstream.core.db import create_pool
+from mailstream.core.migrations import apply_migrations, migrations_of
+from mailstream.tracker.adapters import messages, stats
+from mailstream.tracker.adapters.outcomes import apply_status
+from mailstream.tracker.adapters.smtp_intake import FeedbackHandler, serve_smtp
+from mailstream.tracker.adapters.suppressions import already_reported, suppress
+from mailstream.tracker.engagement import TrackedMessage
+from mailstream.tracker.feedback import NotAReport
+from mailstream.tracker.settings import TrackerSettings
+from mailstream.tracker.stats import StatsKey
+from mailstream.tracker.statuses import StatusChange
+from mailstream.tracker.suppression import Suppression
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+async def pool():
+    pool = await create_pool(TrackerSettings.from_env().database_url, max_size=2)
+    async with pool.acquire() as conn:
+        await apply_migrations(conn, "tracker", migrations_of("mailstream.tracker"))
+    yield pool
+    await pool.close()
+
+
+def account() -> int:
+    return 800_000_000 + random.randrange(10_000_000)
+
+
+async def test_a_rendered_message_is_remembered_once_and_found_by_id(pool):
+    msg = TrackedMessage(str(uuid.uuid4()), account(), ("jane@example.com", "cc@example.com"), 7, "tok")
+    assert await messages.remember(pool, msg, NOW) is True
+    assert await messages.remember(pool, msg, NOW) is False  # a redelivered record
+    assert await messages.find(pool, msg.message_id) == msg
+    assert await messages.find(pool, str(uuid.uuid4())) is None
+    assert await messages.find(pool, "not-a-uuid") is None
+
+
+async def test_a_suppression_is_recorded_once_per_reason(pool):
+    acct, message_id = account(), str(uuid.uuid4())
+    spam = Suppression(acct, "jane@example.com", "SPAM_REPORT", message_id, "SPAM_REPORT")
+    assert not await already_reported(pool, acct, "Jane@Example.com", message_id)
+    assert await suppress(pool, spam) is True
+    assert await suppress(pool, spam) is False
+    assert await suppress(pool, Suppression(acct, "jane@example.com", "UNSUBSCRIBED", None, "LINK")) is True
+    assert await already_reported(pool, acct, "Jane@Example.com", message_id)
+    assert not await already_reported(pool, acct, "jane@example.com", str(uuid.uuid4()))
+
+
+async def test_statistics_rows_are_written_with_absolute_values(pool):
+    acct = account()
+    key = StatsKey(acct, "email", "42")
+    await stats.write(pool, [(key, {"opens_total": 3, "delivered": 2})])
+    await stats.write(pool, [(key, {"opens_total": 5, "delivered": 2, "clicks_total": 1})])  # the same row, later
+    row = await pool.fetchrow("SELECT * FROM stats WHERE account_id = $1 AND dimension = 'email'", acct)
+    assert (row["opens_total"], row["delivered"], row["clicks_total"], row["sent"]) == (5, 2, 1, 0)
+
+
+async def test_only_the_first_completion_changes_the_status_row(pool):
+    status_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
+    processing = StatusChange(status_id, message_id, account(), "PROCESSING", started_at=NOW)
+    complete = StatusChange(
+        status_id, message_id, processing.account_id, "COMPLETE", NOW, "SENT", NOW, str(uuid.uuid4()), NOW
+    )
+    assert await apply_status(pool, processing) is True
+    assert await apply_status(pool, complete) is True
+    assert await apply_status(pool, complete) is False  # counted once
+    assert await apply_status(pool, processing) is False  # never moves back
+
+
+async def test_the_feedback_address_answers_250_for_a_report_and_550_for_other_mail():
+    taken = []
+
+    async def take(raw: bytes) -> dict[str, int]:
+        if b"feedback-report" not in raw:
+            raise NotAReport("not a report")
+        taken.append(raw)
+        return {"spamReports": 1}
+
+    server = await serve_smtp(FeedbackHandler(take=take), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        report = b"Content-Type: multipart/report; report-type=feedback-report\r\n\r\nx\r\n"
+        errors, reply = await aiosmtplib.send(report, sender="a@example.com", recipients=["fbl@example.com"], port=port)
+        assert errors == {} and reply.startswith("2.0.0")
+        assert taken and taken[0].startswith(b"Content-Type: multipart/report")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await aiosmtplib.send(
+                b"Subject: hi\r\n\r\nhi\r\n", sender="a@example.com", recipients=["f@x.example"], port=port
+            )
+        assert refused.value.code == 550
+    finally:
+        server.close()
+        await server.wait_closed()
