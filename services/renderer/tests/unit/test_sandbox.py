@@ -75,12 +75,28 @@ def test_loops_are_bounded_even_without_output(html):
         "{{ '{:>100000000}'.format(1) }}",
         "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
         "{% for i in range(9000) %}{{ 'x' * 1000 }}{% endfor %}",
+        "{% macro f(n) %}x{% if n < 60 %}{{ f(n+1) }}{{ f(n+1) }}{% endif %}{% endmacro %}{{ f(1) }}",
+        "{{ lipsum(n=100000) }}",
+        "{{ ('x' * 1000000)|replace('x', 'x' * 1000000) }}",
+        "{{ ('x' * 1000000).replace('x', 'x' * 1000000) }}",
+        "{{ ('x\n' * 1000000)|indent(1000) }}",
+        "{{ ('x' * 1000000)|wordwrap(1) }}",
+        "{{ range(100000)|join('x' * 1000000) }}",
+        "{{ ('x' * 100).ljust(100000000) }}",
+        "{{ ('\t' * 1000000).expandtabs(1000) }}",
+        "{{ ('x' * 1000000).join(['a'] * 1000) }}",
     ],
 )
 def test_work_and_output_are_bounded(html):
     started = time.monotonic()
     assert fails_with(html) is SendResult.HUBL_LIMIT_EXCEEDED
     assert time.monotonic() - started < 1.5
+
+
+def test_ordinary_filters_and_methods_still_work():
+    html = "{{ custom.s|replace('a', 'b') }}|{{ custom.l|join(', ') }}|{{ 'x'|center(5) }}|{{ custom.s.upper() }}"
+    out = render(compile_email("s", html, None), {}, {"s": "banana", "l": [1, 2]})
+    assert out.html == "bbnbnb|1, 2|  x  |BANANA"
 
 
 def test_ordinary_loops_and_filters_still_work():

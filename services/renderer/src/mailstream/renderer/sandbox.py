@@ -22,13 +22,14 @@ from itertools import islice
 from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, Template, Undefined, nodes
-from jinja2.filters import do_center, do_format, do_indent
+from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, do_wordwrap
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import generate_lorem_ipsum, pass_environment, pass_eval_context
 
 MAX_ITERATIONS = 10_000  # loop iterations per render, all loops together
 MAX_OUTPUT_CHARS = 2_000_000  # per rendered part
 MAX_RENDER_SECONDS = 1.0  # per message, checked cooperatively
-MAX_WIDTH = 1_000  # padding/width arguments
+MAX_WRAP_CHARS = 20_000  # input of |wordwrap
 _LOOP_GUARD = "_mailstream_loop_guard"
 _BIG_WIDTH = re.compile(r"\d{5,}")
 
@@ -100,13 +101,55 @@ def _bounded_mod(a: Any, b: Any) -> Any:
     return operator.mod(a, b)
 
 
-def _bounded_width(filter_func):
-    def bounded(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(width, int) and width > MAX_WIDTH:
-            raise LimitExceeded("width too large")
-        return filter_func(value, width, *args, **kwargs)
+def _limit(estimated_size: int, what: str) -> None:
+    if estimated_size > MAX_OUTPUT_CHARS:
+        raise LimitExceeded(f"{what} result too large")
 
-    return bounded
+
+def _width(width: Any) -> int:
+    return len(width) if isinstance(width, str) else int(width) if isinstance(width, int) else 0
+
+
+def _replace_size(s: Any, old: Any, new: Any) -> int:
+    s, old, new = str(s), str(old), str(new)
+    count = len(s) + 1 if not old else s.count(old)
+    return len(s) + count * max(0, len(new) - len(old))
+
+
+@pass_eval_context
+def _bounded_replace(eval_ctx, s: Any, old: Any, new: Any, count: int | None = None) -> str:
+    _limit(_replace_size(s, old, new), "replace")
+    return do_replace(eval_ctx, s, old, new, count)
+
+
+@pass_eval_context
+def _bounded_join(eval_ctx, value: Any, d: str = "", attribute: Any = None) -> str:
+    items = list(value)
+    _limit(len(items) * len(str(d)), "join")
+    return do_join(eval_ctx, items, d, attribute)
+
+
+def _bounded_indent(s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> str:
+    _limit(len(str(s)) + (str(s).count("\n") + 1) * _width(width), "indent")
+    return do_indent(s, width, first, blank)
+
+
+def _bounded_center(value: Any, width: Any = 80) -> str:
+    _limit(_width(width), "center")
+    return do_center(value, width)
+
+
+@pass_environment
+def _bounded_wordwrap(environment, s: Any, width: int = 79, *args: Any, **kwargs: Any) -> str:
+    if len(str(s)) > MAX_WRAP_CHARS:  # textwrap is slow: bounded input, not just output
+        raise LimitExceeded("wordwrap input too large")
+    return do_wordwrap(environment, s, width, *args, **kwargs)
+
+
+def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    if n > 20 or max > 200:
+        raise LimitExceeded("lipsum too large")
+    return generate_lorem_ipsum(n, html, min, max)
 
 
 def _bounded_format(value: str, *args: Any, **kwargs: Any) -> str:
@@ -115,15 +158,35 @@ def _bounded_format(value: str, *args: Any, **kwargs: Any) -> str:
     return do_format(value, *args, **kwargs)
 
 
+def _check_str_method(text: str, name: str, args: tuple[Any, ...]) -> None:
+    """Bounds str methods a template can call that build big strings from small inputs."""
+    if name in ("format", "format_map") and _BIG_WIDTH.search(text):
+        raise LimitExceeded("format width too large")
+    if name in ("center", "ljust", "rjust", "zfill") and args:
+        _limit(_width(args[0]), name)
+    elif name == "replace" and len(args) >= 2:
+        _limit(_replace_size(text, args[0], args[1]), name)
+    elif name == "expandtabs":
+        _limit(len(text) + text.count("\t") * _width(args[0] if args else 8), name)
+    elif name == "join" and args:
+        _limit(len(text) * len(args[0]) if hasattr(args[0], "__len__") else 0, name)
+
+
 class MailSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%"})
     _binops = {"*": _bounded_mul, "**": _bounded_pow, "%": _bounded_mod}
 
     def __init__(self, *, autoescape: bool, undefined: type) -> None:
         super().__init__(autoescape=autoescape, undefined=undefined)
-        self.filters["center"] = _bounded_width(do_center)
-        self.filters["indent"] = _bounded_width(do_indent)
-        self.filters["format"] = _bounded_format
+        self.filters.update(
+            center=_bounded_center,
+            indent=_bounded_indent,
+            format=_bounded_format,
+            replace=_bounded_replace,
+            join=_bounded_join,
+            wordwrap=_bounded_wordwrap,
+        )
+        self.globals["lipsum"] = _bounded_lipsum
         self.globals[_LOOP_GUARD] = _loop_guard
 
     def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
@@ -153,11 +216,8 @@ class MailSandbox(ImmutableSandboxedEnvironment):
         budget = _budget.get()
         if budget is not None:
             budget.check_time()
-        if getattr(__obj, "__name__", None) in ("format", "format_map") and isinstance(
-            getattr(__obj, "__self__", None), str
-        ):
-            if _BIG_WIDTH.search(__obj.__self__):
-                raise LimitExceeded("format width too large")
+        if isinstance(getattr(__obj, "__self__", None), str):
+            _check_str_method(__obj.__self__, getattr(__obj, "__name__", ""), args)
         return super().call(__context, __obj, *args, **kwargs)
 
     def compile_template(self, source: str) -> Template:
