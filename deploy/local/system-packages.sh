@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Debian packages the tests use as real peers, installed when missing:
 #   dnsmasq-base  a real DNS server the sender's direct-to-MX tests start (binary only, no service)
-#   swaks         a real SMTP client for the submission server's tests
+#   swaks         a real SMTP client for the submission server's tests (+ its STARTTLS modules)
 source "$(dirname "$0")/lib.sh"
 
 needed=()
 command -v dnsmasq >/dev/null || needed+=(dnsmasq-base)
 command -v swaks >/dev/null || needed+=(swaks)
+for pkg in libnet-ssleay-perl libio-socket-ssl-perl; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || needed+=("$pkg")
+done
 [ ${#needed[@]} -eq 0 ] && exit 0
 [ "$(id -u)" = 0 ] || die "missing Debian packages ${needed[*]}: run 'sudo apt-get install -y ${needed[*]}' once"
 say "installing Debian packages: ${needed[*]}"

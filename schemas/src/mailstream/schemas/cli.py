@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from mailstream.schemas.codec import DecodeError, decode
@@ -20,7 +21,8 @@ from mailstream.schemas.topics import BY_NAME, TOPICS
 
 
 async def create_topics(bootstrap: str, replication: int = 1) -> list[str]:
-    """Create every registry topic that is missing; returns the names created. Idempotent."""
+    """Create every registry topic that is missing and set the registry's configs on the others;
+    returns the names created. Idempotent."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await admin.start()
     try:
@@ -32,6 +34,11 @@ async def create_topics(bootstrap: str, replication: int = 1) -> list[str]:
             for name, code, *_ in getattr(response, "topic_errors", getattr(response, "topic_error_codes", [])):
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise RuntimeError(f"creating topic {name} failed with Kafka error {code}")
+        present = [t for t in TOPICS if t.name in existing]
+        if present:
+            await admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t.name, configs=t.configs) for t in present]
+            )
         return [t.name for t in missing]
     finally:
         await admin.close()

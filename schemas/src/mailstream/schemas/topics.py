@@ -17,6 +17,8 @@ from mailstream.schemas.records import (
 )
 
 DAY_MS = 24 * 3600 * 1000
+# A rendered message with tracking can be several MB; producers and consumers allow the same.
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class TopicSpec:
         configs = {
             "retention.ms": str(self.retention_ms),
             "cleanup.policy": "compact" if self.compacted else "delete",
+            "max.message.bytes": str(MAX_MESSAGE_BYTES),
         }
         configs.update(self.extra_configs)
         return configs

@@ -13,6 +13,7 @@ from faust import Worker
 from mailstream.core.logs import configure_logging
 from mailstream.core.ops_http import ReadinessCheck, ops_app, serve
 from mailstream.core.settings import CommonSettings
+from mailstream.schemas.topics import MAX_MESSAGE_BYTES
 
 
 @dataclass
@@ -34,6 +35,8 @@ def run_worker(
     configure_logging(service, settings.log_level)
     app.conf.broker = [f"kafka://{hostport}" for hostport in settings.kafka_bootstrap.split(",")]
     app.conf.producer_acks = -1  # all in-sync replicas, as everywhere else
+    app.conf.producer_max_request_size = MAX_MESSAGE_BYTES
+    app.conf.consumer_max_fetch_size = MAX_MESSAGE_BYTES
 
     @app.task
     async def start_dependencies() -> None:

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from mailstream.schemas.topics import MAX_MESSAGE_BYTES
+
 
 def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 2) -> AIOKafkaProducer:
     """acks=all and idempotence: a send is acknowledged only once the broker has it, once."""
@@ -16,7 +18,7 @@ def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 2) -> 
         enable_idempotence=True,
         linger_ms=linger_ms,
         request_timeout_ms=10000,
-        max_request_size=10 * 1024 * 1024,
+        max_request_size=MAX_MESSAGE_BYTES,
     )
 
 
@@ -30,7 +32,7 @@ def manual_commit_consumer(bootstrap: str, *, group_id: str, topics: Iterable[st
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        max_partition_fetch_bytes=10 * 1024 * 1024,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
     )
 
 
