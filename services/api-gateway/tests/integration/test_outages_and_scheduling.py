@@ -145,3 +145,34 @@ async def test_a_send_already_released_cannot_be_canceled(api, new_account, h):
         if cancel.status_code == 409:
             break
     assert cancel.status_code == 409
+
+
+async def test_with_the_sending_domain_check_on_an_unverified_from_domain_is_unconfigured(
+    api, new_account, h, private_gateway
+):
+    key = new_account()
+    email_id = await h.create_email(api, key, fromEmail=f"orders@{uuid.uuid4().hex[:8]}.example")
+    gw = await private_gateway({"MAILSTREAM_REQUIRE_SENDING_DOMAIN": "true"})
+    verified = f"{uuid.uuid4().hex[:8]}.example"
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:  # a verified sending domain of this account (as the domain settings would leave it)
+        account_id = await conn.fetchval("SELECT account_id FROM emails WHERE id = $1", email_id)
+        await conn.execute(
+            """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key,
+                   verified_at) VALUES ($1, $2, 'ms1', 'test-only', 'test-only', now())""",
+            account_id,
+            verified,
+        )
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        unconfigured = await client.post(
+            h.SEND, headers=h.auth(key), json={"emailId": email_id, "message": {"to": "d@example.com"}}
+        )
+        assert (unconfigured.json()["status"], unconfigured.json()["sendResult"]) == (
+            "COMPLETE",
+            "UNCONFIGURED_SENDING_DOMAIN",
+        )
+        body = {"emailId": email_id, "message": {"to": "d@example.com", "from": f"Shop <orders@{verified.upper()}>"}}
+        accepted = await client.post(h.SEND, headers=h.auth(key), json=body)
+        assert accepted.json()["status"] == "PENDING", accepted.text

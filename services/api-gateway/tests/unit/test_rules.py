@@ -5,6 +5,7 @@ import pytest
 from mailstream.gateway.rules import (
     EmailFacts,
     RecipientFacts,
+    from_domain,
     has_unsubscribe_link,
     html_to_text,
     is_role_address,
@@ -99,3 +100,17 @@ def test_text_is_derived_from_html():
     html = "<html><head><style>p{}</style></head><body><h1>Order</h1><p>Thanks, <b>Jane</b>.</p>"
     html += "<ul><li>A1 x 2</li></ul><p><a href='https://s.example/o/1'>View</a></p></body></html>"
     assert html_to_text(html) == "Order\n\nThanks, Jane.\n\n- A1 x 2\n\nView (https://s.example/o/1)"
+
+
+def test_an_unverified_from_domain_ends_the_send_only_when_the_check_is_on():
+    assert decide(from_="Shop <orders@shop.example>") is None  # check off (None)
+    result = refusal(
+        email=TRANSACTIONAL,
+        require_single_send_api=True,
+        to="a@x.example",
+        from_=None,
+        recipient=ANYONE,
+        sending_domain_ok=False,
+    )
+    assert result == SendResult.UNCONFIGURED_SENDING_DOMAIN
+    assert from_domain("Shop <Orders@Shop.Example>") == "shop.example" and from_domain(None) is None

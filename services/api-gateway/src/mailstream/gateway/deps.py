@@ -48,6 +48,7 @@ class Dependencies:
     pool: asyncpg.Pool
     kafka: KafkaLink
     keys: KeyCache = field(default_factory=lambda: KeyCache(ttl_s=2.0))
+    require_sending_domain: bool = False
 
     async def publish(self, event: SendRequested) -> None:
         # acks=all + idempotent producer: this returns once every in-sync replica has the record.

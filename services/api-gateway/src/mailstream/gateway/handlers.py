@@ -34,6 +34,7 @@ class SendCommand:
     contact_properties: dict[str, str] = field(default_factory=dict)
     custom_properties: dict[str, Any] = field(default_factory=dict)
     send_at: datetime | None = None
+    require_sending_domain: bool = False
 
 
 async def accept_send(pool: asyncpg.Pool, publish: Publish, account_id: int, cmd: SendCommand) -> dict[str, Any]:
@@ -50,13 +51,16 @@ async def accept_send(pool: asyncpg.Pool, publish: Publish, account_id: int, cmd
 async def _accept_send(conn: asyncpg.Connection, publish: Publish, account_id: int, cmd: SendCommand) -> dict[str, Any]:
     now = datetime.now(UTC)
     status_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
-    email, facts = await contacts.send_facts(conn, account_id, cmd.email_id, cmd.to)
+    email, facts, domain_ok = await contacts.send_facts(
+        conn, account_id, cmd.email_id, cmd.to, rules.from_domain(cmd.from_)
+    )
     refusal = rules.refusal(
         email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type) if email else None,
         require_single_send_api=cmd.require_single_send_api,
         to=cmd.to,
         from_=cmd.from_,
         recipient=facts,
+        sending_domain_ok=domain_ok if cmd.require_sending_domain else None,
     )
     scheduled = cmd.send_at is not None and cmd.send_at > now and refusal is None
 

@@ -55,7 +55,14 @@ async def main(settings: GatewaySettings) -> None:
         )
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(Dependencies(pool=pool, kafka=kafka, keys=KeyCache(ttl_s=settings.api_key_cache_s))),
+            create_app(
+                Dependencies(
+                    pool=pool,
+                    kafka=kafka,
+                    keys=KeyCache(ttl_s=settings.api_key_cache_s),
+                    require_sending_domain=settings.require_sending_domain,
+                )
+            ),
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",

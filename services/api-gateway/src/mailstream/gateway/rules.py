@@ -71,13 +71,28 @@ class EmailFacts:
     subscription_type: str
 
 
+def from_domain(from_: str | None) -> str | None:
+    """The domain of a From override ('Name <a@b.example>' or a bare address), lower-cased."""
+    if not from_:
+        return None
+    return parseaddr(from_)[1].rpartition("@")[2].lower() or None
+
+
 def refusal(
-    *, email: EmailFacts | None, require_single_send_api: bool, to: str, from_: str | None, recipient: RecipientFacts
+    *,
+    email: EmailFacts | None,
+    require_single_send_api: bool,
+    to: str,
+    from_: str | None,
+    recipient: RecipientFacts,
+    sending_domain_ok: bool | None = None,
 ) -> SendResult | None:
     """The sendResult that ends a send at once, or None when it may go ahead.
 
     A TRANSACTIONAL email bypasses subscription, quarantine and double opt-in status; a
     MARKETING one is refused for each. A previous hard bounce or spam report stops both.
+    sending_domain_ok=False (the check is on and the From domain is not a verified sending
+    domain of the account) ends it with UNCONFIGURED_SENDING_DOMAIN; None skips the check.
     """
     if email is None or email.state == "ARCHIVED" or (require_single_send_api and not email.single_send_api):
         return SendResult.MISSING_CONTENT
@@ -85,6 +100,8 @@ def refusal(
         return SendResult.INVALID_TO_ADDRESS
     if from_ is not None and not valid_from(from_):
         return SendResult.INVALID_FROM_ADDRESS
+    if sending_domain_ok is False:
+        return SendResult.UNCONFIGURED_SENDING_DOMAIN
     if recipient.bounced or "BOUNCED" in recipient.suppressions:
         return SendResult.PREVIOUSLY_BOUNCED
     if recipient.spam_reported or "SPAM_REPORT" in recipient.suppressions:

@@ -13,6 +13,11 @@ class GatewaySettings(CommonSettings):
     api_key_cache_s: float = setting(
         2.0, "Seconds an API key lookup is cached; a key revoked on another replica works at most this long"
     )
+    require_sending_domain: bool = setting(
+        False,
+        "HTTP sends whose From domain is not a verified sending domain of the account end with "
+        "UNCONFIGURED_SENDING_DOMAIN (HubSpot's rule; off for local development)",
+    )
     scheduler_enabled: bool = setting(True, "Run the scheduled-send releaser in this replica")
     # SMTP submission (issue 7)
     smtp_host: str = setting("", "Address the SMTP submission server binds; empty = the MAILSTREAM_HTTP_HOST address")

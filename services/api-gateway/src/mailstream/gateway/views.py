@@ -18,6 +18,7 @@ RESULT_MESSAGES = {
     "MISSING_CONTENT": "The emailId is unknown in this account, archived, or not converted to the single-send API",
     "INVALID_TO_ADDRESS": "The recipient address is invalid or a role address (noreply@, postmaster@, ...)",
     "INVALID_FROM_ADDRESS": "The from value is not a valid address or 'Name <address>'",
+    "UNCONFIGURED_SENDING_DOMAIN": "The From domain is not a verified sending domain of this account",
     "PREVIOUSLY_BOUNCED": "The recipient hard-bounced before; nothing was sent",
     "PREVIOUS_SPAM": "The recipient reported earlier mail as spam; nothing was sent",
     "PREVIOUSLY_UNSUBSCRIBED_PORTAL": "The contact unsubscribed; a MARKETING email is not sent to it",

@@ -80,13 +80,17 @@ def _decoded(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def send_facts(
-    pool: asyncpg.Pool | asyncpg.Connection, account_id: int, email_id: int, address: str
-) -> tuple[EmailRow | None, RecipientFacts]:
-    """The email (current version) and the recipient's facts in one round trip, for a send."""
+    pool: asyncpg.Pool | asyncpg.Connection, account_id: int, email_id: int, address: str, from_domain: str | None
+) -> tuple[EmailRow | None, RecipientFacts, bool]:
+    """The email (current version), the recipient's facts, and whether the From domain (the
+    override's, else the email's) is a verified sending domain of the account: one round trip."""
     row = await pool.fetchrow(
         f"""SELECT {EMAIL_COLUMNS},
                    c.subscription_status, c.quarantined, c.double_opt_in, c.bounced, c.spam_reported,
-                   ARRAY(SELECT s.reason FROM suppressions s WHERE s.account_id = $1 AND s.address = $3) AS reasons
+                   ARRAY(SELECT s.reason FROM suppressions s WHERE s.account_id = $1 AND s.address = $3) AS reasons,
+                   EXISTS(SELECT 1 FROM sending_domains d
+                          WHERE d.account_id = $1 AND d.verified_at IS NOT NULL
+                            AND d.domain = lower(coalesce($4::text, split_part(v.from_email, '@', 2)))) AS domain_ok
             FROM (SELECT 1) one
             LEFT JOIN (emails e JOIN email_versions v ON v.email_id = e.id AND v.version = e.current_version)
                    ON e.account_id = $1 AND e.id = $2
@@ -94,7 +98,8 @@ async def send_facts(
         account_id,
         email_id,
         address.lower(),
+        from_domain,
     )
     email = EmailRow(**{f: row[f] for f in EmailRow.__slots__}) if row["id"] is not None else None
     statuses = {k: row[k] for k in STATUS_COLUMNS if row[k] is not None}
-    return email, RecipientFacts(**statuses, suppressions=frozenset(row["reasons"]))
+    return email, RecipientFacts(**statuses, suppressions=frozenset(row["reasons"])), row["domain_ok"]

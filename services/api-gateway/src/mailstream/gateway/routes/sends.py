@@ -46,6 +46,7 @@ async def single_send(body: SingleSendRequest, account: Account, deps: Deps) -> 
         contact_properties=body.contactProperties,
         custom_properties=body.customProperties,
         send_at=body.sendAt,
+        require_sending_domain=deps.require_sending_domain,
     )
     return _count(await handlers.accept_send(deps.pool, deps.publish, account, cmd))
 
@@ -62,6 +63,7 @@ async def one_off_send(email_id: ObjectId, body: OneOffSendRequest, account: Acc
         contact_properties=body.contactProperties,
         custom_properties=body.customProperties,
         send_at=body.sendAt,
+        require_sending_domain=deps.require_sending_domain,
     )
     return _count(await handlers.accept_send(deps.pool, deps.publish, account, cmd))
 
