@@ -46,7 +46,7 @@ async def create_email(session: aiohttp.ClientSession, base: str, headers: dict[
     return email_id
 
 
-async def run_rate(session, base, headers, email_id, rate: int, duration: float) -> dict[str, float]:
+async def run_rate(session, bases: list[str], headers, email_id, rate: int, duration: float) -> dict[str, float]:
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     run_id = uuid.uuid4().hex[:8]
@@ -62,7 +62,7 @@ async def run_rate(session, base, headers, email_id, rate: int, duration: float)
             "customProperties": {"n": i},
         }
         try:
-            async with session.post(f"{base}{SEND}", json=body, headers=headers) as r:
+            async with session.post(f"{bases[i % len(bases)]}{SEND}", json=body, headers=headers) as r:
                 payload = await r.json(content_type=None)
                 outcome = payload.get("status", "?") if r.status == 200 else f"HTTP {r.status}"
         except Exception as exc:  # count, do not stop the run
@@ -89,7 +89,7 @@ async def run_rate(session, base, headers, email_id, rate: int, duration: float)
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--url", default="http://127.0.0.1:8080", help="gateway URL(s), comma-separated: round robin")
     parser.add_argument("--rates", default="200,500,1000")
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--connections", type=int, default=256)
@@ -98,17 +98,19 @@ async def main() -> None:
     headers = {"Authorization": f"Bearer {create_account()}"}
     connector = aiohttp.TCPConnector(limit=args.connections)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        email_id = await create_email(session, args.url, headers, args.deliver)
+        bases = args.url.split(",")
+        email_id = await create_email(session, bases[0], headers, args.deliver)
         for _ in range(50):  # warm up connections and caches
             body = {"emailId": email_id, "message": {"to": f"warm-{uuid.uuid4().hex[:8]}@bench.example"}}
-            async with session.post(f"{args.url}{SEND}", json=body, headers=headers) as r:
+            async with session.post(f"{bases[_ % len(bases)]}{SEND}", json=body, headers=headers) as r:
                 await r.read()
         rows = []
         for rate in (int(r) for r in args.rates.split(",")):
-            rows.append(await run_rate(session, args.url, headers, email_id, rate, args.duration))
+            rows.append(await run_rate(session, bases, headers, email_id, rate, args.duration))
             await asyncio.sleep(2)
     mode = "delivered" if args.deliver else "ended by the renderer"
-    print(f"\nsingle-send, {args.duration:.0f} s per rate, open loop, {args.connections} connections, {mode}")
+    setup = f"open loop, {args.connections} connections, {mode}, {len(bases)} gateway(s)"
+    print(f"\nsingle-send, {args.duration:.0f} s per rate, {setup}")
     print("| target req/s | requests | accepted | accepted/s | p50 ms | p99 ms | max ms | other |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
