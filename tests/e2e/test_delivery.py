@@ -149,3 +149,43 @@ def test_the_shipped_policy_passes_the_check_command():
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+async def test_a_dedicated_pool_of_two_ips_weighted_1_1_uses_both_in_equal_shares(
+    api, new_account, sink, unique_address, db
+):
+    headers = {"Authorization": f"Bearer {new_account('pool')}"}
+    created = await api.post(
+        "/mailstream/v1/emails",
+        headers=headers,
+        json={
+            "name": "Receipt",
+            "subject": "Your receipt",
+            "fromEmail": "orders@shop.example",
+            "html": "<p>Thanks.</p>",
+            "subscriptionType": "TRANSACTIONAL",
+        },
+    )
+    email_id = created.json()["emailId"]
+    account_id = await db.fetchval("SELECT account_id FROM emails WHERE id = $1", email_id)
+    # deploy/policy/pools.toml: [pools.pair] = 127.0.0.2 and 127.0.0.3, weight 1 each
+    await db.execute("INSERT INTO account_pools (account_id, pool) VALUES ($1, 'pair')", account_id)
+    try:
+        await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
+        recipients = [unique_address() for _ in range(200)]
+        for to in recipients:
+            reply = await api.post(
+                "/marketing/v3/transactional/single-email/send",
+                headers=headers,
+                json={"emailId": email_id, "message": {"to": to}},
+            )
+            assert reply.status_code == 200, reply.text
+        peers = []
+        for to in recipients:
+            (received,) = await sink.wait_for(to, within=60)
+            peers.append(received["peer"])
+    finally:
+        await db.execute("DELETE FROM account_pools WHERE account_id = $1", account_id)
+    shares = {ip: peers.count(ip) / len(peers) for ip in set(peers)}
+    assert set(shares) == {"127.0.0.2", "127.0.0.3"}
+    assert all(abs(share - 0.5) <= 0.10 for share in shares.values()), shares
