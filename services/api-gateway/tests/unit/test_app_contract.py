@@ -1,0 +1,69 @@
+"""The HTTP app's contract without sockets: error shape, correlation ids, OpenAPI, key cache."""
+
+import time
+
+import httpx
+
+from mailstream.gateway.app import create_app
+from mailstream.gateway.deps import Dependencies, KeyCache
+from mailstream.gateway.kafka_link import KafkaLink
+
+
+class NoPool:
+    """Any database use fails the test: these requests must be answered before any I/O."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the database was used ({name})")
+
+
+def client() -> httpx.AsyncClient:
+    app = create_app(Dependencies(pool=NoPool(), kafka=KafkaLink(bootstrap="unused:1")))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+
+
+async def test_a_request_without_bearer_key_is_401_in_hubspot_shape_before_any_io():
+    async with client() as api:
+        for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}):
+            reply = await api.post("/marketing/v3/transactional/single-email/send", json={}, headers=headers)
+            body = reply.json()
+            assert reply.status_code == 401 and body["category"] == "INVALID_AUTHENTICATION"
+            assert body["status"] == "error" and body["message"]
+            assert body["correlationId"] == reply.headers["x-correlation-id"]
+
+
+async def test_every_response_has_its_own_correlation_id():
+    async with client() as api:
+        first, second = await api.get("/healthz"), await api.get("/healthz")
+    assert first.headers["x-correlation-id"] != second.headers["x-correlation-id"]
+
+
+async def test_an_unknown_path_is_404_in_hubspot_shape():
+    async with client() as api:
+        reply = await api.get("/nope")
+    assert reply.status_code == 404 and reply.json()["category"] == "OBJECT_NOT_FOUND"
+
+
+async def test_openapi_documents_400_and_the_error_body_instead_of_422():
+    async with client() as api:
+        spec = (await api.get("/openapi.json")).json()
+    assert "Error" in spec["components"]["schemas"] and "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert "422" not in operation["responses"], (method, path)
+    send = spec["paths"]["/marketing/v3/transactional/single-email/send"]["post"]["responses"]
+    assert send["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert send["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/EmailSendStatusView"}
+
+
+def test_the_key_cache_forgets_after_its_ttl_and_on_clear():
+    cache = KeyCache(ttl_s=0.05)
+    cache.put(b"k", 7)
+    assert cache.get(b"k") == 7
+    time.sleep(0.06)
+    assert cache.get(b"k") is None
+    cache.put(b"k", 7)
+    cache.clear()
+    assert cache.get(b"k") is None
+    off = KeyCache(ttl_s=0)
+    off.put(b"k", 7)
+    assert off.get(b"k") is None
