@@ -71,7 +71,7 @@ class Account:
         assert reply.status_code == 200, reply.text
         return reply.json()["statusId"]
 
-    async def final_status(self, status_id: str, within: float = 20) -> dict:
+    async def final_status(self, status_id: str, within: float = 30) -> dict:
         status: dict = {}
         for _ in range(int(within / 0.1)):
             reply = await self.api.get(f"/marketing/v3/email/send-statuses/{status_id}", headers=self.headers)
