@@ -110,11 +110,11 @@ async def send(api, sink, key: str, email_id: int, to: str) -> Sent:
     )
     assert reply.status_code == 200, reply.text
     status_id = reply.json()["statusId"]
-    (received,) = await sink.wait_for(to)
+    (received,) = await sink.wait_for(to, within=90)  # the shared stack may be busy with other suites
     msg = email.message_from_string(received["data"], policy=default)
     message_id = msg["X-Mailstream-ID"]
     rows = []
-    for _ in range(100):  # the tracker records the rendered message (account, recipients, email, token)
+    for _ in range(300):  # the tracker records the rendered message (account, recipients, email, token)
         rows = await db_fetch("SELECT account_id FROM tracked_messages WHERE message_id = $1", uuid.UUID(message_id))
         if rows:
             break

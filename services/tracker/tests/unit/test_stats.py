@@ -94,3 +94,22 @@ def test_the_buffer_sums_per_row_until_drained():
     drained = dict(buffer.drain())
     assert drained[StatsKey(1, "account", "1")] == {"opens_total": 2, "opens_unique_human": 1, "opens_machine": 1}
     assert buffer.drain() == []
+
+
+class FailingPool:
+    def acquire(self):
+        raise OSError("database down")
+
+
+class Deps:
+    def __init__(self, pool):
+        self.pool = pool
+
+
+async def test_flush_writes_only_owned_partitions_and_keeps_failed_rows_for_the_next_tick():
+    from mailstream.tracker.handlers import flush_stats
+
+    dirty = {"1/account/1": 0, "2/account/2": 3}
+    counts = {"1/account/1": {"opens_total": 1}, "2/account/2": {"opens_total": 2}}
+    assert await flush_stats(counts, dirty, {0}, Deps(FailingPool())) == 0
+    assert dirty == {"1/account/1": 0}  # partition 3 is no longer ours: dropped; ours kept for a retry

@@ -22,55 +22,58 @@ from mailstream.tracker import bootstrap, handlers, tables, topics
 from mailstream.tracker.app import app
 from mailstream.tracker.stats import fold
 
+# Database-bound agents run this many actors: their writes are idempotent and order-independent
+# (a COMPLETE status never moves back, suppressions and tracked messages are insert-once).
+DB_CONCURRENCY = 4
 
-@app.agent(topics.rendered)
+
+@app.agent(topics.rendered, concurrency=DB_CONCURRENCY)
 async def mark_processing(stream):
     async for event in stream.events():
         if (msg := await decoded(event, EmailRendered)) is not None:
-            await forward(await handlers.on_rendered(msg, await bootstrap.deps()))
+            tables.pending_increments.add(await handlers.on_rendered(msg, await bootstrap.deps()))
 
 
-@app.agent(topics.delivery)
+@app.agent(topics.delivery, concurrency=DB_CONCURRENCY)
 async def mark_outcome(stream):
     async for event in stream.events():
         if (evt := await decoded(event, DeliveryAttempted)) is not None:
-            await forward(await handlers.on_delivery(evt, await bootstrap.deps()))
+            tables.pending_increments.add(await handlers.on_delivery(evt, await bootstrap.deps()))
 
 
 @app.agent(topics.engagement)
 async def count_engagement(stream):
     async for event in stream.events():
         if (evt := await decoded(event, EngagementRecorded)) is not None:
-            tables.engagement_increments.add(handlers.on_engagement(evt, tables.first_human))
+            tables.pending_increments.add(handlers.on_engagement(evt, tables.first_human))
 
 
 @app.timer(interval=0.1)
-async def forward_engagement_increments():
-    await forward(tables.engagement_increments.drain())  # one summed increment per counter row
+async def forward_increments():
+    """One summed increment per counter row and tick, to the agent that owns the row."""
+    for key, delta in tables.pending_increments.drain():
+        await topics.stats_increments.send(key=key.encode(), value=delta)
 
 
-@app.agent(topics.unsubscribe)
+@app.agent(topics.unsubscribe, concurrency=DB_CONCURRENCY)
 async def record_unsubscribe(stream):
     async for event in stream.events():
         if (evt := await decoded(event, UnsubscribeRecorded)) is not None:
-            await forward(await handlers.on_unsubscribe(evt, await bootstrap.deps()))
+            tables.pending_increments.add(await handlers.on_unsubscribe(evt, await bootstrap.deps()))
 
 
 @app.agent(topics.stats_increments)
 async def count(stream):
-    async for key, delta in stream.items():
-        tables.counts[key] = fold(tables.counts[key], delta)
-        tables.dirty.add(key)
+    async for event in stream.events():
+        tables.counts[event.key] = fold(tables.counts[event.key], event.value)
+        tables.dirty[event.key] = event.message.partition
 
 
 @app.timer(interval=1.0)
 async def materialize_stats():
-    await handlers.flush_stats(tables.counts, tables.dirty, await bootstrap.deps())
-
-
-async def forward(increments: handlers.Increments) -> None:
-    for key, delta in increments:
-        await topics.stats_increments.send(key=key.encode(), value=delta)
+    name = topics.stats_increments.get_topic_name()
+    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+    await handlers.flush_stats(tables.counts, tables.dirty, owned, await bootstrap.deps())
 
 
 async def decoded(event, record_type):

@@ -33,7 +33,7 @@ _ready = asyncio.Event()
 async def start(settings: TrackerSettings) -> Dependencies:
     global _deps
     signer = LinkSigner.from_setting(settings.link_signing_keys)  # a malformed key stops start-up
-    pool = await create_pool(settings.database_url, max_size=10)
+    pool = await create_pool(settings.database_url, max_size=16)
     async with pool.acquire() as conn:
         await apply_migrations(conn, "tracker", migrations_of("mailstream.tracker"))
     producer = reliable_producer(settings.kafka_bootstrap, client_id="mailstream-tracker-http", linger_ms=5)

@@ -59,17 +59,19 @@ async def on_unsubscribe(evt: UnsubscribeRecorded, deps) -> Increments:
     return increments(keys, {"unsubscribes": 1})
 
 
-async def flush_stats(counts: Mapping[str, dict], dirty: set[str], deps) -> int:
-    """Writes the counters changed since the last flush to PostgreSQL (absolute values)."""
-    if not dirty:
-        return 0
-    keys = list(dirty)
+async def flush_stats(counts: Mapping[str, dict], dirty: dict[str, int], owned: set[int], deps) -> int:
+    """Writes the counters changed since the last flush to PostgreSQL (absolute values), for the
+    partitions this worker owns; keys of partitions it lost are dropped (their new owner writes them)."""
+    mine = {k: partition for k, partition in dirty.items() if partition in owned}
     dirty.clear()
+    if not mine:
+        return 0
     try:
-        return await stats_table.write(deps.pool, [(StatsKey.decode(k), counts[k]) for k in keys])
+        return await stats_table.write(deps.pool, [(StatsKey.decode(k), counts[k]) for k in mine])
     except Exception:
-        dirty.update(keys)  # written at the next tick
-        log.exception("materializing %d statistics rows failed", len(keys))
+        for k, partition in mine.items():
+            dirty.setdefault(k, partition)  # retried at the next tick
+        log.exception("materializing %d statistics rows failed", len(mine))
         return 0
 
 

@@ -18,7 +18,8 @@ _json = faust.Schema(key_serializer="json", value_serializer="json")
 first_human = app.Table("engagement-first-human", default=bool, partitions=ENGAGEMENT.partitions, schema=_json)
 counts = app.Table("stats-counts", default=dict, partitions=STATS_PARTITIONS, schema=_json)
 
-# Statistics keys changed since the last materialization (this worker's partitions only).
-dirty: set[str] = set()
-# Engagement increments not yet forwarded to the increments topic (forwarded every 0.1 s).
-engagement_increments = IncrementBuffer()
+# Statistics keys changed since the last materialization -> their partition (only the worker that
+# owns a partition now writes its rows, so a rebalance never lets stale counts overwrite newer ones).
+dirty: dict[str, int] = {}
+# Statistics increments not yet forwarded to the increments topic (forwarded every 0.1 s).
+pending_increments = IncrementBuffer()
