@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 
 MESSAGE_ID_HEADER = "X-Mailstream-ID"  # feedback-loop reports carry it back to us
 MAX_PLAIN_HEADER = 900  # longer (or non-ASCII) values are folded/encoded by email.header
@@ -46,6 +47,7 @@ def encode_unstructured(name: str, value: str) -> bytes:
     return f"{name}: {encoded}\r\n".encode("ascii")
 
 
+@lru_cache(maxsize=4096)  # an email version's From is the same for every send
 def format_mailbox(name: str, address: str) -> str:
     """`Name <addr>` with the name quoted or RFC 2047-encoded as needed; the address must be valid."""
     if not valid_address(address):

@@ -26,6 +26,8 @@ class Pool:
     weights: tuple[int, ...]
 
     def choose(self, rng: random.Random = random._inst) -> str:  # type: ignore[attr-defined]
+        if len(self.addresses) == 1:
+            return self.addresses[0]
         return rng.choices(self.addresses, weights=self.weights)[0]
 
 

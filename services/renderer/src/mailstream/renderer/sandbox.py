@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -95,8 +96,17 @@ def _bounded_pow(a: Any, b: Any) -> Any:
     return operator.pow(a, b)
 
 
+@lru_cache(maxsize=1024)  # templates use a handful of short format strings, over and over
+def _big_width_cached(fmt: str) -> bool:
+    return _BIG_WIDTH.search(fmt) is not None
+
+
+def _big_width(fmt: str) -> bool:
+    return _big_width_cached(fmt) if len(fmt) <= 64 else _BIG_WIDTH.search(fmt) is not None
+
+
 def _bounded_mod(a: Any, b: Any) -> Any:
-    if isinstance(a, str) and _BIG_WIDTH.search(a):
+    if isinstance(a, str) and _big_width(a):
         raise LimitExceeded("format width too large")
     return operator.mod(a, b)
 
@@ -153,14 +163,14 @@ def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100
 
 
 def _bounded_format(value: str, *args: Any, **kwargs: Any) -> str:
-    if _BIG_WIDTH.search(str(value)):
+    if _big_width(str(value)):
         raise LimitExceeded("format width too large")
     return do_format(value, *args, **kwargs)
 
 
 def _check_str_method(text: str, name: str, args: tuple[Any, ...]) -> None:
     """Bounds str methods a template can call that build big strings from small inputs."""
-    if name in ("format", "format_map") and _BIG_WIDTH.search(text):
+    if name in ("format", "format_map") and _big_width(text):
         raise LimitExceeded("format width too large")
     if name in ("center", "ljust", "rjust", "zfill") and args:
         _limit(_width(args[0]), name)

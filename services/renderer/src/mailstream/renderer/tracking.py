@@ -20,6 +20,7 @@ from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
 
 # <a ... href="..."> or <area ...>, either quote; case-insensitive by hand (re.I is much slower here).
 _HREF = re.compile(r"""(<[aA](?:[rR][eE][aA])?\s(?:[^>]*?\s)?[hH][rR][eE][fF]\s*=\s*)(?:"([^"]*)"|'([^']*)')""")
+_json_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str (ensure_ascii)
 _BODY_END = re.compile(r"</body\s*>", re.I)
 NO_TRACK_ATTRIBUTE = "data-mailstream-notrack"
 
@@ -46,7 +47,8 @@ class MessageLinks:
         self._middle = json.dumps(fields, separators=(",", ":"))[1:-1]
 
     def url(self, kind: LinkKind, target: str | None = None) -> str:
-        fields = f'["{kind.value}",{self._middle},{json.dumps(target)}]'
+        url = "null" if target is None else _json_string(target)  # exactly json.dumps(target)
+        fields = f'["{kind.value}",{self._middle},{url}]'
         payload = base64.urlsafe_b64encode(fields.encode()).rstrip(b"=")
         mac = self._keyed.copy()
         mac.update(payload)
