@@ -131,3 +131,8 @@ def test_header_text_collapses_control_characters():
 def test_an_encoded_word_lookalike_in_the_from_name_stays_literal():
     _, msg = parsed(from_header=format_mailbox("=?utf-8?b?QmFuaw==?=", "orders@shop.example"))
     assert msg["From"].addresses[0].display_name == "=?utf-8?b?QmFuaw==?="
+
+
+def test_huge_personalized_subjects_and_names_are_cut():
+    _, msg = parsed(subject="s" * 100_000, from_header=format_mailbox("n" * 100_000, "orders@shop.example"))
+    assert len(msg["Subject"].strip()) == 1000 and len(msg["From"].addresses[0].display_name) == 1000

@@ -19,6 +19,7 @@ from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
 MESSAGE_ID_HEADER = "X-Mailstream-ID"  # feedback-loop reports carry it back to us
+MAX_HEADER_TEXT = 1000  # characters of a subject or display name kept (personalized ones can be anything)
 MAX_PLAIN_HEADER = 900  # longer (or non-ASCII) values are folded/encoded by email.header
 
 _BASE64_LINE = re.compile(rb".{1,76}", re.S)  # findall splits in C: cheaper than slicing in a loop
@@ -39,7 +40,7 @@ def valid_address(address: str) -> bool:
 
 
 def encode_unstructured(name: str, value: str) -> bytes:
-    value = header_text(value)
+    value = header_text(value[: MAX_HEADER_TEXT * 2])[:MAX_HEADER_TEXT]
     if value.isascii() and len(value) + len(name) < MAX_PLAIN_HEADER and "=?" not in value:
         return f"{name}: {value}\r\n".encode("ascii")
     charset = "us-ascii" if value.isascii() and "=?" not in value else "utf-8"  # lookalikes stay literal
@@ -47,9 +48,19 @@ def encode_unstructured(name: str, value: str) -> bytes:
     return f"{name}: {encoded}\r\n".encode("ascii")
 
 
-@lru_cache(maxsize=4096)  # an email version's From is the same for every send
 def format_mailbox(name: str, address: str) -> str:
     """`Name <addr>` with the name quoted or RFC 2047-encoded as needed; the address must be valid."""
+    if len(name) <= 200:
+        return _format_mailbox_cached(name, address)
+    return _format_mailbox(name[:MAX_HEADER_TEXT], address)
+
+
+@lru_cache(maxsize=4096)  # an email version's From is usually the same for every send
+def _format_mailbox_cached(name: str, address: str) -> str:
+    return _format_mailbox(name, address)
+
+
+def _format_mailbox(name: str, address: str) -> str:
     if not valid_address(address):
         raise ValueError(f"invalid address {address!r}")
     name = header_text(name)
