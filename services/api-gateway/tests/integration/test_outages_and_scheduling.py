@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 pytestmark = pytest.mark.integration
 DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
@@ -27,7 +29,8 @@ async def count_sends(send_id: str) -> int:
 async def test_with_kafka_down_a_send_is_503_and_nothing_is_recorded(api, new_account, h, private_gateway):
     key = new_account()
     email_id = await h.create_email(api, key)
-    gw = await private_gateway({"MAILSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:1"})
+    # (its scheduler off: it would lock due rows of the shared stack only to fail publishing them)
+    gw = await private_gateway({"MAILSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:1", "MAILSTREAM_SCHEDULER_ENABLED": "false"})
     send_id = f"kafka-down-{uuid.uuid4()}"
     body = {"emailId": email_id, "message": {"to": "k@example.com", "sendId": send_id}, "contactProperties": {"a": "b"}}
     async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
@@ -154,14 +157,21 @@ async def test_with_the_sending_domain_check_on_an_unverified_from_domain_is_unc
     email_id = await h.create_email(api, key, fromEmail=f"orders@{uuid.uuid4().hex[:8]}.example")
     gw = await private_gateway({"MAILSTREAM_REQUIRE_SENDING_DOMAIN": "true"})
     verified = f"{uuid.uuid4().hex[:8]}.example"
+    # a real key: the sender signs the accepted send below with it (a bogus one would stall its partition)
+    key_pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     conn = await asyncpg.connect(DATABASE_URL)
     try:  # a verified sending domain of this account (as the domain settings would leave it)
         account_id = await conn.fetchval("SELECT account_id FROM emails WHERE id = $1", email_id)
         await conn.execute(
             """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key,
-                   verified_at) VALUES ($1, $2, 'ms1', 'test-only', 'test-only', now())""",
+                   verified_at) VALUES ($1, $2, 'ms1', $3, 'unpublished', now())""",
             account_id,
             verified,
+            key_pem,
         )
     finally:
         await conn.close()
