@@ -64,6 +64,11 @@ class LinkSigner:
             keys[key_id] = secret.encode()
         return cls(keys)
 
+    def signing_key(self) -> tuple[str, bytes]:
+        """The key id and secret new links are signed with, for signers that precompute the
+        HMAC state per message (the MAC input is `key_id + "." + payload`)."""
+        return self._active, self._keys[self._active]
+
     def _mac(self, key_id: str, payload: str) -> bytes:
         return hmac.new(self._keys[key_id], f"{key_id}.{payload}".encode(), hashlib.sha256).digest()[:16]
 

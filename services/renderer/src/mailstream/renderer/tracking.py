@@ -61,8 +61,8 @@ class Tracker:
         self._signer = signer
         self._base = base_url.rstrip("/")
         # LinkSigner signs with its first key; its MAC input is "key_id." + payload.
-        self._key_id = signer._active
-        self._keyed = hmac.new(signer._keys[self._key_id], f"{self._key_id}.".encode(), hashlib.sha256)
+        self._key_id, key = signer.signing_key()
+        self._keyed = hmac.new(key, f"{self._key_id}.".encode(), hashlib.sha256)
 
     def links(self, who: Recipient) -> MessageLinks:
         return MessageLinks(self._keyed, self._key_id, self._base, who)
