@@ -4,6 +4,7 @@ source "$(dirname "$0")/lib.sh"
 
 packages=(-e "$ROOT/schemas" -e "$ROOT/libs/core")
 for svc in "$ROOT"/services/*/; do packages+=(-e "$svc"); done
+packages+=(-e "$ROOT/services/api-gateway[test]")  # the HubSpot client and schemathesis, for its tests
 
 stamp="$VENV/.stamp"
 want=$(cat "$ROOT/constraints.txt" "$ROOT/pyproject.toml" "$ROOT"/schemas/pyproject.toml \
