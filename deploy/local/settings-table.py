@@ -1,5 +1,5 @@
 """Prints the README's settings table from the services' declared settings:
-    .mailstream/venv/bin/python deploy/local/settings-table.py"""
+.mailstream/venv/bin/python deploy/local/settings-table.py"""
 
 from mailstream.core.settings import CommonSettings
 from mailstream.gateway.settings import GatewaySettings
@@ -7,8 +7,12 @@ from mailstream.renderer.settings import RendererSettings
 from mailstream.sender.settings import SenderSettings
 from mailstream.tracker.settings import TrackerSettings
 
-SERVICES = [("gateway", GatewaySettings), ("renderer", RendererSettings), ("sender", SenderSettings),
-            ("tracker", TrackerSettings)]
+SERVICES = [
+    ("gateway", GatewaySettings),
+    ("renderer", RendererSettings),
+    ("sender", SenderSettings),
+    ("tracker", TrackerSettings),
+]
 
 
 def main() -> None:
