@@ -195,3 +195,25 @@ duration = "3s"
     events = await topics.deliveries(1000, within=20, until=delivered)
     assert sum(e.outcome is DeliveryOutcome.DEFERRED for e in events) >= 5
     assert {e.message_id for e in events if e.outcome is DeliveryOutcome.DELIVERED} == {m.message_id for m in msgs}
+
+
+async def test_a_warming_ip_over_its_cap_overflows_to_a_warm_ip_of_its_pool(
+    topics, producer, smtp_server, sender_process, policy_dir, receiver_class, make_rendered
+):
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).date().isoformat()
+    policy = policy_dir(
+        extra_b=f'warmup = "new"\nwarmup_started = {today}', warmup='[schedules.new]\nperiod = "hour"\ncaps = [5, 10]\n'
+    )
+    sink = await smtp_server(receiver_class())
+    await sender_process(topics, policy, relay=f"127.0.0.1:{sink.port}")
+    msgs = [make_rendered(f"warm{n}@example.com", ip="127.0.0.3", pool="pair") for n in range(12)]
+    await topics.send(producer, msgs)
+    assert await wait_until(lambda: len(sink.received) >= 12, 30)
+    await asyncio.sleep(0.5)
+    peers = collections.Counter(r["peer"] for r in sink.received)
+    # day 0 of the warming 127.0.0.3 allows 5 an hour; the rest left from the pool's warm 127.0.0.2
+    assert peers == {"127.0.0.3": 5, "127.0.0.2": 7}
+    events = await topics.deliveries(12)
+    assert sorted(e.sending_ip for e in events) == ["127.0.0.2"] * 7 + ["127.0.0.3"] * 5

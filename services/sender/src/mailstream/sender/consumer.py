@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from mailstream.schemas import DecodeError, EmailRendered, decode
@@ -70,7 +71,14 @@ class Loop(ConsumerRebalanceListener):
                 done = await asyncio.gather(*(self._partition(tp, records) for tp, records in batches.items()))
                 offsets = {tp: offset for tp, offset in done if offset is not None}
                 if offsets:
-                    await self.consumer.commit(offsets)
+                    try:
+                        await self.consumer.commit(offsets)
+                    except KafkaError as exc:
+                        # Lost the partitions (rebalance, session timeout): the new owner gets
+                        # this batch again, and the delivery records make it a no-op at SMTP.
+                        log.warning(
+                            "commit failed; the batch will be re-consumed", extra={"fields": {"error": str(exc)}}
+                        )
                 self._update_lag(batches)
 
     def _resume_due(self) -> None:
