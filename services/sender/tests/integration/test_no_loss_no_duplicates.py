@@ -57,7 +57,8 @@ async def test_kill_9_mid_run_loses_nothing_and_duplicates_only_in_flight_transa
     assert missing == set()
     # The window stated in finish.py / docs/sender-notes.md: a message the receiver accepted
     # whose delivery record was not yet written when the process died is sent again. Those
-    # are at most the SMTP transactions in flight (connection_limit 10 of the default site).
+    # are at most the connection slots: Deliver records a delivery before releasing its slot
+    # (connection_limit 10 of the default site, one IP, one site here).
     assert len(duplicated) <= 10 and all(n == 2 for n in duplicated.values())
 
 

@@ -374,3 +374,24 @@ def test_classifies_smtp_errors():
     assert isinstance(classify_smtp_error(TimeoutError()), Deferred)
     refused = aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no such user", "x@y")])
     assert classify_smtp_error(refused) == Bounced(550, "no such user")
+
+
+class TestRecordWhileHoldingTheConnection:
+    async def test_a_delivery_is_recorded_before_the_connection_slot_is_released(self, policy):
+        finish, records, publisher = TestFinish().make(policy)
+        shaper = Shaper()
+        a = attempt(policy)
+        await ResolveRoute(policy, relay=("127.0.0.1", 2525), resolve=None)(a)
+        gate = shaper.site("127.0.0.2", a.groups[0].site).gate
+        held_while_recording = []
+
+        async def on_delivered(at, outcome):
+            held_while_recording.append(gate.held)
+            await finish.record_delivered(at, outcome)
+
+        deliver = Deliver(FakeTransport(Delivered(250, "OK", "relay")), shaper, policy, on_delivered=on_delivered)
+        result = await deliver(a)
+        assert held_while_recording == [1] and records.rows["m-1"][0] == "DELIVERED"
+        assert await finish(a, result) == "delivered"
+        (event,) = publisher.deliveries
+        assert event.outcome is DeliveryOutcome.DELIVERED and records.rows["m-1"][1] == a.recorded_event

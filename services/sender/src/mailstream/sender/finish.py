@@ -1,5 +1,10 @@
 """Record and publish a pipeline result; after this returns, the record's offset may be committed.
 
+The remaining duplicate window (also in docs/sender-notes.md): a message the receiver accepted
+whose delivery record was not committed when the process died is sent again after the restart.
+`record_delivered` runs while Deliver still holds the connection slot, so at most one such
+message per connection slot exists at any moment.
+
 - Delivered / Bounced / Dropped: the delivery record (with the encoded event) is written, then
   the event is published on email.delivery. A crash in between is healed by redelivery: the
   record exists, so the message is not sent again and its stored event is re-published.
@@ -87,11 +92,20 @@ class Finish:
                 expired.label,
                 expired.send_result,
             )
+        if isinstance(result, Delivered) and a.recorded_event is not None:
+            await self.publisher.delivery(msg.message_id, a.recorded_event)
+            return "delivered"
         event = delivery_event(a, result)
         encoded = encode(event)
         await self.records.record(msg.message_id, event.outcome.value, encoded)
         await self.publisher.delivery(msg.message_id, encoded)
         return event.outcome.value.lower()
+
+    async def record_delivered(self, a: Attempt, outcome: Delivered) -> None:
+        """Called by Deliver while it still holds the connection slot (see pipeline.Deliver)."""
+        encoded = encode(delivery_event(a, outcome))
+        await self.records.record(a.msg.message_id, DeliveryOutcome.DELIVERED.value, encoded)
+        a.recorded_event = encoded
 
 
 def delivery_event(a: Attempt, outcome: Outcome) -> DeliveryAttempted:

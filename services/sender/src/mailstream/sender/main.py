@@ -95,6 +95,13 @@ async def main(settings: SenderSettings) -> None:
     shaper = Shaper(on_change=lambda ip, site, state: BACKOFF.labels(ip, site).set(state))
     resolver = MxResolver(server=settings.sender_dns_server, timeout=min(10.0, settings.sender_smtp_timeout))
     records = DeliveryRecords(pool)
+    schedule = RetrySchedule(
+        base=settings.sender_retry_base_seconds,
+        max_age=settings.sender_retry_max_age_seconds,
+        max_interval=settings.sender_retry_max_interval_seconds,
+        tiers=len(RETRY_TIERS),
+    )
+    finish = Finish(records=records, publisher=publisher, schedule=schedule, policy=policy)
     pipeline = Pipeline(
         (
             CheckDuplicate(records),
@@ -107,16 +114,15 @@ async def main(settings: SenderSettings) -> None:
             ),
             DkimSign(DkimKeys(pool).key),
             CheckThrottle(shaper, max_wait=settings.sender_max_throttle_wait),
-            Deliver(transport, shaper, policy, max_wait=settings.sender_max_throttle_wait),
+            Deliver(
+                transport,
+                shaper,
+                policy,
+                max_wait=settings.sender_max_throttle_wait,
+                on_delivered=finish.record_delivered,
+            ),
         )
     )
-    schedule = RetrySchedule(
-        base=settings.sender_retry_base_seconds,
-        max_age=settings.sender_retry_max_age_seconds,
-        max_interval=settings.sender_retry_max_interval_seconds,
-        tiers=len(RETRY_TIERS),
-    )
-    finish = Finish(records=records, publisher=publisher, schedule=schedule, policy=policy)
 
     async def handle(msg: EmailRendered) -> None:
         attempt, result = await pipeline.run(msg)

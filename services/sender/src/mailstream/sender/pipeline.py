@@ -47,6 +47,7 @@ class Attempt:
     source: Source | None = None
     groups: list[Group] = field(default_factory=list)
     done_recipients: list[str] = field(default_factory=list)  # delivered or bounced (multi-domain messages)
+    recorded_event: bytes | None = None  # the DELIVERED event, recorded while the connection was held
 
     @property
     def pending_recipients(self) -> tuple[str, ...]:
@@ -193,11 +194,23 @@ class Deliver:
     """SMTP per group through its routes (next MX on a connection failure), inside the IP's
     and the site's connection gates; replies feed the automation; 5xx are classified."""
 
-    def __init__(self, transport, shaper: Shaper, policy: Policy, *, max_wait: float = 30.0) -> None:
+    def __init__(
+        self,
+        transport,
+        shaper: Shaper,
+        policy: Policy,
+        *,
+        max_wait: float = 30.0,
+        on_delivered: Callable[[Attempt, Delivered], Awaitable[None]] | None = None,
+    ) -> None:
         self.transport = transport
         self.shaper = shaper
         self.policy = policy
         self.max_wait = max_wait
+        # Records the delivery before the connection gate is released: a message the receiver
+        # accepted but whose record is not yet committed then holds a connection slot, so their
+        # number (the duplicate window after a crash) is at most the connection limits.
+        self.on_delivered = on_delivered
 
     async def _group(self, a: Attempt, group: Group) -> Delivered | Deferred | Bounced:
         assert a.source is not None
@@ -210,9 +223,9 @@ class Deliver:
             async with state.gate.hold():
                 if ip_gate is not None:
                     async with ip_gate.hold():
-                        outcome = await self._send(a, group, route)
+                        outcome = await self._send_and_record(a, group, route)
                 else:
-                    outcome = await self._send(a, group, route)
+                    outcome = await self._send_and_record(a, group, route)
             SMTP_SECONDS.labels(source.address).observe(time.monotonic() - started)
             if not (isinstance(outcome, Deferred) and outcome.code is None and outcome.retry_after is None):
                 break  # a reply from a server (or our own throttle): do not try the next MX
@@ -222,6 +235,12 @@ class Deliver:
         if isinstance(outcome, Bounced):
             bounce = self.policy.classify_bounce(outcome.code, outcome.reply)
             return Bounced(outcome.code, outcome.reply, outcome.remote_host, bounce.label, bounce.send_result)
+        return outcome
+
+    async def _send_and_record(self, a: Attempt, group: Group, route: Route):
+        outcome = await self._send(a, group, route)
+        if isinstance(outcome, Delivered) and self.on_delivered is not None and len(a.groups) == 1:
+            await self.on_delivered(a, outcome)
         return outcome
 
     async def _send(self, a: Attempt, group: Group, route: Route):
