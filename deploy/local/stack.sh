@@ -116,6 +116,7 @@ run_tests() {
   is_running gateway && was_running=1
   "$HERE/python-env.sh"
   (cd "$ROOT" && "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .)
+  (cd "$ROOT" && "$PY" -m mailstream.sender.policy check deploy/policy)
   up
   local rc=0
   (cd "$ROOT" && "$PY" -m pytest "$@") || rc=$?

@@ -34,6 +34,10 @@ def test_soft_bounce_classes_and_other_outcomes_do_not_suppress():
     assert not is_hard_bounce(bounce(cls="mailbox-full"))
     assert not is_hard_bounce(bounce(cls="soft-policy"))
     assert is_hard_bounce(bounce(cls="bad-mailbox"))
+    # the sender's classes (deploy/policy/bounces.toml): "hard:<class>" or "soft:<class>"
+    assert is_hard_bounce(bounce(cls="hard:InvalidRecipient"))
+    assert not is_hard_bounce(bounce(cls="soft:QuotaIssues"))
+    assert not is_hard_bounce(bounce(cls="soft:MessageExpired"))
     assert on_bounce(bounce(outcome=DeliveryOutcome.DELIVERED, code=250)) is None
 
 
