@@ -49,13 +49,15 @@ restart() {  # $1=service name: stop it and start it again with the current code
 }
 
 stop_all() {
-  local line name
+  local line name stoppers=()
   # The services stop in parallel (each finishes its in-flight work), then the stack under them.
+  # Wait for the stoppers only: this shell may also be the parent of the processes it started.
   for line in "${SERVICES[@]}"; do
     read -r name _ <<<"$line"
     stop_pid "$name" 30 &
+    stoppers+=($!)
   done
-  wait
+  wait "${stoppers[@]}"
   stop_pid sink 5
   "$HERE/kafka.sh" stop
   "$HERE/postgres.sh" stop
