@@ -404,10 +404,27 @@ async def mailstream_run(label: str, n: int, *, concurrency: int = 64, rate: flo
         stop_sink()
 
 
+# The shipped shaping caps each destination at KumoMTA's 100 messages/s per IP; a benchmark
+# relays everything to one local sink, so it runs the sender with the shipped policy and
+# limits an operator would set for their own smart host.
+BENCH_SHAPING = """[default]
+connection_limit = 20
+max_connection_rate = "10000/min"
+max_deliveries_per_connection = 1000
+max_message_rate = "100000/s"
+tls = "opportunistic"
+"""
+
+
 def use_bench_sink(on: bool) -> None:
     env = dict(os.environ)
     if on:
+        policy = DUMPS / "policy"
+        shutil.rmtree(policy, ignore_errors=True)
+        shutil.copytree(ROOT / "deploy/policy", policy)
+        (policy / "shaping.toml").write_text(BENCH_SHAPING)
         env["MAILSTREAM_SENDER_RELAY"] = f"127.0.0.1:{SINK_PORT}"
+        env["MAILSTREAM_POLICY_DIR"] = str(policy)
     subprocess.run([str(STACK), "restart", "sender"], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
