@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -67,6 +68,50 @@ def message(n: int, size: int) -> EmailRendered:
     )
 
 
+PEERS = Path(__file__).resolve().parents[3] / "bench/peers.sh"
+
+
+async def arrivals(folder: Path, expected: int, deadline: float) -> tuple[int, float]:
+    """Messages smtp-sink dumped into `folder`, and the seconds from the first to the last."""
+    while time.time() < deadline:
+        names = os.listdir(folder) if folder.exists() else []
+        if len(names) >= expected:
+            break
+        await asyncio.sleep(0.2)
+    times = sorted(os.stat(folder / n).st_mtime for n in os.listdir(folder))
+    return len(times), (times[-1] - times[0]) if times else 0.0
+
+
+async def postfix_peer(args, folder: Path, sink_port: int) -> None:
+    """Postfix relaying smtp-source's messages of the same size into a fresh smtp-sink."""
+    subprocess.run([str(PEERS), "sink-start", str(folder), str(sink_port)], check=True)
+    subprocess.run([str(PEERS), "postfix-start", str(sink_port)], check=True)
+    try:
+        started = time.time()
+        source = [
+            "smtp-source",
+            "-l",
+            str(args.size),
+            "-m",
+            str(args.messages),
+            "-s",
+            "20",
+            "-f",
+            "a@peer.example",
+            "-t",
+            "b@example.com",
+            "127.0.0.1:25",
+        ]
+        await asyncio.to_thread(subprocess.run, source, check=True, capture_output=True)
+        count, _ = await arrivals(folder, args.messages, started + args.timeout)
+        last = max(os.stat(folder / n).st_mtime for n in os.listdir(folder))
+        elapsed = last - started
+        row = f"| smtp-source -> Postfix (queue on disk) -> smtp-sink | {count} | {args.size} B | - | {elapsed:.2f}"
+        print(f"{row} | {count / elapsed:.0f} |", flush=True)
+    finally:
+        subprocess.run([str(PEERS), "postfix-stop"], check=False)
+
+
 async def main(args) -> None:
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     specs = [RENDERED, *RETRY_TIERS, DELIVERY, DEAD_LETTER]
@@ -74,9 +119,15 @@ async def main(args) -> None:
     await admin.start()
     await admin.create_topics([NewTopic(prefix + s.name, s.partitions, 1) for s in specs])
     sink_port, ops_port = free_port(), free_port()
-    sink = subprocess.Popen(
-        [sys.executable, str(HERE / "fast_sink.py"), str(sink_port)], stdout=subprocess.PIPE, text=True
-    )
+    dumps = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    dumps.chmod(0o755)  # smtp-sink writes its dumps as nobody
+    if args.smtp_sink:  # Postfix's smtp-sink, as for the Postfix peer below
+        subprocess.run([str(PEERS), "sink-start", str(dumps / "sender"), str(sink_port)], check=True)
+        sink = None
+    else:
+        sink = subprocess.Popen(
+            [sys.executable, str(HERE / "fast_sink.py"), str(sink_port)], stdout=subprocess.PIPE, text=True
+        )
     sender = None
     try:
         producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=20, max_request_size=10 << 20)
@@ -102,24 +153,38 @@ async def main(args) -> None:
         profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         sender = subprocess.Popen([sys.executable, *profile, "-m", "mailstream.sender"], env=env)
         deadline = time.time() + args.timeout
-        line = ""
-        while time.time() < deadline:
-            line = await asyncio.to_thread(sink.stdout.readline)
-            count, first, last = line.split()
-            if int(count) >= args.messages:
-                break
-        count, first, last = line.split()
-        elapsed = float(last) - float(first)
-        rate = (int(count) - 1) / elapsed if elapsed else 0
         print("| path | messages | size | connections per IP | seconds | messages/s |")
         print("|---|---|---|---|---|---|")
-        row = f"| one sender process -> fast sink | {count} | {args.size} B | {args.connections} | {elapsed:.2f}"
-        print(f"{row} | {rate:.0f} |")
+        if sink is None:
+            count, elapsed = await arrivals(dumps / "sender", args.messages, deadline)
+            sink_name = "Postfix smtp-sink"
+        else:
+            line = ""
+            while time.time() < deadline:
+                line = await asyncio.to_thread(sink.stdout.readline)
+                count, first, last = line.split()
+                if int(count) >= args.messages:
+                    break
+            count, first, last = line.split()
+            elapsed = float(last) - float(first)
+            sink_name = "fast sink"
+        rate = (int(count) - 1) / elapsed if elapsed else 0
+        row = f"| one sender process -> {sink_name} | {count} | {args.size} B | {args.connections} | {elapsed:.2f}"
+        print(f"{row} | {rate:.0f} |", flush=True)
+        if args.smtp_sink:
+            sender.terminate()
+            sender.wait(30)
+            sender = None
+            await postfix_peer(args, dumps / "postfix", sink_port)
     finally:
         if sender is not None:
             sender.terminate()
             sender.wait(30)
-        sink.terminate()
+        if sink is not None:
+            sink.terminate()
+        else:
+            subprocess.run([str(PEERS), "sink-stop"], check=False)
+        shutil.rmtree(dumps, ignore_errors=True)
         await admin.delete_topics([prefix + s.name for s in specs])
         await admin.close()
 
@@ -131,4 +196,9 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--profile", default="", help="write a cProfile of the sender process here")
+    parser.add_argument(
+        "--smtp-sink",
+        action="store_true",
+        help="deliver into Postfix's smtp-sink and measure Postfix relaying the same in the run",
+    )
     asyncio.run(main(parser.parse_args()))
