@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailstream.gateway import tokens
-from mailstream.gateway.adapters import tokens_store
+from mailstream.gateway.adapters import stats, tokens_store
 from mailstream.gateway.adapters.tokens_store import Caller
 from mailstream.gateway.errors import ApiError, not_found, unavailable
 
@@ -135,6 +135,6 @@ def tokens_router(pool: asyncpg.Pool) -> APIRouter:
     @router.get(BASE + "/{token_id}/statistics")
     async def token_statistics(token_id: str, who: Authed) -> dict[str, Any]:
         token = await owned(who.account_id, token_id)
-        return tokens.statistics_view(token, await tokens_store.token_stats(pool, who.account_id, token_id))
+        return tokens.statistics_view(token, await stats.stats_row(pool, who.account_id, "token", token_id))
 
     return router

@@ -19,6 +19,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mailstream.gateway.adapters.stats import COUNTERS
+
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ID_LENGTH = 14  # ~72 bits
 PASSWORD_BYTES = 24  # 192 bits, >= 128 required
@@ -156,25 +158,9 @@ def parse_cursor(after: str | None) -> int:
     return value
 
 
-STAT_COLUMNS = (
-    "sent",
-    "delivered",
-    "bounced",
-    "dropped",
-    "opens_total",
-    "opens_unique_human",
-    "opens_machine",
-    "clicks_total",
-    "clicks_unique_human",
-    "clicks_machine",
-    "spam_reports",
-    "unsubscribes",
-)
-
-
 def statistics_view(token: TokenRow, stats: dict[str, Any] | None) -> dict[str, Any]:
     """The token's counters from the tracker's `stats` row (zeros before the first event) and rates."""
-    s = {c: int((stats or {}).get(c) or 0) for c in STAT_COLUMNS}
+    s = {c: int((stats or {}).get(c) or 0) for c in COUNTERS}
     delivered = s["delivered"]
     return {
         "tokenId": token.id,

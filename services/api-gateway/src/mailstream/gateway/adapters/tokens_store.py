@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from mailstream.gateway.keys import hash_api_key
-from mailstream.gateway.tokens import STAT_COLUMNS, TokenRow
+from mailstream.gateway.tokens import TokenRow
 
 TOKEN_COLUMNS = (
     "id, account_id, password_hash, campaign_name, email_campaign_id, create_contact, created_by, created_at"
@@ -119,17 +118,6 @@ async def reset_password(pool: asyncpg.Pool, account_id: int, token_id: str, pas
         password_hash,
     )
     return TokenRow(**dict(row)) if row else None
-
-
-async def token_stats(pool: asyncpg.Pool, account_id: int, token_id: str) -> dict[str, Any] | None:
-    """The tracker's counters for the token (read-only; the tracker owns `stats`)."""
-    row = await pool.fetchrow(
-        f"""SELECT {", ".join(STAT_COLUMNS)}, updated_at FROM stats
-            WHERE account_id = $1 AND dimension = 'token' AND dimension_id = $2""",
-        account_id,
-        token_id,
-    )
-    return dict(row) if row else None
 
 
 async def token_and_domain(
