@@ -188,10 +188,9 @@ def stop_sink() -> None:
     run(str(PEERS), "sink-stop")
 
 
-def peer_ceiling(n: int) -> dict:
-    folder = start_sink("ceiling")
-    t0 = time.time()
-    run(
+def smtp_source(n: int, target: str) -> tuple[str, ...]:
+    """Postfix's load generator: n messages of MESSAGE_BYTES over 20 parallel sessions."""
+    return (
         "smtp-source",
         "-l",
         str(MESSAGE_BYTES),
@@ -203,8 +202,14 @@ def peer_ceiling(n: int) -> dict:
         "a@peer.example",
         "-t",
         "b@example.com",
-        f"127.0.0.1:{SINK_PORT}",
+        target,
     )
+
+
+def peer_ceiling(n: int) -> dict:
+    folder = start_sink("ceiling")
+    t0 = time.time()
+    run(*smtp_source(n, f"127.0.0.1:{SINK_PORT}"))
     asyncio.run(wait_for_files(folder, n, "ceiling", 60))
     stop_sink()
     return {"path": "smtp-source -> smtp-sink (SMTP ceiling)", "messages": n, "delivered_per_s": n / (time.time() - t0)}
@@ -220,21 +225,7 @@ def peer_postfix(n: int) -> dict:
     async def measure() -> tuple[float, float, dict]:
         with Monitor({"postfix": int(master[0]) if master else None}) as monitor:
             t0 = time.time()
-            await asyncio.to_thread(
-                run,
-                "smtp-source",
-                "-l",
-                str(MESSAGE_BYTES),
-                "-m",
-                str(n),
-                "-s",
-                "20",
-                "-f",
-                "a@peer.example",
-                "-t",
-                "b@example.com",
-                "127.0.0.1:25",
-            )
+            await asyncio.to_thread(run, *smtp_source(n, "127.0.0.1:25"))
             accepted = time.time()
             done = await wait_for_files(folder, n, "postfix", 600)
             return accepted - t0, done - t0, monitor.peak
