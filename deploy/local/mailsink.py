@@ -1,9 +1,13 @@
 """The development mail sink: an SMTP receiver that records every message it gets.
 
 SMTP on 127.0.0.1:2525 (aiosmtpd); HTTP on 127.0.0.1:8025:
-  GET    /api/messages[?rcpt=ADDR]  -> [{id, peer, mail_from, rcpt_tos, data, data_base64, received_at}]
+  GET    /api/messages[?rcpt=ADDR][&domain=D][&envelope_only=1]
+         -> [{id, peer, mail_from, rcpt_tos, data, data_base64, received_at}] (without the data
+         fields when envelope_only; domain keeps messages with a recipient in that domain)
   DELETE /api/messages              -> forget everything
   PUT    /api/mode {"reply": "421 ...", "for_seconds": 30}  -> answer RCPT with that reply for a while
+  PUT    /api/mode {"down_for_seconds": 30}  -> the SMTP port is closed (connections refused, open
+         sessions dropped) for a while, as if the server were down; what it received is kept
   GET    /healthz
 `peer` is the client's source address, so IP-pool routing is checked for real.
 """
@@ -51,12 +55,65 @@ class RecordingHandler:
         return f"250 OK queued as sink-{msg_id}"
 
 
-def http_app(handler: RecordingHandler) -> web.Application:
+class TrackedSMTP(SMTP):
+    """An SMTP session that registers itself, so that the listener can drop it when it goes down."""
+
+    def __init__(self, sessions: set[TrackedSMTP], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions = sessions
+        sessions.add(self)
+
+    def connection_lost(self, exc) -> None:
+        self.sessions.discard(self)
+        super().connection_lost(exc)
+
+
+class SmtpListener:
+    """The SMTP port, which can go down for a while (refusing and dropping connections) and come back."""
+
+    def __init__(self, handler: RecordingHandler, host: str, port: int) -> None:
+        self.handler, self.host, self.port = handler, host, port
+        self.server: asyncio.Server | None = None
+        self.sessions: set[TrackedSMTP] = set()
+
+    def _session(self) -> TrackedSMTP:
+        return TrackedSMTP(
+            self.sessions,
+            self.handler,
+            hostname="mailsink.local",
+            data_size_limit=50 * 1024 * 1024,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+        )
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._session, host=self.host, port=self.port, reuse_address=True)
+
+    async def down_for(self, seconds: float) -> None:
+        if self.server is None:
+            return
+        self.server.close()
+        self.server = None
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.abort()
+        await asyncio.sleep(seconds)
+        await self.open()
+
+
+def http_app(handler: RecordingHandler, listener: SmtpListener) -> web.Application:
     async def list_messages(request: web.Request) -> web.Response:
         rcpt = request.query.get("rcpt")
+        domain = request.query.get("domain")
         found = handler.messages
         if rcpt:
             found = [m for m in found if rcpt.lower() in (r.lower() for r in m["rcpt_tos"])]
+        if domain:
+            suffix = "@" + domain.lower()
+            found = [m for m in found if any(r.lower().endswith(suffix) for r in m["rcpt_tos"])]
+        if request.query.get("envelope_only"):
+            found = [{k: v for k, v in m.items() if k not in ("data", "data_base64")} for m in found]
         return web.json_response(found)
 
     async def clear(_: web.Request) -> web.Response:
@@ -65,6 +122,11 @@ def http_app(handler: RecordingHandler) -> web.Application:
 
     async def set_mode(request: web.Request) -> web.Response:
         body = await request.json()
+        if "down_for_seconds" in body:
+            outage = asyncio.create_task(listener.down_for(float(body["down_for_seconds"])))
+            outages.add(outage)
+            outage.add_done_callback(outages.discard)
+            return web.json_response({"down_for_seconds": body["down_for_seconds"]})
         handler.forced_reply = body.get("reply")
         handler.forced_until = time.monotonic() + float(body.get("for_seconds", 0))
         return web.json_response({"reply": handler.forced_reply, "for_seconds": body.get("for_seconds", 0)})
@@ -72,6 +134,7 @@ def http_app(handler: RecordingHandler) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "messages": len(handler.messages)})
 
+    outages: set[asyncio.Task] = set()  # referenced until done
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_get("/api/messages", list_messages)
     app.router.add_delete("/api/messages", clear)
@@ -82,25 +145,13 @@ def http_app(handler: RecordingHandler) -> web.Application:
 
 async def main(host: str, smtp_port: int, http_port: int) -> None:
     handler = RecordingHandler()
-    loop = asyncio.get_running_loop()
-    smtp_server = await loop.create_server(
-        lambda: SMTP(
-            handler,
-            hostname="mailsink.local",
-            data_size_limit=50 * 1024 * 1024,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-        ),
-        host=host,
-        port=smtp_port,
-        reuse_address=True,
-    )
-    runner = web.AppRunner(http_app(handler), access_log=None)
+    listener = SmtpListener(handler, host, smtp_port)
+    await listener.open()
+    runner = web.AppRunner(http_app(handler, listener), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, http_port).start()
     print(f"mailsink: SMTP {host}:{smtp_port}, HTTP {host}:{http_port}", flush=True)
-    async with smtp_server:
-        await smtp_server.serve_forever()
+    await asyncio.Event().wait()  # until interrupted
 
 
 if __name__ == "__main__":

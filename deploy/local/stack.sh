@@ -17,12 +17,14 @@ infra() {
   "$HERE/system-packages.sh"
   "$HERE/kafka.sh" start
   "$HERE/postgres.sh" start
-  if ! is_running sink; then
-    start_bg sink "$PY" "$HERE/mailsink.py"
-  fi
-  wait_http sink http://127.0.0.1:8025/healthz 30
+  sink_up
   "$VENV/bin/mailstream" topics create
   "$VENV/bin/mailstream" db migrate
+}
+
+sink_up() {
+  is_running sink || start_bg sink "$PY" "$HERE/mailsink.py"
+  wait_http sink http://127.0.0.1:8025/healthz 30
 }
 
 services_up() {
@@ -39,8 +41,9 @@ services_up() {
 
 up() { infra; services_up; }
 
-restart() {  # $1=service name: stop it and start it again with the current code
+restart() {  # $1=service name (or sink): stop it and start it again with the current code
   local line name
+  if [ "$1" = sink ]; then stop_pid sink 5; sink_up; return; fi
   for line in "${SERVICES[@]}"; do
     read -r name _ <<<"$line"
     if [ "$name" = "$1" ]; then stop_pid "$name" 30; services_up; return; fi
