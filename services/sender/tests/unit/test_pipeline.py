@@ -9,7 +9,7 @@ import pytest
 from mailstream.schemas import DeliveryOutcome, EmailRendered, SubscriptionType, decode
 from mailstream.sender.adapters.dns import BadDomain, DnsTemporaryError, MxHost
 from mailstream.sender.finish import Finish
-from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Replayed, Rerouted, classify_smtp_error
+from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Dropped, Replayed, Rerouted, classify_smtp_error
 from mailstream.sender.pipeline import (
     Attempt,
     CheckDuplicate,
@@ -246,6 +246,17 @@ class TestDkimSign:
         a = attempt()
         await DkimSign(keys)(a)
         assert a.mime == a.msg.mime
+
+    @pytest.mark.parametrize("pem", [b"not a key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"])
+    async def test_a_key_that_cannot_sign_drops_the_message_with_the_reason(self, pem):
+        async def keys(account_id, domain):
+            return (b"sel", pem)
+
+        a = attempt()
+        result = await DkimSign(keys)(a)
+        assert isinstance(result, Dropped) and result.send_result == "UNCONFIGURED_SENDING_DOMAIN"
+        assert "DKIM key of shop.example (selector sel) cannot sign" in result.reason
+        assert a.mime == a.msg.mime  # never sent unsigned
 
 
 class TestDeliver:

@@ -121,7 +121,7 @@ def delivery_event(a: Attempt, outcome: Outcome) -> DeliveryAttempted:
         kind, result = DeliveryOutcome.BOUNCED, outcome.send_result
         code, reply, remote, bounce_class = outcome.code, outcome.reply, outcome.remote_host, outcome.bounce_class
     elif isinstance(outcome, Dropped):
-        kind, result, reply = DeliveryOutcome.DROPPED, SendResult.MTA_IGNORE.value, outcome.reason
+        kind, result, reply = DeliveryOutcome.DROPPED, outcome.send_result, outcome.reason
     else:  # pragma: no cover - closed set
         raise TypeError(outcome)
     return DeliveryAttempted(

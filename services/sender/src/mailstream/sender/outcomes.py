@@ -40,6 +40,7 @@ class Bounced:
 @dataclass(frozen=True, slots=True)
 class Dropped:
     reason: str
+    send_result: str = "MTA_IGNORE"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from mailstream.schemas import EmailRendered
+import dkim
+
+from mailstream.schemas import EmailRendered, SendResult
 from mailstream.sender.adapters.dkim_keys import sign
 from mailstream.sender.adapters.dns import BadDomain, DnsTemporaryError, MxHost
 from mailstream.sender.adapters.smtp import Route
 from mailstream.sender.metrics import SMTP_SECONDS
-from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Replayed, Rerouted, StepResult
+from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Dropped, Replayed, Rerouted, StepResult
 from mailstream.sender.policy import DestinationRule, Policy, Source
 from mailstream.sender.shaping import Shaper, WarmupCounter
 
@@ -177,7 +179,11 @@ Keys = Callable[[int, str], Awaitable[tuple[bytes, bytes] | None]]
 
 
 class DkimSign:
-    """Signs with the sending domain's key when the account has verified that domain."""
+    """Signs with the sending domain's key when the account has verified that domain.
+
+    A key that cannot sign (not a private key, a bad selector) fails every attempt the same
+    way, so the message ends DROPPED with UNCONFIGURED_SENDING_DOMAIN and the reason instead
+    of being retried: it is not sent unsigned from a domain that publishes a key."""
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
@@ -186,7 +192,14 @@ class DkimSign:
         key = await self.keys(a.msg.account_id, a.msg.sending_domain)
         if key is not None:
             selector, private_key = key
-            a.mime = sign(a.mime, domain=a.msg.sending_domain, selector=selector, private_key=private_key)
+            try:
+                a.mime = sign(a.mime, domain=a.msg.sending_domain, selector=selector, private_key=private_key)
+            except (dkim.DKIMException, ValueError) as exc:
+                return Dropped(
+                    f"the DKIM key of {a.msg.sending_domain} (selector {selector.decode(errors='replace')})"
+                    f" cannot sign: {exc}",
+                    send_result=SendResult.UNCONFIGURED_SENDING_DOMAIN.value,
+                )
         return None
 
 
