@@ -88,3 +88,18 @@ async def test_the_receiver_down_for_30_s_defers_then_everything_is_delivered(
     assert {e.message_id for e in deferred} == {m.message_id for m in msgs}
     assert all(e.send_result == "QUEUED" and e.smtp_code is None for e in deferred)
     assert max(e.attempt for e in events) >= 2
+
+
+async def test_a_message_published_twice_is_delivered_once(
+    topics, producer, sink_process, sender_process, policy_dir, make_rendered
+):
+    # What a producer's retry after a lost acknowledgement leaves on the topic: the same
+    # message id twice, most often in one fetched batch.
+    sink = await sink_process()
+    msgs = [make_rendered(f"twice{n}@example.com") for n in range(50)]
+    await topics.send(producer, [m for m in msgs for _ in range(2)])
+    await sender_process(topics, policy_dir(), relay=f"127.0.0.1:{sink.port}")
+    await sink.wait_for(len(msgs), within=60)
+    await asyncio.sleep(2)
+    received = collections.Counter(r["rcpt_tos"][0] for r in await sink.messages())
+    assert received == {m.recipients[0]: 1 for m in msgs}

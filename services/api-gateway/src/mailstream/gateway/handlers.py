@@ -48,9 +48,25 @@ async def accept_send(pool: asyncpg.Pool, publish: Publish, account_id: int, cmd
         return await _accept_send(conn, publish, account_id, cmd)
 
 
+# Namespace of the ids derived from a caller's sendId (uuid5).
+SEND_ID_NAMESPACE = uuid.UUID("0b3c8f52-6f7e-4d0c-9a51-2f1b6f1d7e1a")
+
+
+def send_ids(account_id: int, send_id: str | None) -> tuple[str, str]:
+    """(statusId, message id) of a send. With a sendId they are derived from it: if Kafka stored
+    a send but its acknowledgement was lost (the caller got 503 and retries with the same
+    sendId), the retry publishes the same message id, which the sender delivers only once."""
+    if send_id is None:
+        return str(uuid.uuid4()), str(uuid.uuid4())
+    return (
+        str(uuid.uuid5(SEND_ID_NAMESPACE, f"status/{account_id}/{send_id}")),
+        str(uuid.uuid5(SEND_ID_NAMESPACE, f"message/{account_id}/{send_id}")),
+    )
+
+
 async def _accept_send(conn: asyncpg.Connection, publish: Publish, account_id: int, cmd: SendCommand) -> dict[str, Any]:
     now = datetime.now(UTC)
-    status_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
+    status_id, message_id = send_ids(account_id, cmd.send_id)
     email, facts, domain_ok = await contacts.send_facts(
         conn, account_id, cmd.email_id, cmd.to, rules.from_domain(cmd.from_)
     )

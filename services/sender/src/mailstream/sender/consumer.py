@@ -91,6 +91,7 @@ class Loop(ConsumerRebalanceListener):
 
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> tuple[TopicPartition, int | None]:
         messages: list[EmailRendered] = []
+        seen: set[str] = set()
         last: int | None = None
         for record in records:
             try:
@@ -107,8 +108,13 @@ class Loop(ConsumerRebalanceListener):
                     self.consumer.pause(tp)
                     self.paused[tp] = due
                     break
-            messages.append(msg)
             last = record.offset
+            if msg.message_id in seen:
+                # Published twice (a producer retried after a lost acknowledgement): the copies
+                # would run concurrently, past CheckDuplicate; the first one is the message.
+                continue
+            seen.add(msg.message_id)
+            messages.append(msg)
         results = await asyncio.gather(*(self.handle(m) for m in messages), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:

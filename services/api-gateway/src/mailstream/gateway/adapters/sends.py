@@ -34,7 +34,7 @@ async def insert_send_request(
                requested_at, send_result, completed_at, send_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $8::text,
                    CASE WHEN $8::text IS NULL THEN NULL ELSE $7::timestamptz END, $9)
-           ON CONFLICT (account_id, send_id) WHERE send_id IS NOT NULL DO NOTHING
+           ON CONFLICT DO NOTHING  -- a repeated sendId (its ids are derived from it: the PK too)
            RETURNING true""",
         status_id,
         message_id,
