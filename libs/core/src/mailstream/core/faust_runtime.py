@@ -37,13 +37,19 @@ def run_worker(
     app.conf.producer_acks = -1  # all in-sync replicas, as everywhere else
     app.conf.producer_max_request_size = MAX_MESSAGE_BYTES
     app.conf.consumer_max_fetch_size = MAX_MESSAGE_BYTES
+    # A process killed without leaving the group holds its partitions until its session times
+    # out: 10 s (Faust's default is 60 s) bounds how long a restarted worker waits for them.
+    app.conf.broker_session_timeout = 10.0
 
     @app.task
     async def start_dependencies() -> None:
         setup = await start()
 
         async def kafka_ready() -> bool:
-            return app.producer is not None and app.consumer is not None
+            # Ready once the tables were first restored from their changelogs: before that the
+            # agents do not process anything.
+            recovered = app.tables.recovery.completed.is_set()
+            return app.producer is not None and app.consumer is not None and recovered
 
         http = ops_app({**setup.checks, "kafka": kafka_ready})
         http.add_routes(setup.routes)

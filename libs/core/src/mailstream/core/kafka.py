@@ -2,23 +2,115 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from mailstream.schemas.topics import MAX_MESSAGE_BYTES
 
+log = logging.getLogger("mailstream.core.kafka")
 
-def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 2) -> AIOKafkaProducer:
-    """acks=all and idempotence: a send is acknowledged only once the broker has it, once."""
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=linger_ms,
-        request_timeout_ms=10000,
-        max_request_size=MAX_MESSAGE_BYTES,
+# Errors after which an idempotent producer's sequence numbers no longer match the broker's (seen
+# after a broker restart with batches in flight). The Java client resets its producer id (KIP-360);
+# aiokafka fails every later send, so the producer is replaced by a fresh one.
+PRODUCER_STATE_ERRORS = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    ProducerFenced,
+)
+
+
+class ReliableProducer:
+    """acks=all and idempotence: a send is acknowledged only once the broker has it, once.
+
+    The AIOKafkaProducer calls the services use (start, stop, send, send_and_wait, client, async
+    with). A send that fails with a producer-state error raises as usual, and the next sends go
+    through a fresh producer."""
+
+    def __init__(self, make: Callable[[], AIOKafkaProducer]) -> None:
+        self._make = make
+        self._producer = make()
+        self._replacing = asyncio.Lock()
+        self._retired: set[asyncio.Task] = set()
+
+    @property
+    def client(self):
+        return self._producer.client
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def __aenter__(self) -> ReliableProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kw) -> asyncio.Future:
+        """Queues the record; the returned future resolves when the broker acknowledged it."""
+        producer = self._producer
+        try:
+            acked = await producer.send(topic, value, key=key, **kw)
+        except PRODUCER_STATE_ERRORS:
+            await self._replace(producer)
+            raise
+        return asyncio.ensure_future(self._watch(producer, acked))
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kw):
+        return await (await self.send(topic, value, key=key, **kw))
+
+    async def _watch(self, producer: AIOKafkaProducer, acked: asyncio.Future):
+        try:
+            return await acked
+        except PRODUCER_STATE_ERRORS:
+            await self._replace(producer)
+            raise
+
+    async def _replace(self, broken: AIOKafkaProducer) -> None:
+        async with self._replacing:
+            if self._producer is not broken:
+                return  # another failed send replaced it already
+            fresh = self._make()
+            try:
+                await fresh.start()
+            except Exception as exc:  # Kafka unreachable: the next failing send tries again
+                log.warning("cannot replace the kafka producer yet", extra={"fields": {"error": repr(exc)}})
+                await fresh.stop()
+                return
+            self._producer = fresh
+        log.warning("kafka producer replaced after a producer-state error")
+        retiring = asyncio.ensure_future(broken.stop())  # its pending sends fail on their own
+        self._retired.add(retiring)
+        retiring.add_done_callback(self._retired.discard)
+
+
+def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 2) -> ReliableProducer:
+    """The project's producer: acks=all, idempotent, self-replacing after producer-state errors."""
+    return ReliableProducer(
+        lambda: AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            request_timeout_ms=10000,
+            max_request_size=MAX_MESSAGE_BYTES,
+        )
     )
 
 
@@ -36,7 +128,7 @@ def manual_commit_consumer(bootstrap: str, *, group_id: str, topics: Iterable[st
     )
 
 
-async def kafka_reachable(producer: AIOKafkaProducer) -> bool:
+async def kafka_reachable(producer: AIOKafkaProducer | ReliableProducer) -> bool:
     """Readiness: the producer's client holds metadata from a live broker."""
     try:
         await producer.client.fetch_all_metadata()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaProducer
-
-from mailstream.core.kafka import kafka_reachable, reliable_producer
+from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
 
 log = logging.getLogger("mailstream.gateway.kafka")
 
@@ -20,7 +18,7 @@ class KafkaUnavailable(Exception):
 class KafkaLink:
     def __init__(self, *, bootstrap: str, client_id: str = "mailstream-gateway", retry_s: float = 1.0) -> None:
         self.bootstrap, self.client_id, self.retry_s = bootstrap, client_id, retry_s
-        self.producer: AIOKafkaProducer | None = None
+        self.producer: ReliableProducer | None = None
 
     async def connect(self) -> bool:
         producer = reliable_producer(self.bootstrap, client_id=self.client_id)
