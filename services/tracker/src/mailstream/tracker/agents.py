@@ -8,6 +8,8 @@ keyed by statistics key, to the one agent that owns the counter's table partitio
 
 from __future__ import annotations
 
+from functools import partial
+
 from mailstream.schemas import (
     DecodeError,
     DeliveryAttempted,
@@ -18,27 +20,42 @@ from mailstream.schemas import (
     decode,
     encode,
 )
-from mailstream.tracker import bootstrap, handlers, tables, topics
+from mailstream.tracker import batches, bootstrap, handlers, tables, topics
 from mailstream.tracker.app import app
 from mailstream.tracker.stats import fold
 
 # Database-bound agents run this many actors: their writes are idempotent and order-independent
 # (a COMPLETE status never moves back, suppressions and tracked messages are insert-once).
 DB_CONCURRENCY = 4
+# email.rendered and email.delivery are taken in batches of up to BATCH_MAX records, or what came
+# within BATCH_WITHIN seconds: one statement per table and batch, acknowledged once written.
+BATCH_MAX = 500
+BATCH_WITHIN = 0.05
+BATCH_CONCURRENCY = 2
 
 
-@app.agent(topics.rendered, concurrency=DB_CONCURRENCY)
+@app.agent(topics.rendered, concurrency=BATCH_CONCURRENCY)
 async def mark_processing(stream):
-    async for event in stream.events():
-        if (msg := await decoded(event, EmailRendered)) is not None:
-            tables.pending_increments.add(await handlers.on_rendered(msg, await bootstrap.deps()))
+    async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
+        pool = (await bootstrap.deps()).pool
+        written = await batches.consume(
+            events, EmailRendered, partial(handlers.on_rendered_batch, pool=pool), dead_letter
+        )
+        tables.pending_increments.add(written)
+        for event in events:
+            await stream.ack(event)
 
 
-@app.agent(topics.delivery, concurrency=DB_CONCURRENCY)
+@app.agent(topics.delivery, concurrency=BATCH_CONCURRENCY)
 async def mark_outcome(stream):
-    async for event in stream.events():
-        if (evt := await decoded(event, DeliveryAttempted)) is not None:
-            tables.pending_increments.add(await handlers.on_delivery(evt, await bootstrap.deps()))
+    async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
+        pool = (await bootstrap.deps()).pool
+        written = await batches.consume(
+            events, DeliveryAttempted, partial(handlers.on_delivery_batch, pool=pool), dead_letter
+        )
+        tables.pending_increments.add(written)
+        for event in events:
+            await stream.ack(event)
 
 
 @app.agent(topics.engagement)

@@ -4,15 +4,23 @@ increments to forward (returned, not sent: the agents send them). Feedback compl
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime
 
-from mailstream.schemas import DeliveryAttempted, EmailRendered, EngagementKind, EngagementRecorded, UnsubscribeRecorded
+from mailstream.schemas import (
+    DeliveryAttempted,
+    DeliveryOutcome,
+    EmailRendered,
+    EngagementKind,
+    EngagementRecorded,
+    UnsubscribeRecorded,
+)
 from mailstream.tracker import statuses, suppression
 from mailstream.tracker.adapters import messages
 from mailstream.tracker.adapters import stats as stats_table
-from mailstream.tracker.adapters.outcomes import apply_status
-from mailstream.tracker.adapters.suppressions import already_reported, suppress
+from mailstream.tracker.adapters.outcomes import apply_status, apply_statuses
+from mailstream.tracker.adapters.suppressions import already_reported, suppress, suppress_all
 from mailstream.tracker.engagement import TrackedMessage, spam_report
 from mailstream.tracker.feedback import Complaint
 from mailstream.tracker.stats import Delta, StatsKey, engagement_delta, keys_for, outcome_delta, unique_key
@@ -40,6 +48,50 @@ async def on_delivery(evt: DeliveryAttempted, deps) -> Increments:
     if change is None or not await apply_status(deps.pool, change):
         return []  # a deferral, or a final outcome already counted
     return increments(keys_for(evt.account_id, evt.email_id, evt.smtp_token_id), outcome_delta(evt.outcome))
+
+
+def first_per_id(items: list, key) -> list:
+    """The first item for each id (ids compared as UUIDs), in order: what applying the items one by one
+    would let through, since a later one for the same id changes nothing. ValueError on a malformed id."""
+    seen: set[uuid.UUID] = set()
+    first = []
+    for item in items:
+        if (k := uuid.UUID(key(item))) not in seen:
+            seen.add(k)
+            first.append(item)
+    return first
+
+
+async def on_rendered_batch(msgs: list[EmailRendered], pool) -> Increments:
+    """on_rendered for many records: one statement per table, the same rows and increments."""
+    msgs = first_per_id(msgs, lambda m: m.message_id)  # a repeated record: remembered and counted once
+    changes = first_per_id([statuses.on_rendered(m) for m in msgs], lambda c: c.status_id)
+    tracked = [
+        (TrackedMessage(m.message_id, m.account_id, m.recipients, m.email_id, m.smtp_token_id), m.rendered_at)
+        for m in msgs
+    ]
+    async with pool.acquire() as conn:
+        await apply_statuses(conn, changes)
+        new = await messages.remember_all(conn, tracked)
+    result: Increments = []
+    for m in msgs:
+        if uuid.UUID(m.message_id) in new:
+            result += increments(keys_for(m.account_id, m.email_id, m.smtp_token_id), {"sent": 1})
+    return result
+
+
+async def on_delivery_batch(evts: list[DeliveryAttempted], pool) -> Increments:
+    """on_delivery for many records: one statement per table, the same rows and increments."""
+    bounces = [s for e in evts if (s := suppression.on_bounce(e)) is not None]
+    finals = first_per_id([e for e in evts if e.outcome is not DeliveryOutcome.DEFERRED], lambda e: e.status_id)
+    async with pool.acquire() as conn:
+        await suppress_all(conn, bounces)
+        changed = await apply_statuses(conn, [statuses.on_delivery(e) for e in finals])
+    result: Increments = []
+    for e in finals:
+        if uuid.UUID(e.status_id) in changed:
+            result += increments(keys_for(e.account_id, e.email_id, e.smtp_token_id), outcome_delta(e.outcome))
+    return result
 
 
 def on_engagement(evt: EngagementRecorded, first_human: MutableMapping[str, bool]) -> Increments:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
@@ -23,6 +24,33 @@ async def remember(pool: asyncpg.Pool, msg: TrackedMessage, rendered_at: datetim
         rendered_at,
     )
     return bool(inserted)
+
+
+REMEMBER_ALL = """INSERT INTO tracked_messages
+               (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at)
+           SELECT u.message_id, u.account_id, ARRAY(SELECT jsonb_array_elements_text(u.recipients::jsonb)),
+               u.email_id, u.smtp_token_id, u.rendered_at
+           FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[])
+               AS u(message_id, account_id, recipients, email_id, smtp_token_id, rendered_at)
+           ON CONFLICT (message_id) DO NOTHING RETURNING message_id"""
+
+
+async def remember_all(conn: asyncpg.Connection, rendered: list[tuple[TrackedMessage, datetime]]) -> set[uuid.UUID]:
+    """Stores rendered messages in one statement; returns the ids stored for the first time (a redelivered
+    record, or a repeat within the list, is not). A malformed id raises ValueError before anything is written."""
+    if not rendered:
+        return set()
+    ordered = sorted(((uuid.UUID(m.message_id), m, at) for m, at in rendered), key=lambda r: r[0])
+    rows = await conn.fetch(
+        REMEMBER_ALL,
+        [key for key, _, _ in ordered],
+        [m.account_id for _, m, _ in ordered],
+        [json.dumps(list(m.recipients)) for _, m, _ in ordered],
+        [m.email_id for _, m, _ in ordered],
+        [m.smtp_token_id for _, m, _ in ordered],
+        [at for _, _, at in ordered],
+    )
+    return {row[0] for row in rows}
 
 
 async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:

@@ -1,0 +1,74 @@
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from mailstream.schemas import UnsubscribeReason, UnsubscribeRecorded, encode
+from mailstream.tracker.batches import consume
+
+
+@dataclass
+class Event:
+    value: bytes
+
+
+def unsub(n: int) -> UnsubscribeRecorded:
+    return UnsubscribeRecorded(f"e{n}", n, f"r{n}@example.com", UnsubscribeReason.LINK, datetime.now(UTC))
+
+
+class Sink:
+    def __init__(self, *, fail_times: int = 0, refuse: set[int] = frozenset()):
+        self.fail_times, self.refuse, self.calls, self.written, self.dead, self.slept = (
+            fail_times,
+            refuse,
+            0,
+            [],
+            [],
+            [],
+        )
+
+    async def write(self, records):
+        self.calls += 1
+        if self.fail_times:
+            self.fail_times -= 1
+            raise OSError("connection refused")
+        if any(r.account_id in self.refuse for r in records):
+            raise asyncpg.DataError("invalid input")
+        self.written += [r.account_id for r in records]
+        return [r.account_id for r in records]
+
+    async def dead_letter(self, event, reason):
+        self.dead.append((event.value, reason))
+
+    async def sleep(self, seconds):
+        self.slept.append(seconds)
+
+
+async def test_undecodable_records_are_dead_lettered_and_the_rest_written_in_one_call():
+    sink = Sink()
+    events = [Event(encode(unsub(1))), Event(b"garbage"), Event(encode(unsub(2)))]
+    assert await consume(events, UnsubscribeRecorded, sink.write, sink.dead_letter) == [1, 2]
+    assert sink.calls == 1 and sink.written == [1, 2]
+    assert [v for v, _ in sink.dead] == [b"garbage"] and "Avro" in sink.dead[0][1]
+
+
+async def test_an_unavailable_database_is_retried_with_backoff_until_the_batch_is_written():
+    sink = Sink(fail_times=3)
+    events = [Event(encode(unsub(n))) for n in range(3)]
+    assert await consume(events, UnsubscribeRecorded, sink.write, sink.dead_letter, sleep=sink.sleep) == [0, 1, 2]
+    assert sink.slept == [0.1, 0.2, 0.4] and sink.dead == []
+
+
+async def test_a_refused_record_is_dead_lettered_with_the_reason_and_the_others_written():
+    sink = Sink(refuse={1})
+    events = [Event(encode(unsub(n))) for n in range(3)]
+    assert await consume(events, UnsubscribeRecorded, sink.write, sink.dead_letter, sleep=sink.sleep) == [0, 2]
+    assert sink.written == [0, 2]
+    assert [(v, r.split(":")[0]) for v, r in sink.dead] == [(events[1].value, "not written")]
+    assert "DataError" in sink.dead[0][1]
+
+
+async def test_an_empty_or_all_undecodable_batch_writes_nothing():
+    sink = Sink()
+    assert await consume([Event(b"")], UnsubscribeRecorded, sink.write, sink.dead_letter) == []
+    assert sink.calls == 0 and len(sink.dead) == 1
