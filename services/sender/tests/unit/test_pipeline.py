@@ -142,6 +142,17 @@ class TestChooseSourceIp:
         result = await step(attempt(sending_ip="127.0.0.3", pool="cold"))
         assert isinstance(result, Deferred) and result.retry_after == pytest.approx(2600.0)
 
+    async def test_an_ip_outside_the_policy_moves_to_its_pool_and_is_never_bound(self, policy):
+        step = ChooseSourceIp(policy, WarmupCounter(), today=lambda: date(2026, 11, 28))
+        result = await step(attempt(sending_ip="10.9.9.9", pool="mixed"))
+        assert isinstance(result, Rerouted) and result.sending_ip in {"127.0.0.2", "127.0.0.3"}
+        assert result.reason == "10.9.9.9 is not a source in the sending policy"
+
+    async def test_an_ip_and_pool_outside_the_policy_are_deferred_with_the_reason(self, policy):
+        step = ChooseSourceIp(policy, WarmupCounter(), today=lambda: date(2026, 11, 28))
+        result = await step(attempt(sending_ip="10.9.9.9", pool="gone"))
+        assert isinstance(result, Deferred) and "neither 10.9.9.9 nor pool 'gone'" in result.reply
+
     async def test_the_cap_lifts_once_the_schedule_is_over(self, policy):
         step = ChooseSourceIp(policy, WarmupCounter(), today=lambda: date(2026, 11, 29))
         assert all([await step(attempt(sending_ip="127.0.0.3", pool="cold")) is None for _ in range(5)])

@@ -89,6 +89,8 @@ class ChooseSourceIp:
         self.rng = rng or random.Random()
 
     async def __call__(self, a: Attempt) -> StepResult | None:
+        if a.msg.sending_ip not in self.policy.by_address:
+            return self._not_a_source(a)
         source = self.policy.source(a.msg.sending_ip)
         a.source = source
         cap = source.warmup_cap(self.today())
@@ -104,6 +106,16 @@ class ChooseSourceIp:
             chosen = self.rng.choices([s for s, _ in warm], weights=[w for _, w in warm])[0]
             return Rerouted(chosen.address, f"{source.address} reached its warm-up cap of {cap}")
         return Deferred(None, f"warm-up cap of {cap} reached on {source.address}, no warm IP in pool", retry_after=wait)
+
+    def _not_a_source(self, a: Attempt) -> StepResult:
+        """An IP this sender does not send from (taken out of the policy while mail for it waited
+        in a retry tier, or a record from elsewhere): never bind it; move to the pool's IPs."""
+        pool = self.policy.pools.get(a.msg.pool)
+        if pool and pool.members:
+            chosen = self.rng.choices([s for s, _ in pool.members], weights=[w for _, w in pool.members])[0]
+            return Rerouted(chosen.address, f"{a.msg.sending_ip} is not a source in the sending policy")
+        # Kept (retried, then expired as a soft bounce) rather than dropped: the operator may add it back.
+        return Deferred(None, f"neither {a.msg.sending_ip} nor pool {a.msg.pool!r} is in the sending policy")
 
 
 Resolve = Callable[[str], Awaitable[Sequence[MxHost]]]
