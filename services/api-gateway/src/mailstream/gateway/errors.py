@@ -30,6 +30,9 @@ DATABASE_DOWN = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A connection left mid-operation when the server shut down under it ("cannot switch to
+    # state ..."): the pool discards it; the request failed before anything was committed.
+    asyncpg.InternalClientError,
 )
 
 
