@@ -112,3 +112,19 @@ def test_only_the_href_attribute_itself_is_rewritten():
         'https://b.example/?q="1"',
         "https://c.example",
     ]
+
+
+def test_repeated_targets_get_the_same_signed_link_and_each_anchor_keeps_its_own_opt_out():
+    html = (
+        '<a href="https://shop.example/help">1</a><a href="mailto:a@shop.example">m</a>'
+        '<a href="https://shop.example/help" data-mailstream-notrack>2</a>'
+        "<a href='https://shop.example/help'>3</a><a href=\"mailto:a@shop.example\">m</a>"
+        '<a href="https://shop.example/other">4</a>'
+    )
+    out = tracker.track_html(html, WHO)
+    links = re.findall(r"""href=["']([^"']*)["']""", out)
+    assert links[1] == links[4] == "mailto:a@shop.example"
+    assert links[2] == "https://shop.example/help"  # opted out, though the same target is tracked elsewhere
+    assert links[0] == links[3] and verify(links[0]).url == "https://shop.example/help"
+    assert verify(links[5]).url == "https://shop.example/other"
+    assert links[0] == tracker.link(LinkKind.CLICK, WHO, "https://shop.example/help")

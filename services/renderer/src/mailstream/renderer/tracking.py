@@ -82,16 +82,23 @@ class Tracker:
     def track_html(self, html: str, who: Recipient) -> str:
         """Rewrites the links and adds the open pixel (before </body>, or at the end)."""
         links = self.links(who)
+        # href as written -> its signed click link ("" when it is not tracked). A receipt repeats
+        # the same few targets many times, and a message's link for a target is always the same.
+        signed: dict[str, str] = {}
 
         def rewrite(match: re.Match[str]) -> str:
             prefix, double, single = match.groups()
             quote, raw = ('"', double) if double is not None else ("'", single)
             if NO_TRACK_ATTRIBUTE in prefix or NO_TRACK_ATTRIBUTE in html[match.end() : html.find(">", match.end())]:
                 return match.group(0)
-            url = html_lib.unescape(raw).strip()
-            if not url.lower().startswith(("http://", "https://")) or self.is_ours(url):
+            link = signed.get(raw)
+            if link is None:
+                url = html_lib.unescape(raw).strip()
+                tracked = url.lower().startswith(("http://", "https://")) and not self.is_ours(url)
+                link = signed[raw] = links.url(LinkKind.CLICK, url) if tracked else ""
+            if not link:
                 return match.group(0)
-            return f"{prefix}{quote}{links.url(LinkKind.CLICK, url)}{quote}"
+            return f"{prefix}{quote}{link}{quote}"
 
         tracked = _HREF.sub(rewrite, html)
         pixel = (
