@@ -5,6 +5,7 @@ Rows the renderer does not own are created through the gateway's API where one e
 always under a fresh account, so shared data is never touched.
 """
 
+import asyncio
 import hashlib
 import os
 import random
@@ -103,3 +104,34 @@ async def test_email_versions_are_loaded_compiled_and_scoped_to_the_account(api,
     assert loaded.compiled.text is not None or loaded.compiled.derived_text is not None
     assert await versions.load(account_id, email_id, 1) is loaded  # cached per (email, version)
     assert await EmailVersions(pool).load(account_id + 1, email_id, 1) is None  # another account's email
+
+
+async def test_concurrent_recipient_lookups_share_round_trips_and_each_gets_its_own_status(
+    api, account, pool, unique_address
+):
+    account_id, headers = account
+    addresses = [unique_address() for _ in range(12)]
+    for n, address in enumerate(addresses[:4]):
+        reply = await api.put(f"/mailstream/v1/contacts/{address}", headers=headers, json={"properties": {"n": str(n)}})
+        assert reply.status_code == 200, reply.text
+    await pool.execute(
+        "INSERT INTO suppressions (account_id, address, reason) VALUES ($1, $2, 'UNSUBSCRIBED')",
+        account_id,
+        addresses[5],
+    )
+    recipients = Recipients(pool, keep_idle=0.05)
+    statuses = await asyncio.gather(*(recipients.status(account_id, a.upper()) for a in addresses + addresses[:3]))
+    assert [s.properties for s in statuses[:4]] == [{"n": "0"}, {"n": "1"}, {"n": "2"}, {"n": "3"}]
+    assert statuses[12:] == statuses[:3]
+    assert all(s.properties == {} for s in statuses[4:12])
+    assert statuses[5].suppressed == frozenset({"UNSUBSCRIBED"})
+    assert all(s.suppressed == frozenset() for i, s in enumerate(statuses[:12]) if i != 5)
+    assert recipients.queries == 1
+    # the contact changes: the next lookup reads it again (nothing is cached)
+    await pool.execute(
+        "UPDATE contacts SET quarantined = true WHERE account_id = $1 AND email = $2", account_id, addresses[0]
+    )
+    assert (await recipients.status(account_id, addresses[0])).quarantined
+    assert recipients.queries == 2
+    await asyncio.sleep(0.2)  # idle: the connection goes back to the pool (the fixture's close would wait for it)
+    assert pool.get_idle_size() == pool.get_size()
