@@ -31,7 +31,9 @@ DB_CONCURRENCY = 4
 # within BATCH_WITHIN seconds: one statement per table and batch, acknowledged once written.
 BATCH_MAX = 500
 BATCH_WITHIN = 0.05
-BATCH_CONCURRENCY = 2
+# One actor: with two, each noack_take stream drains the shared channel on its own and a partition
+# stalled for good on the shared stack (records neither processed nor acked, its offsets stuck).
+BATCH_CONCURRENCY = 1
 
 
 @app.agent(topics.rendered, concurrency=BATCH_CONCURRENCY)
