@@ -233,11 +233,11 @@ async def test_an_smtp_token_cannot_send_as_another_accounts_domain(h, smtp_toke
     code, _ = await asyncio.to_thread(h.retrying, submit, f"From: <orders@{mine.domain}>", own)
     assert code == 250 and len(await raw_sink.wait(own)) == 1
 
-    spoofed = []
-    for name, ((code, _), rcpt) in results.items():
-        got = await raw_sink.wait(rcpt, within=20 if code == 250 else 2)
+    spoofed, dropped = [], []
+    for name, ((code, text), rcpt) in results.items():
+        got = await raw_sink.wait(rcpt, within=30 if code == 250 else 2)
         if code == 250 and not got:
-            spoofed.append((name, "250 but nothing delivered"))
+            dropped.append((name, await send_result(h, text)))
         for raw in got:
             parsed = email.message_from_bytes(raw, policy=default)
             domains = {a.domain.lower().rstrip(".") for v in parsed.get_all("From", []) for a in v.addresses}
@@ -249,8 +249,47 @@ async def test_an_smtp_token_cannot_send_as_another_accounts_domain(h, smtp_toke
     refused = sum(1 for (code, _), _ in results.values() if code == 550)
     print(
         f"Isolation (SMTP From): {len(froms)} From forms naming another account's domain: {refused} refused 550, "
-        f"{len(froms) - refused} accepted, {len(spoofed)} delivered with the other domain in From"
+        f"{len(froms) - refused} accepted ({len(dropped)} of them then dropped: {dropped}), "
+        f"{len(spoofed)} delivered with the other domain in From"
     )
     print("  ", ", ".join(f"{n}={c}" for n, ((c, _), _) in results.items()))
     assert spoofed == [], spoofed
     assert all(code == 550 for (code, _), _ in results.values() if code != 250)
+
+
+async def send_result(h, reply: str) -> str | None:
+    """The final sendResult of an SMTP submission, from its "queued as <message id>" reply."""
+    message_id = reply.split("queued as ", 1)[1].split()[0]
+    for _ in range(100):
+        rows = await h.db(
+            """SELECT so.send_result FROM send_requests sr JOIN send_outcomes so USING (status_id)
+               WHERE sr.message_id = $1 AND so.status = 'COMPLETE'""",
+            uuid.UUID(message_id),
+        )
+        if rows:
+            return rows[0]["send_result"]
+        await asyncio.sleep(0.2)
+    return None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason='gateway/renderer mismatch: the gateway takes From: "x@elsewhere"@own-domain (compat32 getaddresses: '
+    "domain ok) and answers 250, the renderer's parseaddr + valid_address then drop it as INVALID_FROM_ADDRESS",
+)
+async def test_a_quoted_local_part_from_is_refused_at_data_or_delivered(h, smtp_token, raw_sink):
+    token = await smtp_token("sec-iso-quoted")
+    rcpt = h.unique()
+    raw = f'From: "ceo@elsewhere.example"@{token.domain}\r\nTo: {rcpt}\r\nSubject: q\r\n\r\nbody\r\n'.encode()
+
+    def submit() -> tuple[int, str]:
+        with h.RawSmtp(h.SMTP_PORT, source=h.client_address()) as s:
+            s.session(token)
+            s.cmd(f"MAIL FROM:<bounce@{token.domain}>")
+            assert s.cmd(f"RCPT TO:<{rcpt}>")[0] == 250
+            return s.data(raw)
+
+    code, text = await asyncio.to_thread(h.retrying, submit)
+    result = await send_result(h, text) if code == 250 else None
+    print(f"SMTP From with a quoted local part: DATA {code}, then {result}")
+    assert code != 250 or result == "SENT", (code, result)
