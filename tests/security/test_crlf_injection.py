@@ -257,7 +257,8 @@ async def test_crlf_in_smtp_envelope_and_header_values_never_reaches_the_sink_as
     print(
         f"CRLF injection (SMTP, {part}): {len(envelope_results)} envelope cases (MAIL FROM, RCPT TO x CRLF/LF/CR), "
         f"{sum(1 for _, d, _ in envelope_results.values() if d == 250)} then delivered; "
-        f"{len(header_results)} header-value cases: {len(header_results) - delivered - len(dropped)} refused, {delivered} delivered, "
+        f"{len(header_results)} header-value cases: {len(header_results) - delivered - len(dropped)} refused, "
+        f"{delivered} delivered, "
         f"{len(dropped)} accepted then dropped {dropped}, "
         f"{len(injected)} with injected headers at the sink"
     )
