@@ -50,12 +50,6 @@ async def test_auth_brute_force_is_throttled_and_the_right_password_is_refused_m
     assert re.search(r"retry in \d+ s", text), text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: TokenAuthenticator.check (smtp/auth.py) reads the throttle before the argon2 check and "
-    "records the failure after it, so concurrent connections from one address all pass the throttle: far more "
-    "than MAILSTREAM_SMTP_AUTH_MAX_FAILURES passwords are checked",
-)
 async def test_concurrent_auth_guesses_from_one_address_are_throttled_too(h, smtp_token):
     token = await smtp_token("sec-throttle-par")
     source = h.client_address()

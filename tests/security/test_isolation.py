@@ -272,11 +272,6 @@ async def send_result(h, reply: str) -> str | None:
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='gateway/renderer mismatch: the gateway takes From: "x@elsewhere"@own-domain (compat32 getaddresses: '
-    "domain ok) and answers 250, the renderer's parseaddr + valid_address then drop it as INVALID_FROM_ADDRESS",
-)
 async def test_a_quoted_local_part_from_is_refused_at_data_or_delivered(h, smtp_token, raw_sink):
     token = await smtp_token("sec-iso-quoted")
     rcpt = h.unique()

@@ -72,11 +72,6 @@ async def test_no_secret_used_in_the_run_appears_in_any_log(h, api, smtp_token, 
     assert leaks == {}, leaks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: a failed SMTP AUTH logs the username (smtp/auth.py, 'smtp auth failed' with "
-    "username[:64]), so a password typed in the username field lands in gateway.log in clear",
-)
 async def test_a_password_sent_as_the_username_is_not_logged(h, smtp_token):
     token = await smtp_token("sec-logs-swap")
 

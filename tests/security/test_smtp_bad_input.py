@@ -519,12 +519,6 @@ async def test_feedback_smtp_refuses_bad_input_without_events_and_keeps_serving(
     print("  codes:", ", ".join(f"{n}={c}" for n, c in results.items()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: valid_recipient (smtp/submission.py) lets NUL and undecodable bytes through RCPT (250); "
-    "PostgreSQL then refuses the row and DATA answers 451 'database unavailable, retry later', so clients retry "
-    "a message that can never be accepted",
-)
 async def test_a_recipient_with_a_nul_or_undecodable_byte_is_refused_at_rcpt_for_good(h, smtp_token):
     token = await smtp_token("sec-smtp-nul")
 

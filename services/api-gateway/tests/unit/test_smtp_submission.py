@@ -1,6 +1,7 @@
 """SMTP submission decisions without sockets: From domain, token re-check, send requests, replies,
 and the token authenticator with a fake token store."""
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime
 
@@ -44,6 +45,8 @@ def test_the_from_domain_is_read_from_the_header_lower_cased():
         b"From: a@x.example\r\nFrom: b@y.example\r\n\r\ntwo\r\n",
         b"From: a@x.example, b@y.example\r\n\r\ntwo addresses\r\n",
         b"From: nobody\r\n\r\nno domain\r\n",
+        b"From: a@x.example\r\nSubject: hi\rX-Injected: cr\r\n\r\nbare CR\r\n",
+        b"From: a@x.example\r\nSubject: hi\nBcc: v@victim.example\r\n\r\nbare LF\r\n",
     ],
 )
 def test_a_message_without_exactly_one_from_address_is_refused_with_550(raw):
@@ -81,7 +84,18 @@ def test_the_reply_stays_one_short_line_for_many_recipients():
 
 @pytest.mark.parametrize(
     "address, ok",
-    [("a@example.com", True), ("a@localhost", False), ("a b@x.com", False), ("@x.com", False), ("a@x.com>", False)],
+    [
+        ("a@example.com", True),
+        ("a@localhost", False),
+        ("a b@x.com", False),
+        ("@x.com", False),
+        ("a@x.com>", False),
+        ("a\x00b@x.com", False),
+        ("a\x01b@x.com", False),
+        ("a\udcffb@x.com", False),  # an undecodable byte
+        ("a\ufffdb@x.com", False),  # a byte replaced while decoding
+        ('"ceo@else.example"@x.com', False),
+    ],
 )
 def test_recipient_addresses_are_checked(address, ok):
     assert valid_recipient(address) is ok
@@ -110,6 +124,19 @@ async def test_the_authenticator_throttles_an_address_after_its_failures():
     principal, reply = await auth.check("10.0.0.9", "tok1", PASSWORD)
     assert principal is None and reply.startswith("454 4.7.0")
     assert (await auth.check("10.0.0.10", "tok1", PASSWORD))[0] is not None
+
+
+async def test_parallel_guesses_from_one_address_are_throttled_while_they_are_checked():
+    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(5, 60))
+    replies = await asyncio.gather(*(auth.check("10.0.0.7", "tok1", f"guess{i}") for i in range(30)))
+    assert sum(r.startswith("535") for _, r in replies) == 5
+    assert sum(r.startswith("454") for _, r in replies) == 25
+
+
+async def test_successes_do_not_count_against_the_address():
+    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(2, 60))
+    for _ in range(5):
+        assert (await auth.check("10.0.0.8", "tok1", PASSWORD))[0] is not None
 
 
 async def test_a_reset_password_misses_the_verified_cache():

@@ -89,7 +89,21 @@ async def test_a_message_that_cannot_be_serialized_is_unprocessable(monkeypatch)
     def boom(*args, **kwargs):
         raise UnicodeEncodeError("ascii", "x", 0, 1, "bad")
 
-    monkeypatch.setattr(whole.EmailMessage, "as_bytes", boom)
+    monkeypatch.setattr(whole._CheckedGenerator, "flatten", boom)
     with pytest.raises(Unprocessable) as info:
         await render_send(smtp_request(b"From: a@shop.example\r\n\r\nx\r\n"), ports())
     assert info.value.result.value == "CORRUPT_INPUT"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Subject: " + b"word " * 30 + b"=?utf-8?b?YQ0KWC1JbmplY3RlZDogMQ==?=",  # decodes to "a\r\nX-Injected: 1"
+        b"X-Note: " + b"word " * 30 + b"=?utf-8?b?YQ0KQmNjOiB2aWN0aW1AdmljdGltLmV4YW1wbGU=?=",  # "\r\nBcc: victim@..."
+    ],
+)
+async def test_a_header_that_would_refold_into_a_new_header_is_refused(header):
+    raw = b"From: orders@shop.example\r\nTo: jane@example.com\r\n" + header + b"\r\n\r\nbody\r\n"
+    with pytest.raises(Unprocessable) as refused:
+        await render_send(smtp_request(raw), ports())
+    assert refused.value.result == "CORRUPT_INPUT" and "more than one header line" in refused.value.reason

@@ -1,5 +1,6 @@
 """The delivery steps, one class per step, with fakes (no sockets)."""
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -417,3 +418,24 @@ class TestRecordWhileHoldingTheConnection:
         assert await finish(a, result) == "delivered"
         (event,) = publisher.deliveries
         assert event.outcome is DeliveryOutcome.DELIVERED and records.rows["m-1"][1] == a.recorded_event
+
+    async def test_a_delivery_is_recorded_once_the_database_is_back(self, policy, monkeypatch):
+        import asyncpg
+
+        finish, records, _ = TestFinish().make(policy)
+        real_record, failures = (
+            records.record,
+            [asyncpg.CannotConnectNowError("shutting down"), ConnectionRefusedError()],
+        )
+
+        async def record(*args):
+            if failures:
+                raise failures.pop(0)
+            await real_record(*args)
+
+        monkeypatch.setattr(records, "record", record)
+        no_wait = asyncio.sleep
+        monkeypatch.setattr("mailstream.sender.finish.asyncio.sleep", lambda seconds: no_wait(0))
+        a = attempt(policy)
+        await finish.record_delivered(a, Delivered(250, "OK", "relay"))
+        assert records.rows["m-1"][0] == "DELIVERED" and a.recorded_event is not None

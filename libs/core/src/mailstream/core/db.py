@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import asyncpg
 
+# The database is down, restarting or unreachable: the same work succeeds once it is back.
+# OperatorInterventionError covers "shutting down" / "starting up" (CannotConnectNow, AdminShutdown);
+# InternalClientError is a connection the server left mid-operation ("cannot switch to state").
+DATABASE_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=10, timeout=5)

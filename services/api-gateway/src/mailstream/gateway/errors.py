@@ -17,23 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailstream.core.db import DATABASE_DOWN
 from mailstream.gateway.kafka_link import KafkaUnavailable
 
 CORRELATION_HEADER = "X-Correlation-Id"
 log = logging.getLogger("mailstream.gateway.errors")
-
-DATABASE_DOWN = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    # A connection left mid-operation when the server shut down under it ("cannot switch to
-    # state ..."): the pool discards it; the request failed before anything was committed.
-    asyncpg.InternalClientError,
-)
 
 
 class ApiError(Exception):

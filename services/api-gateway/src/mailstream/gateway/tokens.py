@@ -107,6 +107,13 @@ class AuthThrottle:
         if len(self._failures) > 100_000:  # bound memory under a spray of addresses
             self._failures.pop(next(iter(self._failures)))
 
+    def forgive(self, address: str) -> None:
+        """Takes back the latest failure: an attempt is counted as failed while it is checked, so
+        that parallel guesses cannot all pass the limit before any of them has failed."""
+        q = self._failures.get(address)
+        if q:
+            q.pop()
+
 
 @dataclass(frozen=True, slots=True)
 class TokenRow:

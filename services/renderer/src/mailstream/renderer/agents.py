@@ -11,9 +11,9 @@ import asyncio
 import logging
 import time
 
-import asyncpg
 from prometheus_client import Counter, Histogram
 
+from mailstream.core.db import DATABASE_DOWN
 from mailstream.renderer import bootstrap, topics
 from mailstream.renderer.app import app
 from mailstream.renderer.handlers import Ports, Unprocessable, dropped, render_send
@@ -22,7 +22,6 @@ from mailstream.schemas import DecodeError, EmailRendered, SendRequested, SendRe
 log = logging.getLogger(__name__)
 
 CONCURRENCY = 16  # actors per process; per-key order is not required, the DB lookups overlap
-TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 RENDERED = Counter("mailstream_renderer_records_total", "Send requests handled", ["outcome"])
 SECONDS = Histogram("mailstream_renderer_seconds", "Time to turn one send request into its outcome")
 
@@ -64,7 +63,7 @@ async def render_retrying(request: SendRequested, ports: Ports):
     while True:
         try:
             return await render_send(request, ports)
-        except TRANSIENT as exc:
+        except DATABASE_DOWN as exc:
             log.warning("transient error rendering %s, retrying in %.1fs: %r", request.message_id, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)

@@ -9,17 +9,22 @@ base64 UTF-8.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses
+from io import BytesIO
 
 from mailstream.renderer.mime import MESSAGE_ID_HEADER, header_text
 
 _parser = BytesParser(policy=SMTP)
+# In a folded header a line break is followed by whitespace; anything else starts a new header.
+_NEW_HEADER_LINE = re.compile(rb"\r\n[^ \t]|\r[^ \n\t]|\n[^ \t]")
 
 
 class CorruptMessage(ValueError):
@@ -30,6 +35,26 @@ class CorruptMessage(ValueError):
 class WholeMessage:
     mime: bytes
     from_address: str  # the From header's address ("" when it has none)
+
+
+class _CheckedGenerator(BytesGenerator):
+    """CPython's fix for CVE-2024-6923 (3.11.10+; we may run on 3.11.7): refolding a long header
+    whose encoded word decodes to CR LF wrote the CR LF raw, a header of the attacker's choosing
+    (a Bcc:) in the delivered message. Such a header makes the message corrupt instead."""
+
+    def _write_headers(self, msg) -> None:
+        for name, value in msg.raw_items():
+            folded = self.policy.fold_binary(name, value)
+            if _NEW_HEADER_LINE.search(folded.removesuffix(b"\r\n")):
+                raise CorruptMessage(f"the {name} header would be written as more than one header line")
+            self._fp.write(folded)
+        self.write(self._NL)
+
+
+def _as_bytes(msg: EmailMessage) -> bytes:
+    out = BytesIO()
+    _CheckedGenerator(out, mangle_from_=False, policy=SMTP).flatten(msg)
+    return out.getvalue()
 
 
 def _track_part(part: EmailMessage, track: Callable[[str], str]) -> None:
@@ -60,7 +85,7 @@ def prepare_whole(
                 if part.get_content_type() == "text/html" and not part.is_attachment():
                     _track_part(part, track)
         from_addresses = [addr for _, addr in getaddresses([str(v) for v in msg.get_all("From", [])]) if addr]
-        return WholeMessage(mime=msg.as_bytes(policy=SMTP), from_address=from_addresses[0] if from_addresses else "")
+        return WholeMessage(mime=_as_bytes(msg), from_address=from_addresses[0] if from_addresses else "")
     except CorruptMessage:
         raise
     except Exception as exc:  # the email package raises many kinds on malformed input

@@ -16,17 +16,22 @@ message per connection slot exists at any moment.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from mailstream.core.db import DATABASE_DOWN
 from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, EmailRendered, SendResult, encode
 from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Dropped, Outcome, Replayed, Rerouted, StepResult
 from mailstream.sender.pipeline import Attempt
 from mailstream.sender.policy import Policy
 from mailstream.sender.retry import RetrySchedule
+
+log = logging.getLogger("mailstream.sender")
 
 
 class Publisher(Protocol):
@@ -102,9 +107,23 @@ class Finish:
         return event.outcome.value.lower()
 
     async def record_delivered(self, a: Attempt, outcome: Delivered) -> None:
-        """Called by Deliver while it still holds the connection slot (see pipeline.Deliver)."""
+        """Called by Deliver while it still holds the connection slot (see pipeline.Deliver).
+
+        The receiver has the message: its record is retried until the database takes it (a
+        failed batch would be consumed again and the message sent twice)."""
         encoded = encode(delivery_event(a, outcome))
-        await self.records.record(a.msg.message_id, DeliveryOutcome.DELIVERED.value, encoded)
+        delay = 0.2
+        while True:
+            try:
+                await self.records.record(a.msg.message_id, DeliveryOutcome.DELIVERED.value, encoded)
+                break
+            except DATABASE_DOWN as exc:
+                log.warning(
+                    "cannot record a delivered message yet, retrying",
+                    extra={"fields": {"message_id": a.msg.message_id, "error": repr(exc), "retry_in_s": delay}},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         a.recorded_event = encoded
 
 

@@ -46,6 +46,7 @@ class TokenAuthenticator:
         if wait > 0:
             AUTH_RESULTS.labels("throttled").inc()
             return None, f"454 4.7.0 Too many failed authentication attempts from {client}; retry in {int(wait) + 1} s"
+        self.throttle.failed(client)  # until proven right (forgiven below)
         token = await self.load_token(username) if username else None
         ok = False
         if token is not None and self.cache.hit(token.password_hash, password):
@@ -55,10 +56,13 @@ class TokenAuthenticator:
             if ok and token is not None:
                 self.cache.add(token.password_hash, password)
         if not ok or token is None:
-            self.throttle.failed(client)
             AUTH_RESULTS.labels("failed").inc()
-            log.info("smtp auth failed", extra={"fields": {"client": client, "username": username[:64]}})
+            # The username is logged only when it is a token id: clients swap the fields, and a
+            # password must never reach a log.
+            who = {"token_id": token.id} if token is not None else {"username": "(not a token id)"}
+            log.info("smtp auth failed", extra={"fields": {"client": client, **who}})
             return None, "535 5.7.8 Authentication credentials invalid"
+        self.throttle.forgive(client)
         AUTH_RESULTS.labels("ok").inc()
         return Principal(token.id, token.account_id, token.password_hash), None
 

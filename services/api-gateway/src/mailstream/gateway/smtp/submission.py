@@ -3,6 +3,7 @@ checks, one SendRequested per recipient, and the replies."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
+from mailstream.gateway.rules import valid_address
 from mailstream.gateway.smtp.auth import Principal
 from mailstream.gateway.tokens import TokenRow
 from mailstream.schemas import SendRequested, SendSource
@@ -24,18 +26,30 @@ class Rejected(Exception):
 
 
 def valid_recipient(address: str) -> bool:
-    local, at, domain = address.rpartition("@")
-    return bool(at and local and "." in domain.strip(".")) and not any(c in address for c in " <>\r\n,;")
+    """A plain ASCII local@domain.tld, as the renderer and the API require: anything else (control
+    or undecodable bytes, quoted or UTF-8 local parts) is refused at RCPT, not after DATA."""
+    return valid_address(address)
+
+
+# A line break that is not CRLF: parsers disagree on where such a line ends (SMTP smuggling,
+# header lines the sender did not see); refused in the header section, as Postfix's
+# smtpd_forbid_bare_newline does.
+_BARE_LINE_BREAK = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 
 
 def from_domain(raw: bytes) -> tuple[str, str]:
     """(From header, its address's domain, lower-cased) or Rejected when there is no usable From."""
+    header_section = raw.split(b"\r\n\r\n", 1)[0]
+    if _BARE_LINE_BREAK.search(header_section):
+        raise Rejected("550 5.6.0 Bare CR or LF in the message header; header lines must end with CRLF")
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
     values = headers.get_all("From") or []
     if len(values) != 1:
         raise Rejected("550 5.6.0 The message must have exactly one From header")
     addresses = [a for _, a in getaddresses([str(values[0])]) if a]
-    if len(addresses) != 1 or "@" not in addresses[0]:
+    # The renderer sends from this address only if it is a plain local@domain (a quoted local
+    # part such as "ceo@elsewhere"@own.example is not): refuse here, not after accepting.
+    if len(addresses) != 1 or not valid_address(addresses[0]):
         raise Rejected("550 5.1.7 The From header must hold one address (name <user@domain>)")
     return str(values[0]), addresses[0].rpartition("@")[2].strip().lower().rstrip(".")
 
