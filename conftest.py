@@ -28,6 +28,11 @@ COMPONENTS = {
 MAILSTREAM_CLI = str(Path(sys.executable).with_name("mailstream"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault-injection tests restart shared components: they run after everything else."""
+    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)
+
+
 @pytest.fixture(scope="session")
 def stack() -> None:
     """Every component of the local stack answers its readiness check."""
