@@ -2,6 +2,7 @@
 
     make bench            # the full runs of issue 8 (about 10 minutes)
     make bench QUICK=1    # smaller runs, for trying the harness
+    .mailstream/venv/bin/python bench/e2e.py --burst-only 1000   # CPU per process of one burst
 
 Every path ends at Postfix's smtp-sink, which dumps each message to a file in /dev/shm; a
 file's mtime is the message's arrival time. Peers: smtp-source straight into smtp-sink (the
@@ -510,10 +511,32 @@ def write_report(text: str) -> None:
     path.write_text(current)
 
 
+def burst_only(n: int) -> None:
+    """No peers, no report: where the CPU of one burst goes, for profiling work."""
+    run(str(PEERS), "install")
+    subprocess.run([str(STACK), "up"], check=True, stdout=subprocess.DEVNULL)
+    use_bench_sink(True)
+    try:
+        r = asyncio.run(mailstream_run(f"burst {n:,}", n))
+    finally:
+        use_bench_sink(False)
+    print(
+        f"{r['delivered']:,} delivered at {r['delivered_per_s']:,.0f}/s, accept p50/p99"
+        f" {r['accept_p50']:,.0f}/{r['accept_p99']:,.0f} ms, CPU {r['cpu_ms_per_msg']:.2f} ms/msg: "
+        + ", ".join(f"{name} {ms:.2f}" for name, ms in r["cpu_ms_by_process"].items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small runs for trying the harness")
+    parser.add_argument(
+        "--burst-only", type=int, metavar="N", help="one mailstream burst of N messages, CPU per process printed"
+    )
     args = parser.parse_args()
+    if args.burst_only:
+        burst_only(args.burst_only)
+        return
     burst_n, sustained_s, scales = (1000, 15, (300, 3000)) if args.quick else (10000, 60, (1000, 10000, 100000))
     run(str(PEERS), "install")
     subprocess.run([str(STACK), "up"], check=True, stdout=subprocess.DEVNULL)
