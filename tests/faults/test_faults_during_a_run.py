@@ -291,11 +291,9 @@ async def test_every_accepted_send_arrives_once_through_the_faults(new_account, 
     assert len(duplicated) <= 10 and set(duplicated.values()) <= {2}, duplicated
     # Every status that is final is right: nothing ends in a failure result.
     assert set(final) <= {("COMPLETE", "SENT"), ("PROCESSING", None)}, final
-    # KNOWN DEFECT, open in issue 9 (docs/reliability.md): in one of three runs, one delivery
-    # event of the 5,000 was never applied by the tracker (its status stayed PROCESSING although
-    # the event is on email.delivery and the tracker group's offset is past it). The cause is
-    # not found yet; at most one such status is tolerated here so that every other guarantee
-    # keeps being checked. Remove this allowance once it is fixed.
+    # One delivery event was once never applied by the tracker (a status left PROCESSING): Faust
+    # committed past an event still in flight, fixed in core.faust_runtime (docs/reliability.md).
+    # One such status stays tolerated until CI has confirmed the fix; then remove the allowance.
     assert final[("PROCESSING", None)] <= 1, final
     assert final[("COMPLETE", "SENT")] >= SENDS - 1, final
     # While PostgreSQL was down the API answered 503 (HubSpot error shape) and accepted nothing.
