@@ -1,10 +1,11 @@
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
 from mailstream.schemas import UnsubscribeReason, UnsubscribeRecorded, encode
-from mailstream.tracker.batches import consume
+from mailstream.tracker.batches import GroupWriter, consume
 
 
 @dataclass
@@ -72,3 +73,31 @@ async def test_an_empty_or_all_undecodable_batch_writes_nothing():
     sink = Sink()
     assert await consume([Event(b"")], UnsubscribeRecorded, sink.write, sink.dead_letter) == []
     assert sink.calls == 0 and len(sink.dead) == 1
+
+
+async def test_events_handed_in_together_are_written_as_one_batch_and_each_writer_waits_for_it():
+    sink, counted = Sink(), []
+    writer = GroupWriter(UnsubscribeRecorded, sink.write, sink.dead_letter, counted.append, within=0.01)
+    events = [Event(encode(unsub(n))) for n in range(5)] + [Event(b"garbage")]
+    await asyncio.gather(*(writer.write(e) for e in events))
+    assert sink.calls == 1 and sink.written == [0, 1, 2, 3, 4]
+    assert counted == [[0, 1, 2, 3, 4]] and [v for v, _ in sink.dead] == [b"garbage"]
+
+
+async def test_a_writer_is_not_released_before_its_batch_is_written():
+    sink = Sink(fail_times=2)
+    writer = GroupWriter(UnsubscribeRecorded, sink.write, sink.dead_letter, lambda _: None, within=0.01)
+    pending = asyncio.ensure_future(writer.write(Event(encode(unsub(7)))))
+    await asyncio.sleep(0.05)  # two failed attempts, retried after 0.1 s and 0.2 s
+    assert not pending.done() and sink.written == []
+    await asyncio.wait_for(pending, 2)
+    assert sink.written == [7]
+
+
+async def test_events_arriving_while_a_batch_is_written_form_the_next_batch():
+    sink = Sink()
+    writer = GroupWriter(UnsubscribeRecorded, sink.write, sink.dead_letter, lambda _: None, within=0.01)
+    first = asyncio.ensure_future(writer.write(Event(encode(unsub(1)))))
+    await asyncio.sleep(0.02)
+    await asyncio.gather(first, writer.write(Event(encode(unsub(2)))), writer.write(Event(encode(unsub(3)))))
+    assert sink.calls == 2 and sink.written == [1, 2, 3]

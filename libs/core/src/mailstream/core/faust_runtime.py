@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import aiokafka
 import faust
+import uvloop
 from aiohttp import web
 from faust import Worker
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -81,6 +82,7 @@ def run_worker(
     app: faust.App, settings: CommonSettings, *, service: str, ops_host: str, ops_port: int, start: StartDependencies
 ) -> None:
     configure_logging(service, settings.log_level)
+    uvloop.install()  # Faust makes its loop from the policy; uvloop's socket writes are much cheaper
     app.conf.broker = [f"kafka://{hostport}" for hostport in settings.kafka_bootstrap.split(",")]
     app.conf.producer_acks = -1  # all in-sync replicas, as everywhere else
     app.conf.producer_max_request_size = MAX_MESSAGE_BYTES

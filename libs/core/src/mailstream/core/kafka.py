@@ -99,8 +99,12 @@ class ReliableProducer:
         retiring.add_done_callback(self._retired.discard)
 
 
-def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 2) -> ReliableProducer:
-    """The project's producer: acks=all, idempotent, self-replacing after producer-state errors."""
+def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 0) -> ReliableProducer:
+    """The project's producer: acks=all, idempotent, self-replacing after producer-state errors.
+
+    No linger by default: under load records still go out in batches (they gather while the
+    previous request to the broker is in flight), and at low rates a linger is only latency
+    (2 ms added ~2 ms to every accepted send)."""
     return ReliableProducer(
         lambda: AIOKafkaProducer(
             bootstrap_servers=bootstrap,

@@ -11,11 +11,11 @@ import logging
 
 import uvicorn
 
+from mailstream.core.db import create_pool
 from mailstream.core.logs import configure_logging
 from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.core.runtime import run as run_loop
 from mailstream.core.runtime import stop_event
-from mailstream.gateway.adapters.db import create_gateway_pool
 from mailstream.gateway.app import create_app
 from mailstream.gateway.deps import Dependencies, KeyCache
 from mailstream.gateway.errors import DATABASE_DOWN
@@ -43,7 +43,8 @@ async def main(settings: GatewaySettings) -> None:
     log = configure_logging("gateway", settings.log_level)
     log.info("starting", extra={"fields": settings.redacted()})
     stop = stop_event()
-    pool = await create_gateway_pool(settings.database_url, max_size=settings.db_pool_size)
+    # min_size=0: starting needs no connection, so the gateway serves 503s while PostgreSQL is down.
+    pool = await create_pool(settings.database_url, min_size=0, max_size=settings.db_pool_size)
     kafka = KafkaLink(bootstrap=settings.kafka_bootstrap)
     background = [asyncio.create_task(kafka.keep_connected(stop))]
     migrating = asyncio.create_task(migrate_when_reachable(pool, stop, log))

@@ -72,3 +72,50 @@ async def retrying(attempt: Callable[[], Awaitable[Any]], sleep=asyncio.sleep) -
             log.exception("writing a batch failed; retrying in %.1f s", delay)
             await sleep(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+class GroupWriter:
+    """Writes the events that several actors hand in at about the same time as one batch.
+
+    Each actor holds one event and waits in `write` until the batch that carries it is written
+    (or the event dead-lettered), so Faust still acknowledges an event only once it is written:
+    the batching of `noack_take` without taking acknowledgements out of Faust's hands.
+    """
+
+    def __init__(
+        self,
+        record_type: type,
+        write: Callable[[list], Awaitable[list]],
+        dead_letter: DeadLetter,
+        on_written: Callable[[list], None],
+        *,
+        within: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.record_type, self.write_records, self.dead_letter = record_type, write, dead_letter
+        self.on_written, self.within, self.sleep = on_written, within, sleep
+        self._waiting: list[tuple[Any, asyncio.Future]] = []
+
+    async def write(self, event: Any) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, done))
+        if len(self._waiting) == 1:  # the first of a batch writes it, after the others had `within` to join
+            asyncio.get_running_loop().create_task(self._write_soon())
+        await done
+
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(self.within)
+        batch, self._waiting = self._waiting, []
+        try:
+            written = await consume(
+                [e for e, _ in batch], self.record_type, self.write_records, self.dead_letter, sleep=self.sleep
+            )
+            self.on_written(written)
+        except BaseException as exc:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            raise
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import uvloop
-
 from mailstream.core.db import database_reachable
 from mailstream.core.faust_runtime import ServiceSetup, run_worker
 from mailstream.core.kafka import kafka_reachable
@@ -20,7 +18,6 @@ log = logging.getLogger(__name__)
 
 def run() -> None:
     settings = TrackerSettings.from_env()
-    uvloop.install()  # the tracking endpoints' throughput (see docs/benchmarks.md)
 
     async def start():
         deps = await bootstrap.start(settings)
