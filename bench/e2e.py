@@ -88,9 +88,22 @@ def pid_of(name: str) -> int | None:
         return None
 
 
-def process_tree(pid: int) -> list[int]:
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [pid] + [p for c in children for p in process_tree(int(c))]
+def process_trees(roots: dict[str, int]) -> dict[str, list[int]]:
+    """Each root process with its descendants, from one pass over /proc: no subprocess, so the
+    sampling costs the machine little (it used to spawn a pgrep per process, every 0.5 s)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+
+    def tree(pid: int) -> list[int]:
+        return [pid] + [p for child in children.get(pid, ()) for p in tree(child)]
+
+    return {name: tree(pid) for name, pid in roots.items()}
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -126,12 +139,17 @@ class Monitor:
         self._task: asyncio.Task | None = None
 
     def trees(self) -> dict[str, list[int]]:
-        return {name: process_tree(pid) for name, pid in self.groups.items()}
+        return process_trees(self.groups)
+
+    def _sample_once(self) -> None:
+        for name, pids in self.trees().items():
+            self.peak[name] = max(self.peak[name], rss_mb(pids))
 
     async def _sample(self) -> None:
+        # In a thread: the load generator's event loop times the requests, and a blocked loop
+        # would read their replies late.
         while True:
-            for name, pids in self.trees().items():
-                self.peak[name] = max(self.peak[name], rss_mb(pids))
+            await asyncio.to_thread(self._sample_once)
             await asyncio.sleep(0.5)
 
     def __enter__(self) -> Monitor:
@@ -165,7 +183,7 @@ def count_files(folder: Path) -> int:
 
 async def wait_for_files(folder: Path, expected: int, label: str, within: float) -> float:
     deadline = time.monotonic() + within
-    while (n := count_files(folder)) < expected:
+    while (n := await asyncio.to_thread(count_files, folder)) < expected:
         if time.monotonic() > deadline:
             print(f"  {label}: only {n}/{expected} arrived within {within:.0f}s", flush=True)
             break
@@ -341,10 +359,8 @@ async def load(
     async def progress() -> None:
         while True:
             await asyncio.sleep(1)
-            print(
-                f"  {result.label}: accepted {len(result.accepted)}/{result.n}, delivered {count_files(folder)}",
-                flush=True,
-            )
+            delivered = await asyncio.to_thread(count_files, folder)  # 100,000 files: not in the timing loop
+            print(f"  {result.label}: accepted {len(result.accepted)}/{result.n}, delivered {delivered}", flush=True)
 
     ticker = asyncio.create_task(progress())
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -440,7 +456,7 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def report(command: str, peers: list[dict], runs: list[dict], sustained_rate: float | None) -> str:
+def report(command: str, peers: list[dict], runs: list[dict], sustained_rate: int, sustained_met: bool) -> str:
     cpu = subprocess.run(
         ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True
     ).stdout.strip()
@@ -480,8 +496,13 @@ def report(command: str, peers: list[dict], runs: list[dict], sustained_rate: fl
             f"End-to-end ratio, burst vs Postfix relaying: "
             f"**{burst['delivered_per_s'] / postfix['delivered_per_s']:.2f}x** (goal 1.5x).",
         ]
-    if sustained_rate:
-        lines.append(f"Highest offered rate with accept p99 <= 25 ms in the probes: {sustained_rate:.0f} messages/s.")
+    if sustained_met:
+        lines.append(f"Highest offered rate with accept p99 <= 25 ms in the probes: {sustained_rate} messages/s.")
+    else:
+        lines.append(
+            f"No probed rate kept accept p99 <= {ACCEPT_P99_GOAL_MS} ms; the sustained run used the lowest"
+            f" probed rate, {sustained_rate} messages/s."
+        )
     if burst:
         names = list(burst["rss"])
         lines += [
@@ -533,26 +554,30 @@ def one_run(n: int, rate: float | None, concurrency: int) -> None:
     )
 
 
+ACCEPT_P99_GOAL_MS = 25
+
+
 def probe(rate: int) -> bool:
-    """5 s at `rate`: is accept p99 <= 25 ms with no errors?"""
-    result = asyncio.run(mailstream_run(f"probe {rate}/s", rate * 5, rate=rate, concurrency=128))
-    ok = result["accept_p99"] <= 25 and result["errors"] == 0
+    """10 s (at least 300 sends, for a p99 worth the name) at `rate`: accept p99 within the goal?"""
+    result = asyncio.run(mailstream_run(f"probe {rate}/s", max(300, rate * 10), rate=rate, concurrency=128))
+    ok = result["accept_p99"] <= ACCEPT_P99_GOAL_MS and result["errors"] == 0
     print(f"  probe {rate}/s: accept p99 {result['accept_p99']:.1f} ms {'ok' if ok else 'too slow'}", flush=True)
     return ok
 
 
-def probe_sustainable_rate(burst_rate: float) -> int | None:
+def probe_sustainable_rate(burst_rate: float) -> tuple[int, bool]:
     """The highest offered rate with accept p99 <= 25 ms: down from the burst's accept rate in
-    steps, then halfway back up towards the last rate that failed."""
+    steps, then halfway back up towards the last rate that failed. (lowest rate, False) when
+    none met it."""
     failed = None
     for share in (0.8, 0.6, 0.4, 0.25, 0.15, 0.1):
         rate = max(5, round(burst_rate * share))
         if probe(rate):
             if failed and (middle := (rate + failed) // 2) > rate and probe(middle):
-                return middle
-            return rate
+                return middle, True
+            return rate, True
         failed = rate
-    return None
+    return failed, False
 
 
 def main() -> None:
@@ -582,24 +607,23 @@ def main() -> None:
         asyncio.run(mailstream_run("warm-up", 1000))
         burst = asyncio.run(mailstream_run(f"burst {burst_n:,}", burst_n))
         runs.append(burst)
-        sustained_rate = probe_sustainable_rate(burst["accepted_per_s"])
-        if sustained_rate:
-            runs.append(
-                asyncio.run(
-                    mailstream_run(
-                        f"sustained {sustained_s}s at {sustained_rate}/s",
-                        int(sustained_rate * sustained_s),
-                        rate=sustained_rate,
-                        concurrency=128,
-                    )
+        sustained_rate, sustained_met = probe_sustainable_rate(burst["accepted_per_s"])
+        runs.append(
+            asyncio.run(
+                mailstream_run(
+                    f"sustained {sustained_s}s at {sustained_rate}/s",
+                    int(sustained_rate * sustained_s),
+                    rate=sustained_rate,
+                    concurrency=128,
                 )
             )
+        )
         for n in scales:
             runs.append(asyncio.run(mailstream_run(f"scale {n:,}", n)))
     finally:
         use_bench_sink(False)
     command = "make bench" + (" QUICK=1" if args.quick else "")
-    text = report(command, peers, runs, sustained_rate)
+    text = report(command, peers, runs, sustained_rate, sustained_met)
     print(text)
     write_report(text)
 
