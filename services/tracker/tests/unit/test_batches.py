@@ -101,3 +101,16 @@ async def test_events_arriving_while_a_batch_is_written_form_the_next_batch():
     await asyncio.sleep(0.02)
     await asyncio.gather(first, writer.write(Event(encode(unsub(2)))), writer.write(Event(encode(unsub(3)))))
     assert sink.calls == 2 and sink.written == [1, 2, 3]
+
+
+async def test_an_error_of_the_batch_reaches_every_waiting_writer():
+    sink = Sink()
+
+    async def refused_dead_letter(event, reason):
+        raise ConnectionError("kafka is gone")
+
+    writer = GroupWriter(UnsubscribeRecorded, sink.write, refused_dead_letter, lambda _: None, within=0.01)
+    results = await asyncio.gather(
+        writer.write(Event(b"garbage")), writer.write(Event(encode(unsub(1)))), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [ConnectionError, ConnectionError]

@@ -95,12 +95,15 @@ class GroupWriter:
         self.record_type, self.write_records, self.dead_letter = record_type, write, dead_letter
         self.on_written, self.within, self.sleep = on_written, within, sleep
         self._waiting: list[tuple[Any, asyncio.Future]] = []
+        self._writing: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
     async def write(self, event: Any) -> None:
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((event, done))
         if len(self._waiting) == 1:  # the first of a batch writes it, after the others had `within` to join
-            asyncio.get_running_loop().create_task(self._write_soon())
+            task = asyncio.get_running_loop().create_task(self._write_soon())
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
         await done
 
     async def _write_soon(self) -> None:
@@ -111,11 +114,13 @@ class GroupWriter:
                 [e for e, _ in batch], self.record_type, self.write_records, self.dead_letter, sleep=self.sleep
             )
             self.on_written(written)
-        except BaseException as exc:
+        except BaseException as exc:  # each waiting actor gets the error (a dead letter Kafka refused)
             for _, done in batch:
                 if not done.done():
                     done.set_exception(exc)
-            raise
+            if not isinstance(exc, Exception):
+                raise
+            return
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
