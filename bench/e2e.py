@@ -106,32 +106,38 @@ def process_trees(roots: dict[str, int]) -> dict[str, list[int]]:
     return {name: tree(pid) for name, pid in roots.items()}
 
 
-def rss_mb(pids: list[int]) -> float:
+def pss_mb(pids: list[int]) -> float:
+    """Memory of the processes as PSS: shared pages (PostgreSQL's shared buffers, Postfix's
+    libraries) split between the processes that map them, so the sum over a tree is honest;
+    summed RSS counted PostgreSQL's buffers once per backend."""
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1])
+                    break
         except OSError:
             pass
     return total / 1024
 
 
 def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of the processes, including their children that ended (PostgreSQL's backends
+    come and go with the pools' connections: without them a run could show negative CPU)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
         except (OSError, IndexError):
             pass
     return total / ticks
 
 
 class Monitor:
-    """Samples the peak RSS of named process trees while a run goes on."""
+    """Samples the peak memory of named process trees while a run goes on."""
 
     def __init__(self, groups: dict[str, int | None]) -> None:
         self.groups = {name: pid for name, pid in groups.items() if pid}
@@ -143,7 +149,7 @@ class Monitor:
 
     def _sample_once(self) -> None:
         for name, pids in self.trees().items():
-            self.peak[name] = max(self.peak[name], rss_mb(pids))
+            self.peak[name] = max(self.peak[name], pss_mb(pids))
 
     async def _sample(self) -> None:
         # In a thread: the load generator's event loop times the requests, and a blocked loop
@@ -181,12 +187,20 @@ def count_files(folder: Path) -> int:
     return sum(1 if e.is_file() else len(os.listdir(e.path)) for e in os.scandir(folder))
 
 
-async def wait_for_files(folder: Path, expected: int, label: str, within: float) -> float:
-    deadline = time.monotonic() + within
+async def wait_for_files(folder: Path, expected: int, label: str, stalled_after: float) -> float:
+    """Waits until `expected` messages arrived, or none arrived for `stalled_after` seconds (a
+    100,000-message burst is accepted faster than delivered: the backlog drains for minutes)."""
+    seen, last_arrival, last_print = 0, time.monotonic(), time.monotonic()
     while (n := await asyncio.to_thread(count_files, folder)) < expected:
-        if time.monotonic() > deadline:
-            print(f"  {label}: only {n}/{expected} arrived within {within:.0f}s", flush=True)
+        now = time.monotonic()
+        if n > seen:
+            seen, last_arrival = n, now
+        elif now - last_arrival > stalled_after:
+            print(f"  {label}: only {n}/{expected} arrived, none in the last {stalled_after:.0f}s", flush=True)
             break
+        if now - last_print >= 5:
+            print(f"  {label}: delivered {n}/{expected}", flush=True)
+            last_print = now
         await asyncio.sleep(0.2)
     return time.time()
 
@@ -250,7 +264,7 @@ def peer_postfix(n: int) -> dict:
             t0 = time.time()
             await asyncio.to_thread(run, *smtp_source(n, "127.0.0.1:25"))
             accepted = time.time()
-            done = await wait_for_files(folder, n, "postfix", 600)
+            done = await wait_for_files(folder, n, "postfix", 60)
             return accepted - t0, done - t0, monitor.peak
 
     accept_s, total_s, peak = asyncio.run(measure())
@@ -261,7 +275,7 @@ def peer_postfix(n: int) -> dict:
         "messages": n,
         "accepted_per_s": n / accept_s,
         "delivered_per_s": n / total_s,
-        "rss": peak,
+        "memory": peak,
     }
 
 
@@ -397,7 +411,7 @@ def summarize(result: Run, folder: Path, cpu: dict[str, float], peak: dict[str, 
         "e2e_p99": percentile(e2e_ms, 99),
         "cpu_ms_per_msg": sum(cpu.values()) / max(1, len(e2e_ms)) * 1000,
         "cpu_ms_by_process": {name: used / max(1, len(e2e_ms)) * 1000 for name, used in cpu.items()},
-        "rss": peak,
+        "memory": peak,
     }
 
 
@@ -417,7 +431,7 @@ async def mailstream_run(label: str, n: int, *, concurrency: int = 64, rate: flo
                 before = process_cpu(monitor.trees())
                 result = Run(label, n)
                 await load(client, headers, email_id, result, concurrency=concurrency, rate=rate, folder=folder)
-                await wait_for_files(folder, len(result.accepted), label, 300)
+                await wait_for_files(folder, len(result.accepted), label, 60)
                 after = process_cpu(monitor.trees())
                 cpu = {name: after[name] - before.get(name, 0.0) for name in after}
                 return summarize(result, folder, cpu, dict(monitor.peak))
@@ -504,14 +518,14 @@ def report(command: str, peers: list[dict], runs: list[dict], sustained_rate: in
             f" probed rate, {sustained_rate} messages/s."
         )
     if burst:
-        names = list(burst["rss"])
+        names = list(burst["memory"])
         lines += [
             "",
-            "Peak RSS (MB) during the burst run:",
+            "Peak memory (PSS, MB) during the burst run:",
             "",
             "| " + " | ".join(names) + " |",
             "|" + "---|" * len(names),
-            "| " + " | ".join(f"{burst['rss'][n]:.0f}" for n in names) + " |",
+            "| " + " | ".join(f"{burst['memory'][n]:.0f}" for n in names) + " |",
         ]
     lines += ["", "CPU ms per delivered message, by process:", ""]
     names = list(runs[0]["cpu_ms_by_process"]) if runs else []
@@ -519,7 +533,8 @@ def report(command: str, peers: list[dict], runs: list[dict], sustained_rate: in
     for r in runs:
         lines.append(f"| {r['label']} | " + " | ".join(fmt(r["cpu_ms_by_process"][n], 2) for n in names) + " |")
     if postfix:
-        lines += ["", f"Postfix peak RSS (all its processes): {max(postfix['rss'].values(), default=0):.0f} MB."]
+        postfix_mb = max(postfix["memory"].values(), default=0)
+        lines += ["", f"Postfix peak memory (PSS, all its processes): {postfix_mb:.0f} MB."]
     return "\n".join(lines) + "\n"
 
 
