@@ -1,6 +1,6 @@
 """End-to-end benchmark: mailstream against its peers, on the same sink, in the same run.
 
-    make bench            # the full runs of issue 8 (about 30 minutes)
+    make bench            # the full runs of issue 8 (about 20 minutes)
     make bench QUICK=1    # smaller runs, for trying the harness
     .mailstream/venv/bin/python bench/e2e.py --count 1000 [--rate 50] [--concurrency 64]
                           # one mailstream run, no peers, no report: its figures and CPU per process
