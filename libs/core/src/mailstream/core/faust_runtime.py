@@ -16,6 +16,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from mailstream.core.logs import configure_logging
 from mailstream.core.ops_http import ReadinessCheck, ops_app, serve
 from mailstream.core.settings import CommonSettings
+from mailstream.schemas import dead_lettered, encode
 from mailstream.schemas.topics import MAX_MESSAGE_BYTES
 
 
@@ -63,6 +64,23 @@ class App(faust.App):
 
     def _new_transport(self):
         return _BatchFetchingTransport(self.conf.broker_consumer, self)
+
+
+def dead_letter_value(event, *, service: str, reason: str) -> bytes:
+    """The encoded dead-letter record of a consumed Faust event: where it came from, its key and
+    value as they were, and why it could not be processed."""
+    msg = event.message
+    return encode(
+        dead_lettered(
+            service=service,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=event.key,
+            value=event.value,
+            reason=reason,
+        )
+    )
 
 
 @dataclass

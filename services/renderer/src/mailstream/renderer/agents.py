@@ -14,10 +14,11 @@ import time
 from prometheus_client import Counter, Histogram
 
 from mailstream.core.db import DATABASE_DOWN
+from mailstream.core.faust_runtime import dead_letter_value
 from mailstream.renderer import bootstrap, topics
 from mailstream.renderer.app import app
 from mailstream.renderer.handlers import Ports, Unprocessable, dropped, render_send
-from mailstream.schemas import DecodeError, EmailRendered, SendRequested, SendResult, dead_lettered, decode, encode
+from mailstream.schemas import DecodeError, EmailRendered, SendRequested, SendResult, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,6 @@ async def render_retrying(request: SendRequested, ports: Ports):
 
 
 async def dead_letter(event, reason: str) -> None:
-    msg = event.message
-    record = dead_lettered(
-        service="renderer",
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=event.key,
-        value=event.value,
-        reason=reason,
-    )
-    await topics.dead_letter.send(key=event.key, value=encode(record))
+    value = dead_letter_value(event, service="renderer", reason=reason)
+    await topics.dead_letter.send(key=event.key, value=value)
     RENDERED.labels("dead_lettered").inc()

@@ -8,15 +8,14 @@ keyed by statistics key, to the one agent that owns the counter's table partitio
 
 from __future__ import annotations
 
+from mailstream.core.faust_runtime import dead_letter_value
 from mailstream.schemas import (
     DecodeError,
     DeliveryAttempted,
     EmailRendered,
     EngagementRecorded,
     UnsubscribeRecorded,
-    dead_lettered,
     decode,
-    encode,
 )
 from mailstream.tracker import batches, bootstrap, handlers, tables, topics
 from mailstream.tracker.app import app
@@ -40,17 +39,8 @@ async def decoded(event, record_type):
 
 
 async def dead_letter(event, reason: str) -> None:
-    msg = event.message
-    record = dead_lettered(
-        service="tracker",
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=event.key,
-        value=event.value,
-        reason=reason,
-    )
-    await topics.dead_letter.send(key=event.key, value=encode(record))
+    value = dead_letter_value(event, service="tracker", reason=reason)
+    await topics.dead_letter.send(key=event.key, value=value)
 
 
 def group_writer(record_type, write_batch) -> batches.GroupWriter:
