@@ -356,6 +356,21 @@ async def final_status(api, key: str, status_id: str, within: float = 60) -> dic
     return status
 
 
+async def send_result(reply: str) -> str | None:
+    """The final sendResult of an SMTP submission, from its "queued as <message id>" reply."""
+    message_id = reply.split("queued as ", 1)[1].split()[0]
+    for _ in range(100):
+        rows = await db(
+            """SELECT so.send_result FROM send_requests sr JOIN send_outcomes so USING (status_id)
+               WHERE sr.message_id = $1 AND so.status = 'COMPLETE'""",
+            uuid.UUID(message_id),
+        )
+        if rows:
+            return rows[0]["send_result"]
+        await asyncio.sleep(0.2)
+    return None
+
+
 class Helpers:
     """The helpers above, for test modules (conftest modules cannot be imported under importlib mode)."""
 
@@ -371,6 +386,7 @@ class Helpers:
     create_email = staticmethod(create_email)
     final_status = staticmethod(final_status)
     retrying = staticmethod(retrying)
+    send_result = staticmethod(send_result)
 
 
 @pytest.fixture

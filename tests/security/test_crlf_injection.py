@@ -236,7 +236,7 @@ async def test_crlf_in_smtp_envelope_and_header_values_never_reaches_the_sink_as
         if code != 250:
             assert 400 <= code < 600, (name, code)
             continue
-        result = await send_result(h, text)
+        result = await h.send_result(text)
         if result != "SENT":  # accepted, then refused by the renderer: no injection, but see the report
             dropped.append((name, result))
             continue
@@ -256,18 +256,3 @@ async def test_crlf_in_smtp_envelope_and_header_values_never_reaches_the_sink_as
     print("  envelope:", ", ".join(f"{n}={c}+DATA {d}" for n, (c, d, _) in envelope_results.items()))
     print("  headers:", ", ".join(f"{n}={c}" for n, ((c, _), _) in header_results.items()))
     assert injected == [], injected
-
-
-async def send_result(h, reply: str) -> str | None:
-    """The final sendResult of an SMTP submission, from its "queued as <message id>" reply."""
-    message_id = reply.split("queued as ", 1)[1].split()[0]
-    for _ in range(100):
-        rows = await h.db(
-            """SELECT so.send_result FROM send_requests sr JOIN send_outcomes so USING (status_id)
-               WHERE sr.message_id = $1 AND so.status = 'COMPLETE'""",
-            uuid.UUID(message_id),
-        )
-        if rows:
-            return rows[0]["send_result"]
-        await asyncio.sleep(0.2)
-    return None

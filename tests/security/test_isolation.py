@@ -237,7 +237,7 @@ async def test_an_smtp_token_cannot_send_as_another_accounts_domain(h, smtp_toke
     for name, ((code, text), rcpt) in results.items():
         got = await raw_sink.wait(rcpt, within=30 if code == 250 else 2)
         if code == 250 and not got:
-            dropped.append((name, await send_result(h, text)))
+            dropped.append((name, await h.send_result(text)))
         for raw in got:
             parsed = email.message_from_bytes(raw, policy=default)
             domains = {a.domain.lower().rstrip(".") for v in parsed.get_all("From", []) for a in v.addresses}
@@ -257,21 +257,6 @@ async def test_an_smtp_token_cannot_send_as_another_accounts_domain(h, smtp_toke
     assert all(code == 550 for (code, _), _ in results.values() if code != 250)
 
 
-async def send_result(h, reply: str) -> str | None:
-    """The final sendResult of an SMTP submission, from its "queued as <message id>" reply."""
-    message_id = reply.split("queued as ", 1)[1].split()[0]
-    for _ in range(100):
-        rows = await h.db(
-            """SELECT so.send_result FROM send_requests sr JOIN send_outcomes so USING (status_id)
-               WHERE sr.message_id = $1 AND so.status = 'COMPLETE'""",
-            uuid.UUID(message_id),
-        )
-        if rows:
-            return rows[0]["send_result"]
-        await asyncio.sleep(0.2)
-    return None
-
-
 async def test_a_quoted_local_part_from_is_refused_at_data_or_delivered(h, smtp_token, raw_sink):
     token = await smtp_token("sec-iso-quoted")
     rcpt = h.unique()
@@ -285,6 +270,6 @@ async def test_a_quoted_local_part_from_is_refused_at_data_or_delivered(h, smtp_
             return s.data(raw)
 
     code, text = await asyncio.to_thread(h.retrying, submit)
-    result = await send_result(h, text) if code == 250 else None
+    result = await h.send_result(text) if code == 250 else None
     print(f"SMTP From with a quoted local part: DATA {code}, then {result}")
     assert code != 250 or result == "SENT", (code, result)
