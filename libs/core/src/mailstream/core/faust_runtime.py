@@ -3,6 +3,8 @@ service's dependencies built when the worker starts, and the ops endpoints besid
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -16,8 +18,11 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from mailstream.core.logs import configure_logging
 from mailstream.core.ops_http import ReadinessCheck, ops_app, serve
 from mailstream.core.settings import CommonSettings
+from mailstream.core.skipped_records import SKIPPED_AFTER_SECONDS, SkippedRecords
 from mailstream.schemas import dead_lettered, encode
 from mailstream.schemas.topics import MAX_MESSAGE_BYTES
+
+log = logging.getLogger(__name__)
 
 
 class _BatchFetchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -30,17 +35,54 @@ class _BatchFetchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _BatchFetchingConsumer(faust_aiokafka.Consumer):
+    _skipped: SkippedRecords | None = None
+
     def _new_offset(self, tp):
-        # faust-streaming 0.15.3 (transport/consumer.py, _new_offset) commits the first run of
-        # consecutive acknowledged offsets when it starts at most one past the committed offset;
-        # but the committed offset is the next one to process, so with several actors an event
-        # still in flight (committed) was skipped when the one after it (committed + 1) was
-        # acknowledged first, and lost on kill -9 (the fault suite's stuck status). A commit
-        # must start exactly at the committed offset.
         acked, committed = self._acked[tp], self._committed_offset[tp]
-        if acked and committed is not None and not self._gap[tp] and min(acked) > committed:
+        if committed is None and self.app.rebalancing:
+            # Faust forgets the committed offsets when partitions are revoked, then waits for the
+            # events in flight; their acks would commit from wherever they start, past events
+            # dropped from the agents' buffers. Those are handled again after the rebalance.
+            return None
+        if acked and committed is not None and min(acked) > committed:
+            # faust-streaming 0.15.3 (transport/consumer.py, _new_offset) commits the first run of
+            # consecutive acknowledged offsets when it starts at most one past the committed offset;
+            # but the committed offset is the next one to process, so with several actors an event
+            # still in flight (committed) was skipped when the one after it (committed + 1) was
+            # acknowledged first, and lost on kill -9. A commit must start exactly at the committed
+            # offset.
+            self._seek_back_if_skipped(tp, committed, min(acked))
             return None
         return super()._new_offset(tp)
+
+    async def _add_gap(self, tp, offset_from: int, offset_to: int) -> None:
+        # Faust counts offsets missing between two fetched records as handled (a compacted or
+        # transactional topic has such holes) and commits past them. mailstream's topics have
+        # neither, so missing offsets are records this worker skipped (seen around restarts of
+        # the worker or the broker); counted as handled they were lost for good. They hold the
+        # commit back instead, and _seek_back_if_skipped reads them again.
+        log.warning("%s: offsets %d..%d were skipped by the fetch", tp, offset_from, offset_to - 1)
+
+    def _seek_back_if_skipped(self, tp, committed: int, first_acked: int) -> None:
+        """Records a worker fetched but never handed to its agents hold the commit back forever
+        and are never handled: once nothing below the first acknowledged offset has been in
+        flight for a while, read the partition again from the committed offset (handling is
+        idempotent, and Faust drops nothing it reads after a seek)."""
+        if self._skipped is None:
+            self._skipped = SkippedRecords(after=SKIPPED_AFTER_SECONDS)
+        in_flight = (m.offset for m in list(self._unacked_messages) if m.tp == tp)
+        if self._skipped.seen(tp, committed, first_acked, in_flight):
+            log.warning(
+                "%s: offsets %d..%d were never handled (last read %s); reading again from %d",
+                tp,
+                committed,
+                first_acked - 1,
+                self._read_offset.get(tp),
+                committed,
+            )
+            task = asyncio.ensure_future(self.seek(tp, committed))
+            task.add_done_callback(self._skipped.forget_task)
+            self._skipped.tasks.add(task)
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _BatchFetchingConsumerThread(self, loop=self.loop, beacon=self.beacon)
