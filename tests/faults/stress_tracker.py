@@ -2,11 +2,14 @@
 
     .mailstream/venv/bin/python tests/faults/stress_tracker.py [RATE] [SECONDS] [PLAN]
 
-Stops the sender (so the synthetic mail is not sent), then publishes RATE rendered + DELIVERED
-pairs per second for SECONDS while the faults of PLAN run one after the other, 12 s apart:
-t = kill -9 the tracker and restart it, k = restart Kafka, x = kill -9 the tracker and restart
-Kafka while the tracker starts again. Then waits up to 300 s for every status to be COMPLETE
-and prints how many are not (docs/reliability.md). `make run` brings the sender back.
+Publishes RATE rendered + DELIVERED pairs per second for SECONDS while the faults of PLAN run
+one after the other, 12 s apart: t = kill -9 the tracker and restart it, k = restart Kafka,
+x = kill -9 the tracker and restart Kafka while the tracker starts again. Then waits up to
+300 s for every status to be COMPLETE and prints how many are not (docs/reliability.md).
+
+Use a throwaway stack: the sender also consumes the synthetic records, and their 30 KB mail to
+bench.example fills its retry tiers for a long while, delaying any real deferred mail behind
+it (`make stop` and remove .mailstream/kafka to start clean).
 """
 
 from __future__ import annotations
@@ -83,7 +86,6 @@ async def publish(producer: AIOKafkaProducer, topic: str, value: bytes, key: byt
 
 async def main(rate: float, seconds: float, plan: str) -> None:
     logging.disable(logging.CRITICAL)  # aiokafka logs every refused connection
-    kill_9("sender")
     account_id = random.randint(900_000_000, 999_999_999)
     producer = AIOKafkaProducer(bootstrap_servers=SETTINGS.kafka_bootstrap, acks="all", request_timeout_ms=10_000)
     await producer.start()
