@@ -61,7 +61,7 @@ class _BatchFetchingConsumer(faust_aiokafka.Consumer):
         # neither, so missing offsets are records this worker skipped (seen around restarts of
         # the worker or the broker); counted as handled they were lost for good. They hold the
         # commit back instead, and _seek_back_if_skipped reads them again.
-        log.warning("%s: offsets %d..%d were skipped by the fetch", tp, offset_from, offset_to - 1)
+        log.warning("%s: offsets %d..%d missing between two fetched records", tp, offset_from, offset_to - 1)
 
     def _seek_back_if_skipped(self, tp, committed: int, first_acked: int) -> None:
         """Records a worker fetched but never handed to its agents hold the commit back forever
