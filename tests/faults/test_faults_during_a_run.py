@@ -7,9 +7,9 @@ renderer, the sender and the tracker (each restarted), a Kafka broker restart, P
 stopped for 20 s, the sink down for 30 s, then answering 421 for 20 s.
 
 Afterwards every send must have arrived at the sink exactly once and its status must be
-COMPLETE / SENT. The stated exception is the sender's duplicate window (docs/sender-notes.md): a message the receiver
-accepted whose delivery record was not yet written when the sender was killed is sent again,
-at most one per connection slot; the test reports how many.
+COMPLETE / SENT. The stated exception is the sender's duplicate window (docs/sender-notes.md):
+a message the receiver accepted whose delivery record was not yet written when the sender was
+killed is sent again, at most one per connection slot; the test reports how many.
 
 The counts are printed (pytest -s) and written to .mailstream/reliability/faults.json for
 docs/reliability.md. The faults touch the shared stack, so these tests run last (conftest.py)
