@@ -15,6 +15,7 @@ from mailstream.schemas import (
     EmailRendered,
     EngagementKind,
     EngagementRecorded,
+    MessageRendered,
     RecordDeadLettered,
     SendRequested,
     SendResult,
@@ -117,6 +118,16 @@ SAMPLES = [
         occurred_at=NOW,
         key=b"k",
         value=b"\x01\x02",
+    ),
+    MessageRendered(
+        message_id="m-1",
+        status_id="s-1",
+        account_id=7,
+        recipients=("jane@example.com", "cc@example.com"),
+        requested_at=NOW,
+        rendered_at=NOW,
+        email_id=42,
+        smtp_token_id="tok-1",
     ),
 ]
 

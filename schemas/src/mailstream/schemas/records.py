@@ -86,6 +86,34 @@ class EmailRendered:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageRendered:
+    """The metadata of an EmailRendered, published beside it for the tracker (which then never
+    reads the message bytes): the send is PROCESSING, and who the message goes to."""
+
+    message_id: str
+    status_id: str
+    account_id: int
+    recipients: tuple[str, ...]
+    requested_at: datetime
+    rendered_at: datetime
+    email_id: int | None = None
+    smtp_token_id: str | None = None
+
+    @classmethod
+    def of(cls, rendered: EmailRendered) -> MessageRendered:
+        return cls(
+            message_id=rendered.message_id,
+            status_id=rendered.status_id,
+            account_id=rendered.account_id,
+            recipients=rendered.recipients,
+            requested_at=rendered.requested_at,
+            rendered_at=rendered.rendered_at,
+            email_id=rendered.email_id,
+            smtp_token_id=rendered.smtp_token_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryAttempted:
     event_id: str
     message_id: str
@@ -166,6 +194,7 @@ def dead_lettered(
 SCHEMA_FILES: dict[type, str] = {
     SendRequested: "send_requested.avsc",
     EmailRendered: "email_rendered.avsc",
+    MessageRendered: "message_rendered.avsc",
     DeliveryAttempted: "delivery_attempted.avsc",
     EngagementRecorded: "engagement_recorded.avsc",
     UnsubscribeRecorded: "unsubscribe_recorded.avsc",

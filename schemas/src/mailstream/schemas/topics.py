@@ -11,6 +11,7 @@ from mailstream.schemas.records import (
     DeliveryAttempted,
     EmailRendered,
     EngagementRecorded,
+    MessageRendered,
     RecordDeadLettered,
     SendRequested,
     UnsubscribeRecorded,
@@ -52,6 +53,12 @@ RENDERED = TopicSpec(
     name="email.rendered",
     key="assigned sending IP (one sender process owns an IP's traffic and its limits)",
     value_type=EmailRendered,
+    partitions=6,
+)
+RENDERED_META = TopicSpec(
+    name="email.rendered.meta",
+    key="message id",
+    value_type=MessageRendered,
     partitions=6,
 )
 DELIVERY = TopicSpec(
@@ -101,6 +108,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     SEND_REQUESTED,
     RENDERED,
     *RETRY_TIERS,
+    RENDERED_META,
     DELIVERY,
     ENGAGEMENT,
     UNSUBSCRIBE,
