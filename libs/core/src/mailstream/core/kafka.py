@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     InvalidProducerEpoch,
     InvalidProducerIdMapping,
@@ -74,6 +74,23 @@ class ReliableProducer:
     async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kw):
         return await (await self.send(topic, value, key=key, **kw))
 
+    async def send_all(self, records: Iterable[tuple[str, bytes | None, bytes]]) -> None:
+        """Queues every (topic, key, value) record and returns once the broker acknowledged all of
+        them; raises the first failure (the caller sends the whole batch again: consumers of our
+        topics are idempotent)."""
+        producer = self._producer
+        try:
+            acks = [await producer.send(topic, value, key=key) for topic, key, value in records]
+        except PRODUCER_STATE_ERRORS:
+            await self._replace(producer)
+            raise
+        results = await asyncio.gather(*acks, return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            if isinstance(failure, PRODUCER_STATE_ERRORS):
+                await self._replace(producer)
+            raise failure
+
     async def _watch(self, producer: AIOKafkaProducer, acked: asyncio.Future):
         try:
             return await acked
@@ -115,20 +132,6 @@ def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 0) -> 
             request_timeout_ms=10000,
             max_request_size=MAX_MESSAGE_BYTES,
         )
-    )
-
-
-def manual_commit_consumer(bootstrap: str, *, group_id: str, topics: Iterable[str], client_id: str) -> AIOKafkaConsumer:
-    """A consumer whose offsets move only when the caller commits finished work."""
-    return AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        group_id=group_id,
-        client_id=client_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
     )
 
 

@@ -62,14 +62,6 @@ class CommonSettings:
     )
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR")
     http_host: str = setting("127.0.0.1", "Address every HTTP listener binds (0.0.0.0 in containers)")
-    tracking_base_url: str = setting(
-        "http://127.0.0.1:8090", "Public base URL of the tracker: open pixels, click and unsubscribe links"
-    )
-    link_signing_keys: tuple[str, ...] = setting(
-        ("dev-1:development-only-link-key-change-me",),
-        "Tracking-link HMAC keys as id:secret, comma-separated; the first signs, all verify (rotation)",
-        secret=True,
-    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -98,3 +90,18 @@ class CommonSettings:
     def redacted(self) -> dict[str, Any]:
         """The settings with secrets masked, for the start-up log line."""
         return {f.name: "***" if f.metadata.get("secret") else getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class LinkSettings(CommonSettings):
+    """The settings of the services that make or check tracking links (renderer, tracker) only:
+    the link-signing key is no other service's business."""
+
+    tracking_base_url: str = setting(
+        "http://127.0.0.1:8090", "Public base URL of the tracker: open pixels, click and unsubscribe links"
+    )
+    link_signing_keys: tuple[str, ...] = setting(
+        ("dev-1:development-only-link-key-change-me",),
+        "Tracking-link HMAC keys as id:secret, comma-separated; the first signs, all verify (rotation)",
+        secret=True,
+    )
