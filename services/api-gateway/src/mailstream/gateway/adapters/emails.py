@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from mailstream.schemas.links import static_links
+
 
 @dataclass(frozen=True, slots=True)
 class EmailRow:
@@ -40,11 +42,13 @@ CONTENT = ("subject", "from_name", "from_email", "reply_to", "html", "text_body"
 
 
 async def _insert_version(conn: asyncpg.Connection, email_id: int, version: int, content: dict[str, Any]) -> None:
+    """The version with its static click targets (tracking links carry an index into them)."""
     await conn.execute(
-        f"""INSERT INTO email_versions (email_id, version, {", ".join(CONTENT)})
-            VALUES ($1, $2, {", ".join(f"${i}" for i in range(3, 3 + len(CONTENT)))})""",
+        f"""INSERT INTO email_versions (email_id, version, links, {", ".join(CONTENT)})
+            VALUES ($1, $2, $3, {", ".join(f"${i}" for i in range(4, 4 + len(CONTENT)))})""",
         email_id,
         version,
+        list(static_links(content["html"] or "")),
         *(content[c] for c in CONTENT),
     )
 
