@@ -20,12 +20,12 @@ import asyncpg
 import httpx
 import pytest
 
-from mailstream.core.settings import CommonSettings
+from mailstream.core.settings import LinkSettings
 from mailstream.schemas.links import LinkKind, LinkSigner
 
 pytestmark = pytest.mark.e2e
 
-SETTINGS = CommonSettings.from_env()
+SETTINGS = LinkSettings.from_env()
 SIGNER = LinkSigner.from_setting(SETTINGS.link_signing_keys)
 TRACKING = SETTINGS.tracking_base_url.rstrip("/")
 DATABASE_URL = os.environ.get("MAILSTREAM_DATABASE_URL", SETTINGS.database_url)
@@ -161,7 +161,12 @@ async def test_a_marketing_email_carries_a_signed_unsubscribe_link_and_rfc8058_h
     html = msg.get_body(("html",)).get_content()
     assert f'href="{unsubscribe_url}"' in html  # in the body, not rewritten into a click link
     (click,) = tracking_urls(html, "c")
-    assert verified(click).url == "https://shop.example/sale"
+    # a static link of the email: the link carries its index in the email version's links
+    link = verified(click)
+    assert (link.url, link.link, link.email_id, link.email_version) == (None, 0, email_id, 1)
+    async with httpx.AsyncClient(timeout=10) as client:
+        redirect = await client.get(click, headers={"User-Agent": "Mozilla/5.0 (X11; Linux) Firefox/140.0"})
+    assert redirect.status_code == 302 and redirect.headers["location"] == "https://shop.example/sale"
 
 
 async def test_tracking_can_be_switched_off_per_email(account, sink, unique_address):

@@ -5,7 +5,6 @@ Rows the renderer does not own are created through the gateway's API where one e
 always under a fresh account, so shared data is never touched.
 """
 
-import asyncio
 import hashlib
 import os
 import random
@@ -30,6 +29,10 @@ async def pool():
     await pool.close()
 
 
+async def one_status(pool, account_id: int, address: str):
+    return (await Recipients(pool).statuses({(account_id, address.lower())}))[(account_id, address.lower())]
+
+
 @pytest.fixture
 async def account(new_account, pool):
     key = new_account("renderer-adapters")
@@ -51,7 +54,7 @@ async def test_recipient_status_reads_the_contact_row_and_the_suppressions(api, 
     await pool.execute(
         "INSERT INTO suppressions (account_id, address, reason) VALUES ($1, $2, 'BOUNCED')", account_id, address
     )
-    status = await Recipients(pool).status(account_id, address.upper())
+    status = await one_status(pool, account_id, address)
     assert status.properties == {"firstname": "Ada"}
     assert status.subscription_status == "UNSUBSCRIBED" and status.quarantined
     assert status.suppressed == frozenset({"BOUNCED"})
@@ -59,12 +62,12 @@ async def test_recipient_status_reads_the_contact_row_and_the_suppressions(api, 
 
 async def test_an_unknown_recipient_has_no_statuses_but_may_be_suppressed(account, pool, unique_address):
     account_id, _ = account
-    assert (await Recipients(pool).status(account_id, unique_address())).suppressed == frozenset()
+    assert (await one_status(pool, account_id, unique_address())).suppressed == frozenset()
     address = unique_address()
     await pool.execute(
         "INSERT INTO suppressions (account_id, address, reason) VALUES ($1, $2, 'SPAM_REPORT')", account_id, address
     )
-    status = await Recipients(pool).status(account_id, address)
+    status = await one_status(pool, account_id, address)
     assert status.subscription_status == "NOT_SPECIFIED" and status.suppressed == frozenset({"SPAM_REPORT"})
 
 
@@ -98,17 +101,31 @@ async def test_email_versions_are_loaded_compiled_and_scoped_to_the_account(api,
     assert created.status_code == 201, created.text
     email_id = created.json()["emailId"]
     versions = EmailVersions(pool)
-    loaded = await versions.load(account_id, email_id, 1)
+    key = (account_id, email_id, 1)
+    loaded = (await versions.load_many({key}))[key]
     assert loaded.subscription_type is SubscriptionType.MARKETING and loaded.tracking is False
     assert loaded.from_email == "orders@shop.example"
     assert loaded.compiled.text is not None or loaded.compiled.derived_text is not None
-    assert await versions.load(account_id, email_id, 1) is loaded  # cached per (email, version)
-    assert await EmailVersions(pool).load(account_id + 1, email_id, 1) is None  # another account's email
+    assert (await versions.load_many({key}))[key] is loaded and versions.queries == 1  # cached per version
+    other = (account_id + 1, email_id, 1)
+    assert (await EmailVersions(pool).load_many({other}))[other] is None  # another account's email
 
 
-async def test_concurrent_recipient_lookups_share_round_trips_and_each_gets_its_own_status(
-    api, account, pool, unique_address
-):
+async def test_an_email_versions_static_links_are_stored_with_it_and_loaded_as_an_index(api, account, pool):
+    account_id, headers = account
+    html = '<a href="https://a.example/1">1</a><a href="https://b.example/{{ custom.x }}">2</a><a href="https://c.example">3</a>'
+    created = await api.post(
+        "/mailstream/v1/emails",
+        headers=headers,
+        json={"name": "links", "subject": "s", "fromEmail": "orders@shop.example", "html": html},
+    )
+    assert created.status_code == 201, created.text
+    key = (account_id, created.json()["emailId"], 1)
+    loaded = (await EmailVersions(pool).load_many({key}))[key]
+    assert loaded.links == {"https://a.example/1": 0, "https://c.example": 1}
+
+
+async def test_a_batch_of_recipients_is_one_query_and_each_gets_its_own_status(api, account, pool, unique_address):
     account_id, headers = account
     addresses = [unique_address() for _ in range(12)]
     for n, address in enumerate(addresses[:4]):
@@ -119,19 +136,16 @@ async def test_concurrent_recipient_lookups_share_round_trips_and_each_gets_its_
         account_id,
         addresses[5],
     )
-    recipients = Recipients(pool, keep_idle=0.05)
-    statuses = await asyncio.gather(*(recipients.status(account_id, a.upper()) for a in addresses + addresses[:3]))
+    recipients = Recipients(pool)
+    found = await recipients.statuses({(account_id, a) for a in addresses})
+    statuses = [found[(account_id, a)] for a in addresses]
     assert [s.properties for s in statuses[:4]] == [{"n": "0"}, {"n": "1"}, {"n": "2"}, {"n": "3"}]
-    assert statuses[12:] == statuses[:3]
-    assert all(s.properties == {} for s in statuses[4:12])
+    assert all(s.properties == {} for s in statuses[4:])
     assert statuses[5].suppressed == frozenset({"UNSUBSCRIBED"})
-    assert all(s.suppressed == frozenset() for i, s in enumerate(statuses[:12]) if i != 5)
+    assert all(s.suppressed == frozenset() for i, s in enumerate(statuses) if i != 5)
     assert recipients.queries == 1
     # the contact changes: the next lookup reads it again (nothing is cached)
     await pool.execute(
         "UPDATE contacts SET quarantined = true WHERE account_id = $1 AND email = $2", account_id, addresses[0]
     )
-    assert (await recipients.status(account_id, addresses[0])).quarantined
-    assert recipients.queries == 2
-    await asyncio.sleep(0.2)  # idle: the connection goes back to the pool (the fixture's close would wait for it)
-    assert pool.get_idle_size() == pool.get_size()
+    assert (await one_status(pool, account_id, addresses[0])).quarantined

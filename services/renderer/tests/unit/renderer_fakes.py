@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from mailstream.renderer.handlers import EmailVersion, Ports
 from mailstream.renderer.pools import Pool
+from mailstream.renderer.ports import EmailVersion, Ports
 from mailstream.renderer.render import compile_email
 from mailstream.renderer.rules import RecipientStatus
 from mailstream.renderer.tracking import Tracker
@@ -66,9 +66,11 @@ def request(**overrides) -> SendRequested:
 class FakeEmails:
     def __init__(self, email: EmailVersion) -> None:
         self.email = email
+        self.asked: list[set] = []
 
-    async def load(self, account_id, email_id, version):
-        return self.email if (account_id, email_id, version) == (1, 5, 1) else None
+    async def load_many(self, keys):
+        self.asked.append(set(keys))
+        return {key: self.email if key == (1, 5, 1) else None for key in keys}
 
 
 class FakeRecipients:
@@ -76,17 +78,17 @@ class FakeRecipients:
         self.value = status or RecipientStatus.unknown()
         self.asked: list[tuple[int, str]] = []
 
-    async def status(self, account_id, address):
-        self.asked.append((account_id, address))
-        return self.value
+    async def statuses(self, keys):
+        self.asked.extend(sorted(keys))
+        return dict.fromkeys(keys, self.value)
 
 
 class FakeAccountPools:
     def __init__(self, mapping: dict[int, str] | None = None) -> None:
         self.mapping = mapping or {}
 
-    async def dedicated(self, account_id):
-        return self.mapping.get(account_id)
+    async def dedicated_many(self, account_ids):
+        return {a: self.mapping.get(a) for a in account_ids}
 
 
 def ports(email=None, status=None, account_pools=None) -> Ports:

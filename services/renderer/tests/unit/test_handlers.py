@@ -170,13 +170,27 @@ async def test_crlf_in_every_property_never_creates_a_header():
 
 
 async def test_an_email_whose_template_does_not_compile_is_dropped_as_a_render_exception(monkeypatch):
-    from mailstream.renderer.render import compile_email
+    from mailstream.renderer.render import RenderFailed, compile_email
 
     p = ports()
+    with pytest.raises(RenderFailed) as failed:
+        compile_email("x", "{% for %}", None)
 
-    async def load(*args):
-        return compile_email("x", "{% for %}", None)
+    async def load_many(keys):
+        return dict.fromkeys(keys, failed.value)  # what the adapter gives for a version that does not compile
 
-    monkeypatch.setattr(p.emails, "load", load)
+    monkeypatch.setattr(p.emails, "load_many", load_many)
     out = await render_send(request(), p)
     assert isinstance(out, DeliveryAttempted) and out.send_result == "TEMPLATE_RENDER_EXCEPTION"
+
+
+async def test_a_batch_looks_each_kind_of_fact_up_once():
+    from mailstream.renderer.handlers import gather_facts, render_one
+
+    p = ports()
+    reqs = [request(message_id=f"3f0c6a4e-0000-4000-8000-00000000000{i}", to=f"r{i}@example.com") for i in range(5)]
+    facts = await gather_facts(reqs, p)
+    outs = [render_one(r, facts, p) for r in reqs]
+    assert all(isinstance(o, EmailRendered) for o in outs)
+    assert p.emails.asked == [{(1, 5, 1)}]
+    assert p.recipients.asked == [(1, f"r{i}@example.com") for i in range(5)]

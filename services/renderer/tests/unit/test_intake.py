@@ -1,111 +1,113 @@
-"""The agent's per-record logic: what goes to which topic, with which key (topics faked, no sockets)."""
-
-from types import SimpleNamespace
+"""A fetched batch through the renderer: what goes to which topic, with which key, and which
+offsets may then be committed (publishing faked, no sockets)."""
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 from renderer_fakes import ports, request, version
 
-from mailstream.renderer import agents, topics
+from mailstream.renderer import handlers
+from mailstream.renderer.adapters.publisher import records_of
+from mailstream.renderer.intake import render_batch
 from mailstream.schemas import (
     DeliveryAttempted,
     EmailRendered,
+    MessageRendered,
     RecordDeadLettered,
     SendRequested,
     decode,
     encode,
 )
 
+TP = TopicPartition("email.send.requested", 3)
 
-class Sent:
-    def __init__(self, monkeypatch) -> None:
+
+class Published:
+    def __init__(self) -> None:
         self.records: list[tuple[str, bytes, bytes]] = []
-        for name in ("rendered", "delivery", "dead_letter"):
-            monkeypatch.setattr(getattr(topics, name), "send", self._recorder(name))
 
-    def _recorder(self, name):
-        async def send(*, key, value):
-            self.records.append((name, key, value))
+    async def __call__(self, events) -> None:
+        self.records += records_of(events)
 
-        return send
-
-    def only(self, name, record_type):
-        found = [(key, decode(value, record_type)) for topic, key, value in self.records if topic == name]
+    def only(self, topic, record_type):
+        found = [(key, decode(value, record_type)) for t, key, value in self.records if t == topic]
         assert len(found) == 1, self.records
         return found[0]
 
     def topics(self) -> list[str]:
-        return sorted(topic for topic, _, _ in self.records)
+        return sorted(t for t, _, _ in self.records)
 
 
-@pytest.fixture
-def sent(monkeypatch) -> Sent:
-    return Sent(monkeypatch)
+def record(value: bytes, offset: int = 42, key: bytes = b"jane@example.com") -> ConsumerRecord:
+    return ConsumerRecord(TP.topic, TP.partition, offset, 0, 0, key, value, None, len(key), len(value), ())
 
 
-def event(value: bytes, key: bytes = b"jane@example.com"):
-    message = SimpleNamespace(topic="email.send.requested", partition=3, offset=42)
-    return SimpleNamespace(key=key, value=value, message=message)
+async def run(*values: bytes, p=None):
+    published = Published()
+    batch = {TP: [record(v, offset=40 + i) for i, v in enumerate(values)]}
+    offsets = await render_batch(batch, ports=p or ports(), publish=published)
+    return published, offsets
 
 
-async def test_a_rendered_message_goes_to_email_rendered_keyed_by_its_sending_ip(sent):
-    await agents.process(event(encode(request())), ports())
-    key, rendered = sent.only("rendered", EmailRendered)
+async def test_a_rendered_message_goes_to_email_rendered_keyed_by_ip_with_its_metadata_beside_it():
+    published, offsets = await run(encode(request()))
+    key, rendered = published.only("email.rendered", EmailRendered)
     assert key == b"127.0.0.9" == rendered.sending_ip.encode()
-    assert sent.topics() == ["rendered"]
+    meta_key, meta = published.only("email.rendered.meta", MessageRendered)
+    assert meta_key == rendered.message_id.encode() and meta == MessageRendered.of(rendered)
+    assert published.topics() == ["email.rendered", "email.rendered.meta"]
+    assert offsets == {TP: 41}
 
 
-async def test_a_dropped_send_goes_to_email_delivery_keyed_by_message_id(sent):
-    await agents.process(event(encode(request(custom_properties_json="{}"))), ports())
-    key, outcome = sent.only("delivery", DeliveryAttempted)
+async def test_a_dropped_send_goes_to_email_delivery_keyed_by_message_id():
+    published, _ = await run(encode(request(custom_properties_json="{}")))
+    key, outcome = published.only("email.delivery", DeliveryAttempted)
     assert key == outcome.message_id.encode() and outcome.send_result == "MISSING_TEMPLATE_PROPERTIES"
-    assert sent.topics() == ["delivery"]  # an ordinary drop is not a dead letter
+    assert published.topics() == ["email.delivery"]  # an ordinary drop is not a dead letter
 
 
-async def test_an_undecodable_record_is_dead_lettered_with_the_reason_and_the_agent_goes_on(sent):
-    await agents.process(event(b"\x00garbage", key=b"k-1"), ports())
-    key, dead = sent.only("dead_letter", RecordDeadLettered)
-    assert key == b"k-1" and dead.value == b"\x00garbage" and dead.service == "renderer"
-    assert (dead.source_topic, dead.source_partition, dead.source_offset) == ("email.send.requested", 3, 42)
+async def test_an_undecodable_record_is_dead_lettered_with_the_reason_and_the_batch_goes_on():
+    published, offsets = await run(b"\x00garbage", encode(request()))
+    key, dead = published.only("email.dead-letter", RecordDeadLettered)
+    assert key == b"jane@example.com" and dead.value == b"\x00garbage" and dead.service == "renderer"
+    assert (dead.source_topic, dead.source_partition, dead.source_offset) == ("email.send.requested", 3, 40)
     assert "decode" in dead.reason
-    await agents.process(event(encode(request())), ports())
-    assert sent.topics() == ["dead_letter", "rendered"]
+    assert published.topics() == ["email.dead-letter", "email.rendered", "email.rendered.meta"]
+    assert offsets == {TP: 42}
 
 
-async def test_an_unprocessable_send_is_dead_lettered_and_ends_with_its_result(sent):
-    await agents.process(event(encode(request(custom_properties_json="[1, 2"))), ports())
-    _, dead = sent.only("dead_letter", RecordDeadLettered)
-    _, outcome = sent.only("delivery", DeliveryAttempted)
+async def test_an_unprocessable_send_is_dead_lettered_and_ends_with_its_result():
+    published, _ = await run(encode(request(custom_properties_json="[1, 2")))
+    _, dead = published.only("email.dead-letter", RecordDeadLettered)
+    _, outcome = published.only("email.delivery", DeliveryAttempted)
     assert "customProperties" in dead.reason and outcome.send_result == "CORRUPT_INPUT"
     assert decode(dead.value, SendRequested).status_id == outcome.status_id
 
 
-async def test_an_unexpected_error_is_dead_lettered_and_ends_the_send(sent, monkeypatch):
-    async def broken(*args):
-        raise KeyError("boom")
+async def test_an_unexpected_error_is_dead_lettered_and_ends_only_that_send(monkeypatch):
+    real = handlers.render_one
 
-    p = ports(email=version())
-    monkeypatch.setattr(p.emails, "load", broken)
-    await agents.process(event(encode(request())), p)
-    _, dead = sent.only("dead_letter", RecordDeadLettered)
-    _, outcome = sent.only("delivery", DeliveryAttempted)
+    def broken(req, facts, p):
+        if req.to == "bad@example.com":
+            raise KeyError("boom")
+        return real(req, facts, p)
+
+    monkeypatch.setattr("mailstream.renderer.intake.render_one", broken)
+    published, _ = await run(encode(request(to="bad@example.com")), encode(request()))
+    _, dead = published.only("email.dead-letter", RecordDeadLettered)
+    _, outcome = published.only("email.delivery", DeliveryAttempted)
     assert "KeyError" in dead.reason and outcome.send_result == "CORRUPT_INPUT"
+    published.only("email.rendered", EmailRendered)
 
 
-async def test_transient_database_errors_are_retried_not_dropped(sent, monkeypatch):
+async def test_a_database_error_fails_the_whole_batch_so_that_the_loop_retries_it(monkeypatch):
     p = ports(email=version())
-    real_load, calls = p.emails.load, []
 
-    async def flaky(*args):
-        calls.append(args)
-        if len(calls) < 3:
-            raise ConnectionResetError("database went away")
-        return await real_load(*args)
+    async def down(keys):
+        raise ConnectionResetError("database went away")
 
-    monkeypatch.setattr(p.emails, "load", flaky)
-    monkeypatch.setattr(agents.asyncio, "sleep", _no_sleep)
-    await agents.process(event(encode(request())), p)
-    assert len(calls) == 3 and sent.topics() == ["rendered"]
-
-
-async def _no_sleep(_delay):
-    return None
+    monkeypatch.setattr(p.emails, "load_many", down)
+    published = Published()
+    with pytest.raises(ConnectionResetError):
+        await render_batch({TP: [record(encode(request()))]}, ports=p, publish=published)
+    assert published.records == []  # nothing half-published

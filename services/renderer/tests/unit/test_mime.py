@@ -6,7 +6,16 @@ from email.policy import default
 
 import pytest
 
-from mailstream.renderer.mime import Headers, build_mime, format_mailbox, header_text, valid_address
+from mailstream.renderer.mime import (
+    MAX_LINE,
+    Headers,
+    body_part,
+    build_mime,
+    format_mailbox,
+    header_text,
+    valid_address,
+    wrap_html,
+)
 
 DATE = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
 
@@ -136,3 +145,55 @@ def test_an_encoded_word_lookalike_in_the_from_name_stays_literal():
 def test_huge_personalized_subjects_and_names_are_cut():
     _, msg = parsed(subject="s" * 100_000, from_header=format_mailbox("n" * 100_000, "orders@shop.example"))
     assert len(msg["Subject"].strip()) == 1000 and len(msg["From"].addresses[0].display_name) == 1000
+
+
+# ---- body encodings: the smallest the content allows ------------------------------------------
+
+
+def encodings(msg) -> list[str]:
+    return [p["Content-Transfer-Encoding"] for p in msg.iter_parts()]
+
+
+def test_ascii_bodies_within_the_line_limit_go_as_7bit_unchanged():
+    html = "<p>Hi</p>\n<p>.a line starting with a dot</p>\n"
+    _, msg = parsed(html=html, text="Hello\n.dot\n\nbye\n")
+    assert encodings(msg) == ["7bit", "7bit"]
+    assert msg.get_body(("html",)).get_content().replace("\r\n", "\n") == html
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Hello\n.dot\n\nbye\n"
+
+
+def test_a_long_html_line_is_wrapped_only_between_a_tag_name_and_its_attributes():
+    cells = "".join(f'<td style="padding:4px" class="c{i}">cell {i} with some text</td>' for i in range(300))
+    html = f"<table><tr>{cells}</tr></table>"
+    raw, msg = parsed(html=html)
+    assert encodings(msg)[1] == "7bit"
+    assert max(len(line) for line in raw.split(b"\r\n")) <= MAX_LINE
+    body = msg.get_body(("html",)).get_content()
+    assert body.replace("\r\n", " ") == html  # each break replaced one space inside a tag
+    for line in body.splitlines()[1:]:
+        assert line.startswith('style="padding:4px"')
+
+
+def test_wrapping_gives_up_where_no_tag_has_an_attribute():
+    assert wrap_html(b"<p>" + b"x" * 2000 + b"</p>") is None
+    assert wrap_html(b"<br>" * 600) is None
+
+
+def test_ascii_that_cannot_be_wrapped_goes_quoted_printable():
+    html = "<p>" + "word=" * 400 + "</p>"
+    raw, msg = parsed(html=html)
+    assert encodings(msg)[1] == "quoted-printable"
+    assert msg.get_body(("html",)).get_content() == html
+    html_part = raw.split(b"quoted-printable\r\n\r\n")[1].split(b"\r\n--")[0]
+    assert max(len(line) for line in html_part.split(b"\r\n")) <= 76
+
+
+def test_non_ascii_bodies_go_base64():
+    encoding, body = body_part("Grüße\n", html=False)
+    assert encoding == "base64" and body.isascii()
+
+
+def test_a_7bit_body_is_much_smaller_than_base64():
+    html = "".join(f'<p style="color:#555">Paragraph {n} <a href="https://x.example/{n}">x</a></p>' for n in range(200))
+    _, body = body_part(html, html=True)
+    assert len(body) < len(html) * 1.01

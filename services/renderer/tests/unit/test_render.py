@@ -66,3 +66,17 @@ def test_line_breaks_in_properties_never_reach_the_subject():
 def test_text_is_derived_from_html_when_absent():
     assert rendered(html="<h1>Receipt</h1><p>Total &amp; tax</p><style>p{}</style>").text == "Receipt\nTotal & tax\n"
     assert html_to_text("<p>a<br>b</p>") == "a\nb\n"
+
+
+def test_dropping_blank_lines_agrees_with_the_regular_expression_it_replaces():
+    import random
+    import re
+
+    from mailstream.renderer.render import drop_blank_lines
+
+    blank_lines = re.compile(r"[ \t]*\n(?:[ \t]*\n)+")
+    rng = random.Random(7)
+    alphabet = ["a", "b", " ", "\t", "\n", "\n", "\n", "x y"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert drop_blank_lines(text).strip() == blank_lines.sub("\n", text).strip(), repr(text)

@@ -98,7 +98,7 @@ def test_per_message_links_are_exactly_the_shared_contracts_tokens(who, url):
     from mailstream.schemas.links import TrackedLink
 
     for kind in LinkKind:
-        fast = tracker.links(who).url(kind, url)
+        fast = tracker.links(who).url(kind, target=url)
         link = TrackedLink(kind, who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id, url)
         assert fast == SIGNER.url(BASE, link)
         assert SIGNER.verify(fast.rsplit("/", 1)[1]) == link
@@ -128,3 +128,13 @@ def test_repeated_targets_get_the_same_signed_link_and_each_anchor_keeps_its_own
     assert links[0] == links[3] and verify(links[0]).url == "https://shop.example/help"
     assert verify(links[5]).url == "https://shop.example/other"
     assert links[0] == tracker.link(LinkKind.CLICK, WHO, "https://shop.example/help")
+
+
+def test_a_static_link_of_the_email_version_is_signed_as_its_index():
+    who = Recipient("3f0c6a4e-0000-4000-8000-000000000001", 42, "jane@example.com", email_id=7, email_version=3)
+    html = '<a href="https://shop.example/help">h</a><a href="https://shop.example/other">o</a>'
+    out = tracker.track_html(html, who, {"https://shop.example/help": 4})
+    first, second = (verify(u) for u in re.findall(r'href="([^"]*)"', out))
+    assert (first.link, first.url, first.email_version) == (4, None, 3)
+    assert (second.link, second.url) == (None, "https://shop.example/other")
+    assert len(re.findall(r'href="([^"]*)"', out)[0]) < len(re.findall(r'href="([^"]*)"', out)[1])

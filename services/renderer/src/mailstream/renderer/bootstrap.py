@@ -1,54 +1,78 @@
-"""Composition root: the dependencies the agents use, built once when the worker starts."""
+"""Composition root: the renderer's dependencies, built and started in `start()`, stopped in
+`stop()`; nothing at import time and no module globals."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from dataclasses import dataclass
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer
 
-from mailstream.core.db import create_pool
+from mailstream.core.consumer import BatchLoop, batch_consumer
+from mailstream.core.db import create_pool, database_reachable
+from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
 from mailstream.renderer.adapters.emails import EmailVersions
+from mailstream.renderer.adapters.publisher import Publisher
 from mailstream.renderer.adapters.recipients import AccountPoolAssignments, Recipients
-from mailstream.renderer.handlers import Ports
+from mailstream.renderer.intake import render_batch
 from mailstream.renderer.pools import load_pools
+from mailstream.renderer.ports import Ports
 from mailstream.renderer.settings import RendererSettings
 from mailstream.renderer.tracking import Tracker
 from mailstream.schemas.links import LinkSigner
+from mailstream.schemas.topics import SEND_REQUESTED
+
+GROUP_ID = "mailstream-renderer"  # the Faust app's group: a deployment keeps its committed offsets
 
 
-@dataclass
-class Dependencies:
-    settings: RendererSettings
-    pool: asyncpg.Pool
-    ports: Ports
-
-
-DB_POOL_SIZE = 16  # one per concurrent agent actor
-_deps: Dependencies | None = None
-_ready = asyncio.Event()
-
-
-def build_ports(settings: RendererSettings, pool: asyncpg.Pool) -> Ports:
+def build_ports(settings: RendererSettings, pool: asyncpg.Pool, *, pools, tracker: Tracker) -> Ports:
     return Ports(
         emails=EmailVersions(pool),
         recipients=Recipients(pool),
         account_pools=AccountPoolAssignments(pool),
-        pools=load_pools(settings.policy_dir),
-        tracker=Tracker(LinkSigner.from_setting(settings.link_signing_keys), settings.tracking_base_url),
+        pools=pools,
+        tracker=tracker,
     )
 
 
-async def start(settings: RendererSettings) -> Dependencies:
-    global _deps
-    pool = await create_pool(settings.database_url, max_size=DB_POOL_SIZE)
-    _deps = Dependencies(settings=settings, pool=pool, ports=build_ports(settings, pool))
-    _ready.set()
-    return _deps
+@dataclass
+class Renderer:
+    settings: RendererSettings
+    pool: asyncpg.Pool
+    producer: ReliableProducer
+    consumer: AIOKafkaConsumer
+    loop: BatchLoop
 
+    @classmethod
+    async def start(cls, settings: RendererSettings) -> Renderer:
+        # The policy and the link keys are read before anything connects: a bad one stops the start.
+        pools = load_pools(settings.policy_dir)
+        tracker = Tracker(LinkSigner.from_setting(settings.link_signing_keys), settings.tracking_base_url)
+        pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+        ports = build_ports(settings, pool, pools=pools, tracker=tracker)
+        producer = reliable_producer(settings.kafka_bootstrap, client_id="mailstream-renderer")
+        consumer = batch_consumer(
+            settings.kafka_bootstrap,
+            group_id=GROUP_ID,
+            client_id="mailstream-renderer",
+            fetch_min_bytes=settings.renderer_fetch_min_bytes,
+            fetch_max_wait_ms=settings.renderer_fetch_max_wait_ms,
+        )
+        handle = functools.partial(render_batch, ports=ports, publish=Publisher(producer).publish)
+        loop = BatchLoop(consumer, handle=handle, name="renderer", max_records=settings.renderer_max_records)
+        consumer.subscribe([SEND_REQUESTED.name], listener=loop)
+        await producer.start()
+        await consumer.start()
+        return cls(settings, pool, producer, consumer, loop)
 
-async def deps() -> Dependencies:
-    """The dependencies; agents may start before the start-up task has built them."""
-    await _ready.wait()
-    assert _deps is not None
-    return _deps
+    def readiness_checks(self):
+        return {
+            "postgres": functools.partial(database_reachable, self.pool),
+            "kafka": functools.partial(kafka_reachable, self.producer),
+        }
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.producer.stop()
+        await self.pool.close()

@@ -1,22 +1,31 @@
 """SendRequested -> EmailRendered, or DeliveryAttempted(DROPPED) with the sendResult that ended it.
 
+A batch's database facts are gathered first (`gather_facts`: one lookup per kind), then each
+request goes through ordered named steps, pure functions of the request and the facts:
+
+    STEPS = (check_addresses, load_email, check_recipient, render_content, check_sender, build_message)
+
+A step returns a DROPPED outcome to stop, or None to go on; the message then leaves from its
+pool's IP (`choose_ip`). A message that arrives whole over SMTP takes `render_whole` instead.
 A request that cannot be processed at all (corrupt properties, an unparseable SMTP message)
-raises `Unprocessable`: the agent dead-letters the record and ends the send with its result.
+raises `Unprocessable`: the caller dead-letters the record and ends the send with its result.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parseaddr
-from typing import Protocol
 
 from mailstream.renderer.mime import Headers, build_mime, format_mailbox, valid_address
 from mailstream.renderer.pools import Pool
-from mailstream.renderer.render import CompiledEmail, RenderFailed, parse_custom, render
+from mailstream.renderer.ports import EmailKey, EmailVersion, Facts, Ports, RecipientKey
+from mailstream.renderer.render import Rendered, RenderFailed, parse_custom, render
 from mailstream.renderer.rules import RecipientStatus, choose_pool, recipient_block
-from mailstream.renderer.tracking import Recipient, Tracker
+from mailstream.renderer.tracking import Recipient
 from mailstream.renderer.whole import CorruptMessage, prepare_whole
 from mailstream.schemas import (
     DeliveryAttempted,
@@ -28,48 +37,7 @@ from mailstream.schemas import (
 )
 
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"  # RFC 8058
-
-
-@dataclass(frozen=True, slots=True)
-class EmailVersion:
-    email_id: int
-    version: int
-    from_name: str
-    from_email: str
-    reply_to: tuple[str, ...]
-    subscription_type: SubscriptionType
-    tracking: bool
-    compiled: CompiledEmail
-
-
-class EmailStore(Protocol):
-    async def load(self, account_id: int, email_id: int, version: int) -> EmailVersion | None: ...
-
-
-class RecipientStore(Protocol):
-    async def status(self, account_id: int, address: str) -> RecipientStatus: ...
-
-
-class AccountPools(Protocol):
-    async def dedicated(self, account_id: int) -> str | None: ...
-
-
-class Clock(Protocol):
-    def __call__(self) -> datetime: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Ports:
-    emails: EmailStore
-    recipients: RecipientStore
-    account_pools: AccountPools
-    pools: dict[str, Pool]
-    tracker: Tracker
-    clock: Clock = utcnow
+Outcome = EmailRendered | DeliveryAttempted
 
 
 class Unprocessable(Exception):
@@ -78,7 +46,7 @@ class Unprocessable(Exception):
         self.result, self.reason = result, reason
 
 
-def dropped(req: SendRequested, result: SendResult, reason: str, *, now: datetime | None = None) -> DeliveryAttempted:
+def dropped(req: SendRequested, result: SendResult, reason: str, *, now: datetime) -> DeliveryAttempted:
     return DeliveryAttempted(
         event_id=str(uuid.uuid4()),
         message_id=req.message_id,
@@ -90,109 +58,192 @@ def dropped(req: SendRequested, result: SendResult, reason: str, *, now: datetim
         outcome=DeliveryOutcome.DROPPED,
         send_result=result.value,
         smtp_reply=reason[:1000],
-        occurred_at=now or utcnow(),
+        occurred_at=now,
     )
 
 
-def _who(req: SendRequested) -> Recipient:
-    return Recipient(req.message_id, req.account_id, req.to, req.email_id, req.smtp_token_id)
+def email_key(req: SendRequested) -> EmailKey | None:
+    if req.raw_message is not None or req.email_id is None or req.email_version is None:
+        return None
+    return (req.account_id, req.email_id, req.email_version)
 
 
-def _bad_recipient(req: SendRequested) -> str | None:
-    for address in (req.to, *req.cc, *req.bcc):
+def recipient_key(req: SendRequested) -> RecipientKey:
+    return (req.account_id, req.to.lower())
+
+
+async def gather_facts(reqs: Sequence[SendRequested], ports: Ports) -> Facts:
+    """The batch's email versions, recipient statuses and dedicated pools: one lookup each."""
+    templated = [r for r in reqs if email_key(r) is not None]
+    emails, recipients, pools = await asyncio.gather(
+        ports.emails.load_many({k for r in templated if (k := email_key(r)) is not None}),
+        ports.recipients.statuses({recipient_key(r) for r in templated}),
+        ports.account_pools.dedicated_many({r.account_id for r in reqs}),
+    )
+    return Facts(emails=emails, recipients=recipients, dedicated_pools=pools)
+
+
+# ---- the steps of a templated send ----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Draft:
+    """One send request on its way through the steps: each step fills in what it found."""
+
+    req: SendRequested
+    facts: Facts
+    ports: Ports
+    now: datetime
+    email: EmailVersion | None = None
+    status: RecipientStatus | None = None
+    who: Recipient | None = None
+    unsubscribe: str = ""
+    rendered: Rendered | None = None
+    from_name: str = ""
+    from_address: str = ""
+    reply_to: tuple[str, ...] = ()
+    mime: bytes = b""
+
+    def drop(self, result: SendResult, reason: str) -> DeliveryAttempted:
+        return dropped(self.req, result, reason, now=self.now)
+
+    @property
+    def marketing(self) -> bool:
+        return self.email is not None and self.email.subscription_type is SubscriptionType.MARKETING
+
+
+Step = Callable[[Draft], DeliveryAttempted | None]
+
+
+def check_addresses(d: Draft) -> DeliveryAttempted | None:
+    for address in (d.req.to, *d.req.cc, *d.req.bcc):
         if not valid_address(address):
-            return address
+            return d.drop(SendResult.INVALID_TO_ADDRESS, f"invalid recipient address {address!r}")
     return None
 
 
-async def _pool(subscription_type: SubscriptionType, req: SendRequested, ports: Ports) -> Pool:
-    dedicated = None
-    if subscription_type is SubscriptionType.TRANSACTIONAL:
-        dedicated = await ports.account_pools.dedicated(req.account_id)
-    return choose_pool(subscription_type, dedicated, ports.pools)
+def load_email(d: Draft) -> DeliveryAttempted | None:
+    key = email_key(d.req)
+    if key is None:
+        return d.drop(SendResult.MISSING_CONTENT, "no email to render")
+    found = d.facts.emails.get(key)
+    if isinstance(found, RenderFailed):  # the version's templates do not compile
+        return d.drop(found.result, found.reason)
+    if found is None:
+        return d.drop(SendResult.MISSING_CONTENT, f"email {d.req.email_id} v{d.req.email_version} not found")
+    d.email = found
+    return None
 
 
-async def render_send(req: SendRequested, ports: Ports) -> EmailRendered | DeliveryAttempted:
-    if (bad := _bad_recipient(req)) is not None:
-        return dropped(req, SendResult.INVALID_TO_ADDRESS, f"invalid recipient address {bad!r}")
-    if req.raw_message is not None:
-        return await _render_whole(req, ports)
-    if req.email_id is None or req.email_version is None:
-        return dropped(req, SendResult.MISSING_CONTENT, "no email to render")
+def check_recipient(d: Draft) -> DeliveryAttempted | None:
+    assert d.email is not None
+    d.status = d.facts.recipients.get(recipient_key(d.req)) or RecipientStatus.unknown()
+    if (blocked := recipient_block(d.email.subscription_type, d.status)) is not None:
+        return d.drop(blocked, f"{d.email.subscription_type} email not sent to this contact: {blocked}")
+    return None
+
+
+def render_content(d: Draft) -> DeliveryAttempted | None:
+    assert d.email is not None and d.status is not None
     try:
-        email = await ports.emails.load(req.account_id, req.email_id, req.email_version)
-    except RenderFailed as exc:  # the version's templates do not compile
-        return dropped(req, exc.result, exc.reason)
-    if email is None:
-        return dropped(req, SendResult.MISSING_CONTENT, f"email {req.email_id} v{req.email_version} not found")
-    status = await ports.recipients.status(req.account_id, req.to.lower())
-    if (blocked := recipient_block(email.subscription_type, status)) is not None:
-        return dropped(req, blocked, f"{email.subscription_type} email not sent to this contact: {blocked}")
-    try:
-        custom = parse_custom(req.custom_properties_json)
+        custom = parse_custom(d.req.custom_properties_json)
     except ValueError as exc:
         raise Unprocessable(SendResult.CORRUPT_INPUT, f"customProperties is not JSON: {exc}") from exc
     if not isinstance(custom, dict):
         raise Unprocessable(SendResult.CORRUPT_INPUT, "customProperties is not an object")
-
-    who = _who(req)
-    marketing = email.subscription_type is SubscriptionType.MARKETING
-    unsubscribe = ports.tracker.unsubscribe_url(who) if marketing else ""
+    req = d.req
+    d.who = Recipient(req.message_id, req.account_id, req.to, req.email_id, req.smtp_token_id, req.email_version)
+    d.unsubscribe = d.ports.tracker.unsubscribe_url(d.who) if d.marketing else ""
     try:
-        rendered = render(
-            email.compiled,
-            {**status.properties, **req.contact_properties},
+        d.rendered = render(
+            d.email.compiled,
+            {**d.status.properties, **req.contact_properties},
             custom,
-            from_name=email.from_name,
-            unsubscribe_link=unsubscribe,
+            from_name=d.email.from_name,
+            unsubscribe_link=d.unsubscribe,
         )
     except RenderFailed as exc:
-        return dropped(req, exc.result, exc.reason)
+        return d.drop(exc.result, exc.reason)
+    return None
 
-    from_name, from_address = rendered.from_name, email.from_email
-    if req.from_override:
-        from_name, from_address = parseaddr(req.from_override)
-    if not valid_address(from_address):
-        return dropped(req, SendResult.INVALID_FROM_ADDRESS, f"invalid From address {from_address!r}")
-    reply_to = req.reply_to or email.reply_to
-    if any(not valid_address(a) for a in reply_to):
-        return dropped(req, SendResult.VALIDATION_FAILED, f"invalid Reply-To {reply_to!r}")
-    sending_domain = from_address.rpartition("@")[2].lower()
+
+def check_sender(d: Draft) -> DeliveryAttempted | None:
+    assert d.email is not None and d.rendered is not None
+    d.from_name, d.from_address = d.rendered.from_name, d.email.from_email
+    if d.req.from_override:
+        d.from_name, d.from_address = parseaddr(d.req.from_override)
+    if not valid_address(d.from_address):
+        return d.drop(SendResult.INVALID_FROM_ADDRESS, f"invalid From address {d.from_address!r}")
+    d.reply_to = d.req.reply_to or d.email.reply_to
+    if any(not valid_address(a) for a in d.reply_to):
+        return d.drop(SendResult.VALIDATION_FAILED, f"invalid Reply-To {d.reply_to!r}")
+    return None
+
+
+def build_message(d: Draft) -> DeliveryAttempted | None:
+    assert d.email is not None and d.rendered is not None and d.who is not None
     extra: tuple[tuple[str, str], ...] = ()
-    if marketing:
-        extra = (("List-Unsubscribe", f"<{unsubscribe}>"), ("List-Unsubscribe-Post", LIST_UNSUBSCRIBE_POST))
-    html = ports.tracker.track_html(rendered.html, who) if email.tracking else rendered.html
-    now = ports.clock()
-    mime = build_mime(
+    if d.marketing:
+        extra = (("List-Unsubscribe", f"<{d.unsubscribe}>"), ("List-Unsubscribe-Post", LIST_UNSUBSCRIBE_POST))
+    html = d.rendered.html
+    if d.email.tracking:
+        html = d.ports.tracker.track_html(html, d.who, d.email.links)
+    d.mime = build_mime(
         Headers(
-            message_id=req.message_id,
-            sending_domain=sending_domain,
-            from_header=format_mailbox(from_name, from_address),
-            to=req.to,
-            cc=req.cc,
-            reply_to=reply_to,
-            subject=rendered.subject,
-            date=now,
+            message_id=d.req.message_id,
+            sending_domain=sending_domain(d.from_address),
+            from_header=format_mailbox(d.from_name, d.from_address),
+            to=d.req.to,
+            cc=d.req.cc,
+            reply_to=d.reply_to,
+            subject=d.rendered.subject,
+            date=d.now,
             extra=extra,
         ),
         html=html,
-        text=rendered.text,
+        text=d.rendered.text,
     )
-    pool = await _pool(email.subscription_type, req, ports)
-    return _rendered(req, email.subscription_type, from_address, pool, sending_domain, mime, now, email.tracking)
+    return None
 
 
-async def _render_whole(req: SendRequested, ports: Ports) -> EmailRendered | DeliveryAttempted:
+STEPS: tuple[Step, ...] = (check_addresses, load_email, check_recipient, render_content, check_sender, build_message)
+
+
+def sending_domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def render_one(req: SendRequested, facts: Facts, ports: Ports) -> Outcome:
+    """One request through the steps (or `render_whole`), given its batch's facts."""
+    now = ports.clock()
+    if req.raw_message is not None:
+        if (bad := check_addresses(Draft(req, facts, ports, now))) is not None:
+            return bad
+        return render_whole(req, facts, ports, now)
+    d = Draft(req, facts, ports, now)
+    for step in STEPS:
+        if (stop := step(d)) is not None:
+            return stop
+    assert d.email is not None
+    pool = choose_ip_pool(d.email.subscription_type, req, facts, ports)
+    return _rendered(req, d.email.subscription_type, d.from_address, pool, d.mime, now, d.email.tracking)
+
+
+async def render_send(req: SendRequested, ports: Ports) -> Outcome:
+    """One request on its own (its facts looked up for it alone)."""
+    return render_one(req, await gather_facts([req], ports), ports)
+
+
+def render_whole(req: SendRequested, facts: Facts, ports: Ports, now: datetime) -> Outcome:
     """A message from the SMTP ingress: TRANSACTIONAL, tracked, headers kept."""
     assert req.raw_message is not None
-    who = _who(req)
-    now = ports.clock()
+    who = Recipient(req.message_id, req.account_id, req.to, req.email_id, req.smtp_token_id)
     envelope_from = parseaddr(req.from_override)[1] if req.from_override else ""
     try:
         whole = prepare_whole(
             req.raw_message,
             message_id=req.message_id,
-            sending_domain=envelope_from.rpartition("@")[2].lower() or "localhost",
+            sending_domain=sending_domain(envelope_from) or "localhost",
             date=now,
             track=lambda html: ports.tracker.track_html(html, who),
         )
@@ -200,11 +251,17 @@ async def _render_whole(req: SendRequested, ports: Ports) -> EmailRendered | Del
         raise Unprocessable(SendResult.CORRUPT_INPUT, str(exc)) from exc
     mail_from = envelope_from or whole.from_address
     if not valid_address(mail_from):
-        return dropped(req, SendResult.INVALID_FROM_ADDRESS, f"invalid From address {mail_from!r}")
-    sending_domain = mail_from.rpartition("@")[2].lower()
+        return dropped(req, SendResult.INVALID_FROM_ADDRESS, f"invalid From address {mail_from!r}", now=now)
     subscription_type = SubscriptionType.TRANSACTIONAL
-    pool = await _pool(subscription_type, req, ports)
-    return _rendered(req, subscription_type, mail_from, pool, sending_domain, whole.mime, now, True)
+    pool = choose_ip_pool(subscription_type, req, facts, ports)
+    return _rendered(req, subscription_type, mail_from, pool, whole.mime, now, True)
+
+
+def choose_ip_pool(subscription_type: SubscriptionType, req: SendRequested, facts: Facts, ports: Ports) -> Pool:
+    dedicated = None
+    if subscription_type is SubscriptionType.TRANSACTIONAL:
+        dedicated = facts.dedicated_pools.get(req.account_id)
+    return choose_pool(subscription_type, dedicated, ports.pools)
 
 
 def _rendered(
@@ -212,7 +269,6 @@ def _rendered(
     subscription_type: SubscriptionType,
     mail_from: str,
     pool: Pool,
-    sending_domain: str,
     mime: bytes,
     now: datetime,
     tracked: bool,
@@ -228,7 +284,7 @@ def _rendered(
         recipients=(req.to, *req.cc, *req.bcc),
         pool=pool.name,
         sending_ip=pool.choose(),
-        sending_domain=sending_domain,
+        sending_domain=sending_domain(mail_from),
         mime=mime,
         requested_at=req.requested_at,
         rendered_at=now,

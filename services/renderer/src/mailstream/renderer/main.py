@@ -1,21 +1,31 @@
-"""Renderer process: the Faust worker plus the ops endpoints."""
+"""Renderer process: settings, the batch loop over email.send.requested, the ops endpoints.
+
+Graceful stop (SIGTERM): the loop finishes and commits the batch in hand, then stops.
+"""
 
 from __future__ import annotations
 
-from mailstream.core.db import database_reachable
-from mailstream.core.faust_runtime import ServiceSetup, run_worker
-from mailstream.renderer import bootstrap
-from mailstream.renderer.app import app
+from mailstream.core.logs import configure_logging
+from mailstream.core.ops_http import ops_app, serve
+from mailstream.core.runtime import run as run_loop
+from mailstream.core.runtime import stop_event
+from mailstream.renderer.bootstrap import Renderer
 from mailstream.renderer.settings import RendererSettings
 
 
+async def main(settings: RendererSettings) -> None:
+    log = configure_logging("renderer", settings.log_level)
+    log.info("starting", extra={"fields": settings.redacted()})
+    stop = stop_event()
+    renderer = await Renderer.start(settings)
+    ops = await serve(ops_app(renderer.readiness_checks()), settings.http_host, settings.renderer_ops_port)
+    try:
+        await renderer.loop.run(stop)
+    finally:
+        await ops.cleanup()
+        await renderer.stop()
+    log.info("stopped")
+
+
 def run() -> None:
-    settings = RendererSettings.from_env()
-
-    async def start():
-        deps = await bootstrap.start(settings)
-        return ServiceSetup(checks={"postgres": lambda: database_reachable(deps.pool)})
-
-    run_worker(
-        app, settings, service="renderer", ops_host=settings.http_host, ops_port=settings.renderer_ops_port, start=start
-    )
+    run_loop(main(RendererSettings.from_env()))

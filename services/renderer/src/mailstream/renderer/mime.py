@@ -1,5 +1,12 @@
 """MIME written as bytes directly (the `email` object model is 10-30x slower; tests parse the
-output back with it): multipart/alternative text + HTML, RFC 2047 headers, base64 UTF-8 bodies, CRLF.
+output back with it): multipart/alternative text + HTML, RFC 2047 headers, UTF-8 bodies, CRLF.
+
+Body encodings (the smallest the content allows; `body_part`):
+- 7bit: ASCII with every line within RFC 5322's 998 characters, as is. An HTML part longer
+  than that per line (templates are often one line) is wrapped at whitespace inside a tag,
+  between its name and its attributes, which HTML parses the same as a space (`wrap_html`).
+- quoted-printable: ASCII that cannot be wrapped so (rare).
+- base64: any other text (non-ASCII), as before; base64 is also the cheapest encoding to compute.
 
 Header safety: every value passes through `header_text()` (control characters, CR and LF
 included, become spaces) or is an address checked by `valid_address()`, so no property can
@@ -18,7 +25,8 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
-MESSAGE_ID_HEADER = "X-Mailstream-ID"  # feedback-loop reports carry it back to us
+from mailstream.schemas.headers import MESSAGE_ID_HEADER
+
 MAX_HEADER_TEXT = 1000  # characters of a subject or display name kept (personalized ones can be anything)
 MAX_PLAIN_HEADER = 900  # longer (or non-ASCII) values are folded/encoded by email.header
 
@@ -76,13 +84,76 @@ def encode_addresses(name: str, mailboxes: Sequence[str]) -> bytes:
     return f"{name}: {joined}\r\n".encode("ascii")
 
 
-def _body(text: str) -> bytes:
-    """base64 of the UTF-8 text with CRLF line ends, in lines of 76 characters."""
+MAX_LINE = 998  # characters per line, CRLF excluded (RFC 5322 2.1.1)
+# Where an HTML line may break: the whitespace after a tag's name (`<td| style=...>`).
+_TAG_NAME_SPACE = re.compile(rb"<[A-Za-z][A-Za-z0-9:-]*([ \t])")
+_LONG_LINE = re.compile(rb"[^\n]{%d}" % (MAX_LINE + 1))
+
+
+def _crlf(text: str) -> bytes:
     data = text.encode("utf-8")  # bytes operations below are cheaper than on (often UCS-2) str
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    encoded = binascii.b2a_base64(data.replace(b"\n", b"\r\n"), newline=False)
+    return data.replace(b"\n", b"\r\n")
+
+
+def _base64(data: bytes) -> bytes:
+    """base64 in lines of 76 characters."""
+    encoded = binascii.b2a_base64(data, newline=False)
     return b"\r\n".join(_BASE64_LINE.findall(encoded)) + b"\r\n"
+
+
+def wrap_html(line: bytes) -> list[bytes] | None:
+    """One long HTML line as lines of at most MAX_LINE characters, broken only at whitespace
+    between a tag's name and its attributes (HTML reads a line break there as the space it
+    replaces); None when some stretch has no such place."""
+    pieces, start = [], 0
+    while len(line) - start > MAX_LINE:
+        limit = start + MAX_LINE
+        cut = -1
+        at = line.rfind(b"<", start + 1, limit)
+        while at > start:
+            m = _TAG_NAME_SPACE.match(line, at)
+            if m is not None and m.start(1) <= limit:
+                cut = m.start(1)
+                break
+            at = line.rfind(b"<", start + 1, at)
+        if cut < 0:
+            return None
+        pieces.append(line[start:cut])
+        start = cut + 1  # the whitespace becomes the line break
+    pieces.append(line[start:])
+    return pieces
+
+
+def _seven_bit(data: bytes, *, html: bool) -> bytes | None:
+    """The body as 7bit, or None when it needs an encoding. `data` is ASCII with CRLF line ends."""
+    if _LONG_LINE.search(data.replace(b"\r\n", b"\n")) is None:
+        return data
+    if not html:
+        return None
+    lines = []
+    for line in data.split(b"\r\n"):
+        if len(line) <= MAX_LINE:
+            lines.append(line)
+        elif (wrapped := wrap_html(line)) is not None:
+            lines.extend(wrapped)
+        else:
+            return None
+    return b"\r\n".join(lines)
+
+
+def body_part(text: str, *, html: bool) -> tuple[str, bytes]:
+    """(Content-Transfer-Encoding, encoded body) of a text part. The body is the content exactly:
+    the CRLF before the next boundary belongs to the boundary (RFC 2046 5.1.1)."""
+    data = _crlf(text)
+    if data.isascii():
+        if (plain := _seven_bit(data, html=html)) is not None:
+            return "7bit", plain
+        # b2a_qp writes its soft line breaks with the data's line ending, "\n" when it has none.
+        encoded = binascii.b2a_qp(data, istext=True).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        return "quoted-printable", encoded
+    return "base64", _base64(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,17 +185,23 @@ def build_mime(headers: Headers, *, html: str, text: str, boundary: str | None =
     parts.append(f"{MESSAGE_ID_HEADER}: {header_text(headers.message_id)}\r\n".encode("ascii"))
     for name, value in headers.extra:
         parts.append(encode_unstructured(name, value))
+    text_encoding, text_body = body_part(text, html=False)
+    html_encoding, html_body = body_part(html, html=True)
     parts.append(
         b"MIME-Version: 1.0\r\n"
         + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode("ascii")
         + f"--{boundary}\r\n".encode("ascii")
-        + b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + f'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: {text_encoding}\r\n\r\n'.encode(
+            "ascii"
+        )
     )
-    parts.append(_body(text))
+    parts.append(text_body)
     parts.append(
         f"\r\n--{boundary}\r\n".encode("ascii")
-        + b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + f'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: {html_encoding}\r\n\r\n'.encode(
+            "ascii"
+        )
     )
-    parts.append(_body(html))
+    parts.append(html_body)
     parts.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
     return b"".join(parts)

@@ -136,7 +136,7 @@ def render(
     if email.text:
         text_out = _render(email.text, context)
     elif email.derived_text:
-        text_out = _BLANK_LINES.sub("\n", _render(email.derived_text, context)).strip() + "\n"
+        text_out = drop_blank_lines(_render(email.derived_text, context)).strip() + "\n"
     else:
         text_out = html_to_text(html_out)
     subject_out = one_line(_render(email.subject, context))
@@ -159,7 +159,22 @@ def _anchor_text(match: re.Match[str]) -> str:
     return f"{label} ({match.group(2)})"
 
 
-_BLANK_LINES = re.compile(r"[ \t]*\n(?:[ \t]*\n)+")  # left where statements and empty values were
+def drop_blank_lines(text: str) -> str:
+    """The text without the blank lines template statements and empty values leave, and without the
+    trailing spaces of a line before them: `re.sub(r"[ \\t]*\\n(?:[ \\t]*\\n)+", "\\n", text)`, which cost
+    ~40% of a render on a receipt (a test checks they agree)."""
+    kept: list[str] = []
+    after_blank = False
+    for line in text.split("\n"):
+        if not line.strip(" \t"):
+            after_blank = True
+            continue
+        if after_blank and kept:
+            kept[-1] = kept[-1].rstrip(" \t")
+        after_blank = False
+        kept.append(line)
+    out = "\n".join(kept)
+    return out + "\n" if after_blank else out
 
 
 def tidy_text(text: str) -> str:

@@ -3,26 +3,21 @@
 
 Only absolute http(s) links in `<a>`/`<area>` hrefs are rewritten. mailto:, tel:, in-page
 anchors, relative links, links already pointing at the tracker (the unsubscribe link) and
-anchors marked `data-mailstream-notrack` are left alone.
+anchors marked `data-mailstream-notrack` are left alone. A target that is one of the email
+version's static links is signed as its index in that list (a short link); others carry the URL.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import html as html_lib
-import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
+from mailstream.schemas.links import HREF, LinkKind, LinkSigner, MessageLinks, TrackedLink, href_target, trackable
 
-# <a ... href="..."> or <area ...>, either quote; case-insensitive by hand (re.I is much slower here).
-_HREF = re.compile(r"""(<[aA](?:[rR][eE][aA])?\s(?:[^>]*?\s)?[hH][rR][eE][fF]\s*=\s*)(?:"([^"]*)"|'([^']*)')""")
-_json_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str (ensure_ascii)
 _BODY_END = re.compile(r"</body\s*>", re.I)
 NO_TRACK_ATTRIBUTE = "data-mailstream-notrack"
+NO_LINKS: Mapping[str, int] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,44 +29,33 @@ class Recipient:
     recipient: str
     email_id: int | None = None
     smtp_token_id: str | None = None
-
-
-class MessageLinks:
-    """The signed links of one message, produced exactly as `LinkSigner.token` does (a unit test
-    compares them) but with the JSON of the per-message fields and the keyed HMAC state computed
-    once per message instead of once per link: a receipt has a dozen links."""
-
-    def __init__(self, keyed: hmac.HMAC, key_id: str, base: str, who: Recipient) -> None:
-        self._keyed, self._key_id, self._base = keyed, key_id, base
-        fields = [who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id]
-        self._middle = json.dumps(fields, separators=(",", ":"))[1:-1]
-
-    def url(self, kind: LinkKind, target: str | None = None) -> str:
-        url = "null" if target is None else _json_string(target)  # exactly json.dumps(target)
-        fields = f'["{kind.value}",{self._middle},{url}]'
-        payload = base64.urlsafe_b64encode(fields.encode()).rstrip(b"=")
-        mac = self._keyed.copy()
-        mac.update(payload)
-        signature = base64.urlsafe_b64encode(mac.digest()[:16]).rstrip(b"=").decode("ascii")
-        return f"{self._base}/{kind.value}/{payload.decode('ascii')}.{self._key_id}.{signature}"
+    email_version: int | None = None
 
 
 class Tracker:
     def __init__(self, signer: LinkSigner, base_url: str) -> None:
         self._signer = signer
         self._base = base_url.rstrip("/")
-        # LinkSigner signs with its first key; its MAC input is "key_id." + payload.
-        self._key_id, key = signer.signing_key()
-        self._keyed = hmac.new(key, f"{self._key_id}.".encode(), hashlib.sha256)
 
     def links(self, who: Recipient) -> MessageLinks:
-        return MessageLinks(self._keyed, self._key_id, self._base, who)
+        return self._signer.for_message(
+            self._base,
+            message_id=who.message_id,
+            account_id=who.account_id,
+            recipient=who.recipient,
+            email_id=who.email_id,
+            email_version=who.email_version,
+            smtp_token_id=who.smtp_token_id,
+        )
 
     def link(self, kind: LinkKind, who: Recipient, url: str | None = None) -> str:
         return self._signer.url(
             self._base,
-            TrackedLink(kind, who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id, url),
-        )
+            TrackedLink(
+                kind, who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id, url,
+                who.email_version,
+            ),
+        )  # fmt: skip
 
     def unsubscribe_url(self, who: Recipient) -> str:
         return self.link(LinkKind.UNSUBSCRIBE, who)
@@ -79,8 +63,9 @@ class Tracker:
     def is_ours(self, url: str) -> bool:
         return url.startswith(self._base + "/")
 
-    def track_html(self, html: str, who: Recipient) -> str:
-        """Rewrites the links and adds the open pixel (before </body>, or at the end)."""
+    def track_html(self, html: str, who: Recipient, static: Mapping[str, int] = NO_LINKS) -> str:
+        """Rewrites the links and adds the open pixel (before </body>, or at the end). `static`:
+        the email version's static links, target -> index (signed as the index)."""
         links = self.links(who)
         # href as written -> its signed click link ("" when it is not tracked). A receipt repeats
         # the same few targets many times, and a message's link for a target is always the same.
@@ -93,14 +78,19 @@ class Tracker:
                 return match.group(0)
             link = signed.get(raw)
             if link is None:
-                url = html_lib.unescape(raw).strip()
-                tracked = url.lower().startswith(("http://", "https://")) and not self.is_ours(url)
-                link = signed[raw] = links.url(LinkKind.CLICK, url) if tracked else ""
+                url = href_target(raw)
+                if not trackable(url) or self.is_ours(url):
+                    link = ""
+                elif (index := static.get(url)) is not None:
+                    link = links.url(LinkKind.CLICK, link=index)
+                else:
+                    link = links.url(LinkKind.CLICK, target=url)
+                signed[raw] = link
             if not link:
                 return match.group(0)
             return f"{prefix}{quote}{link}{quote}"
 
-        tracked = _HREF.sub(rewrite, html)
+        tracked = HREF.sub(rewrite, html)
         pixel = (
             f'<img src="{links.url(LinkKind.OPEN)}" width="1" height="1" alt="" '
             'style="display:block;width:1px;height:1px;border:0" />'

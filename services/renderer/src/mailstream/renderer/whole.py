@@ -20,7 +20,8 @@ from email.policy import SMTP
 from email.utils import format_datetime, getaddresses
 from io import BytesIO
 
-from mailstream.renderer.mime import MESSAGE_ID_HEADER, header_text
+from mailstream.renderer.mime import header_text
+from mailstream.schemas.headers import MESSAGE_ID_HEADER
 
 _parser = BytesParser(policy=SMTP)
 # In a folded header a line break is followed by whitespace; anything else starts a new header.
