@@ -24,11 +24,13 @@ from mailstream.schemas import (
     EmailRendered,
     EngagementKind,
     EngagementRecorded,
+    MessageRendered,
     RecordDeadLettered,
     SendRequested,
     SubscriptionType,
     UnsubscribeReason,
     UnsubscribeRecorded,
+    decode,
     encode,
 )
 from mailstream.schemas.topics import (
@@ -36,6 +38,7 @@ from mailstream.schemas.topics import (
     DELIVERY,
     ENGAGEMENT,
     RENDERED,
+    RENDERED_META,
     RETRY_TIERS,
     SEND_REQUESTED,
     UNSUBSCRIBE,
@@ -45,10 +48,11 @@ pytestmark = pytest.mark.e2e
 SETTINGS = CommonSettings.from_env()
 
 # topic -> the services consuming it (each dead-letters what it cannot decode)
-SPECS = [SEND_REQUESTED, RENDERED, *RETRY_TIERS, DELIVERY, ENGAGEMENT, UNSUBSCRIBE]
+SPECS = [SEND_REQUESTED, RENDERED, *RETRY_TIERS, RENDERED_META, DELIVERY, ENGAGEMENT, UNSUBSCRIBE]
 CONSUMERS = {
     SEND_REQUESTED.name: {"renderer"},
-    RENDERED.name: {"sender", "tracker"},
+    RENDERED.name: {"sender"},
+    RENDERED_META.name: {"tracker"},
     **{tier.name: {"sender"} for tier in RETRY_TIERS},
     DELIVERY.name: {"tracker"},
     ENGAGEMENT.name: {"tracker"},
@@ -115,6 +119,7 @@ async def test_corrupt_records_on_every_topic_are_dead_lettered_and_consumers_ke
     h, api, account, producer, tail, raw_sink
 ):
     rendered = rendered_record()
+    rendered_meta = encode(MessageRendered.of(decode(rendered, EmailRendered)))
     delivery = encode(
         DeliveryAttempted(
             event_id=str(uuid.uuid4()),
@@ -133,7 +138,7 @@ async def test_corrupt_records_on_every_topic_are_dead_lettered_and_consumers_ke
         for spec in SPECS:
             for kind, (value, fragment) in corruptions(spec).items():
                 if value is None:
-                    whole = rendered if spec.name.startswith(RENDERED.name) else delivery
+                    whole = {RENDERED_META.name: rendered_meta, DELIVERY.name: delivery}.get(spec.name, rendered)
                     value = whole[: len(whole) // 2]
                 for partition in range(spec.partitions):
                     key = f"sec-corrupt-{uuid.uuid4().hex[:8]}".encode()
@@ -159,7 +164,7 @@ async def test_corrupt_records_on_every_topic_are_dead_lettered_and_consumers_ke
     kinds = sorted({v[0] for v in produced.values()})
     print(
         f"Corrupt records: {len(CONSUMERS)} topics x {len(kinds)} kinds ({', '.join(kinds)}) x every partition = "
-        f"{len(produced)} records, {len(expected)} dead letters expected (email.rendered has 2 consumers), "
+        f"{len(produced)} records, {len(expected)} dead letters expected , "
         f"{len(set(seen) & expected)} found with reason and service, {len(missing)} missing, "
         f"{len(duplicated)} duplicated, {len(waiting)} still queued behind deferred records on retry tiers"
     )

@@ -12,9 +12,9 @@ import pytest
 from mailstream.core.db import create_pool
 from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.tracker.adapters import messages, stats
-from mailstream.tracker.adapters.outcomes import apply_status
+from mailstream.tracker.adapters.outcomes import apply_statuses
 from mailstream.tracker.adapters.smtp_intake import FeedbackHandler, serve_smtp
-from mailstream.tracker.adapters.suppressions import already_reported, suppress
+from mailstream.tracker.adapters.suppressions import already_reported, suppress_all
 from mailstream.tracker.engagement import TrackedMessage
 from mailstream.tracker.feedback import NotAReport
 from mailstream.tracker.settings import TrackerSettings
@@ -22,6 +22,7 @@ from mailstream.tracker.stats import StatsKey
 from mailstream.tracker.statuses import StatusChange
 from mailstream.tracker.suppression import Suppression
 
+pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
 
 
@@ -40,8 +41,9 @@ def account() -> int:
 
 async def test_a_rendered_message_is_remembered_once_and_found_by_id(pool):
     msg = TrackedMessage(str(uuid.uuid4()), account(), ("jane@example.com", "cc@example.com"), 7, "tok")
-    assert await messages.remember(pool, msg, NOW) is True
-    assert await messages.remember(pool, msg, NOW) is False  # a redelivered record
+    async with pool.acquire() as conn:
+        assert await messages.remember_all(conn, [(msg, NOW)]) == {uuid.UUID(msg.message_id)}
+        assert await messages.remember_all(conn, [(msg, NOW)]) == set()  # a redelivered record
     assert await messages.find(pool, msg.message_id) == msg
     assert await messages.find(pool, str(uuid.uuid4())) is None
     assert await messages.find(pool, "not-a-uuid") is None
@@ -51,20 +53,23 @@ async def test_a_suppression_is_recorded_once_per_reason(pool):
     acct, message_id = account(), str(uuid.uuid4())
     spam = Suppression(acct, "jane@example.com", "SPAM_REPORT", message_id, "SPAM_REPORT")
     assert not await already_reported(pool, acct, "Jane@Example.com", message_id)
-    assert await suppress(pool, spam) is True
-    assert await suppress(pool, spam) is False
-    assert await suppress(pool, Suppression(acct, "jane@example.com", "UNSUBSCRIBED", None, "LINK")) is True
+    async with pool.acquire() as conn:
+        await suppress_all(conn, [spam, Suppression(acct, "jane@example.com", "UNSUBSCRIBED", None, "LINK")])
+        await suppress_all(conn, [spam])  # the first reason of its kind is kept
     assert await already_reported(pool, acct, "Jane@Example.com", message_id)
     assert not await already_reported(pool, acct, "jane@example.com", str(uuid.uuid4()))
+    count = await pool.fetchval("SELECT count(*) FROM suppressions WHERE account_id = $1", acct)
+    assert count == 2
 
 
-async def test_statistics_rows_are_written_with_absolute_values(pool):
+async def test_statistics_increments_add_up_per_row(pool):
     acct = account()
     key = StatsKey(acct, "email", "42")
-    await stats.write(pool, [(key, {"opens_total": 3, "delivered": 2})])
-    await stats.write(pool, [(key, {"opens_total": 5, "delivered": 2, "clicks_total": 1})])  # the same row, later
+    async with pool.acquire() as conn:
+        await stats.add(conn, {key: {"opens_total": 3, "delivered": 2}})
+        await stats.add(conn, {key: {"opens_total": 5, "clicks_total": 1}})  # the same row, later
     row = await pool.fetchrow("SELECT * FROM stats WHERE account_id = $1 AND dimension = 'email'", acct)
-    assert (row["opens_total"], row["delivered"], row["clicks_total"], row["sent"]) == (5, 2, 1, 0)
+    assert (row["opens_total"], row["delivered"], row["clicks_total"], row["sent"]) == (8, 2, 1, 0)
 
 
 async def test_only_the_first_completion_changes_the_status_row(pool):
@@ -73,10 +78,11 @@ async def test_only_the_first_completion_changes_the_status_row(pool):
     complete = StatusChange(
         status_id, message_id, processing.account_id, "COMPLETE", NOW, "SENT", NOW, str(uuid.uuid4()), NOW
     )
-    assert await apply_status(pool, processing) is True
-    assert await apply_status(pool, complete) is True
-    assert await apply_status(pool, complete) is False  # counted once
-    assert await apply_status(pool, processing) is False  # never moves back
+    async with pool.acquire() as conn:
+        assert await apply_statuses(conn, [processing]) == {uuid.UUID(status_id)}
+        assert await apply_statuses(conn, [complete]) == {uuid.UUID(status_id)}
+        assert await apply_statuses(conn, [complete]) == set()  # counted once
+        assert await apply_statuses(conn, [processing]) == set()  # never moves back
 
 
 async def test_the_feedback_address_answers_250_for_a_report_and_550_for_other_mail():

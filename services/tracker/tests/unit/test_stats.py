@@ -1,13 +1,17 @@
 from datetime import UTC, datetime
 
 from mailstream.schemas import DeliveryOutcome, EngagementKind, EngagementRecorded
-from mailstream.tracker.handlers import on_engagement
-from mailstream.tracker.stats import FIELDS, StatsKey, fold, keys_for, outcome_delta, rate
+from mailstream.tracker import handlers
+from mailstream.tracker.stats import FIELDS, StatsKey, fold, keys_for, outcome_delta, rate, summed
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-def event(kind, machine=False, message="m-1", recipient="jane@example.com", email_id=7, token=None):
+M1 = "6f1c2b7e-3d4a-4b5c-8d9e-000000000001"
+M2 = "6f1c2b7e-3d4a-4b5c-8d9e-000000000002"
+
+
+def event(kind, machine=False, message=M1, recipient="jane@example.com", email_id=7, token=None):
     return EngagementRecorded(
         event_id="e",
         kind=kind,
@@ -22,11 +26,10 @@ def event(kind, machine=False, message="m-1", recipient="jane@example.com", emai
 
 
 def fold_all(events):
-    seen, totals = {}, {}
-    for evt in events:
-        for key, delta in on_engagement(evt, seen):
-            totals[key] = fold(totals.get(key, {}), delta)
-    return totals
+    """The increments of one batch of engagement events whose first-human keys are all new."""
+    plan = handlers.plan_batch(events)
+    written = handlers.Written(new_firsts=set(plan.first_candidates))
+    return summed(handlers.increments(plan, written))
 
 
 def test_each_event_counts_for_the_account_the_email_and_the_token():
@@ -43,7 +46,7 @@ def test_unique_human_opens_are_per_message_and_recipient_and_machines_are_apart
             event(EngagementKind.OPEN),
             event(EngagementKind.OPEN, recipient="JANE@example.com"),
             event(EngagementKind.OPEN, machine=True),
-            event(EngagementKind.OPEN, message="m-2"),
+            event(EngagementKind.OPEN, message=M2),
             event(EngagementKind.CLICK, machine=True),
             event(EngagementKind.CLICK),
             event(EngagementKind.SPAM_REPORT),
@@ -83,33 +86,3 @@ def test_fold_refuses_unknown_counters_and_rates_need_deliveries():
     else:
         raise AssertionError("unknown counter accepted")
     assert rate(3, 4) == 0.75 and rate(3, 0) is None
-
-
-def test_the_buffer_sums_per_row_until_drained():
-    from mailstream.tracker.stats import IncrementBuffer
-
-    buffer, seen = IncrementBuffer(), {}
-    for e in [event(EngagementKind.OPEN), event(EngagementKind.OPEN, machine=True)]:
-        buffer.add(on_engagement(e, seen))
-    drained = dict(buffer.drain())
-    assert drained[StatsKey(1, "account", "1")] == {"opens_total": 2, "opens_unique_human": 1, "opens_machine": 1}
-    assert buffer.drain() == []
-
-
-class FailingPool:
-    def acquire(self):
-        raise OSError("database down")
-
-
-class Deps:
-    def __init__(self, pool):
-        self.pool = pool
-
-
-async def test_flush_writes_only_owned_partitions_and_keeps_failed_rows_for_the_next_tick():
-    from mailstream.tracker.handlers import flush_stats
-
-    dirty = {"1/account/1": 0, "2/account/2": 3}
-    counts = {"1/account/1": {"opens_total": 1}, "2/account/2": {"opens_total": 2}}
-    assert await flush_stats(counts, dirty, {0}, Deps(FailingPool())) == 0
-    assert dirty == {"1/account/1": 0}  # partition 3 is no longer ours: dropped; ours kept for a retry

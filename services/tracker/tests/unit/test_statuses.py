@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, EmailRendered, SubscriptionType
-from mailstream.tracker.statuses import on_delivery, on_rendered
+from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, MessageRendered
+from mailstream.tracker.statuses import merged, on_delivery, on_rendered
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -21,19 +21,8 @@ def delivery(outcome, result="SENT"):
 
 
 def test_rendered_means_processing_since_render_time():
-    msg = EmailRendered(
-        message_id="m-1",
-        status_id="s-1",
-        account_id=1,
-        subscription_type=SubscriptionType.TRANSACTIONAL,
-        mail_from="a@b.example",
-        recipients=("c@d.example",),
-        pool="shared",
-        sending_ip="127.0.0.2",
-        sending_domain="b.example",
-        mime=b"",
-        requested_at=T0,
-        rendered_at=T0,
+    msg = MessageRendered(
+        message_id="m-1", status_id="s-1", account_id=1, recipients=("c@d.example",), requested_at=T0, rendered_at=T0
     )
     change = on_rendered(msg)
     assert (change.status, change.started_at, change.send_result) == ("PROCESSING", T0, None)
@@ -52,3 +41,20 @@ def test_a_bounce_completes_without_a_sent_event():
 
 def test_a_deferral_changes_nothing():
     assert on_delivery(delivery(DeliveryOutcome.DEFERRED, "QUEUED")) is None
+
+
+def test_merged_changes_leave_one_per_status_the_first_complete_started_when_processing_began():
+    processing = on_rendered(
+        MessageRendered(
+            message_id="m-1",
+            status_id="S-1",
+            account_id=1,
+            recipients=("c@d.example",),
+            requested_at=T0,
+            rendered_at=T0 - timedelta(seconds=1),
+        )
+    )
+    first, second = on_delivery(delivery(DeliveryOutcome.DELIVERED)), on_delivery(delivery(DeliveryOutcome.BOUNCED))
+    (only,) = merged([processing, first, second, processing])
+    assert (only.status, only.send_result, only.started_at) == ("COMPLETE", "SENT", T0 - timedelta(seconds=1))
+    assert merged([processing]) == [processing]

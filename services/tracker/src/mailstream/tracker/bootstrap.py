@@ -1,52 +1,94 @@
-"""Composition root: the dependencies the agents and the HTTP routes use, built once when the worker starts."""
+"""Composition root: the tracker's dependencies, built and started in `start()`, stopped in
+`stop()`; nothing at import time and no module globals."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import contextlib
+import functools
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer
 
-from mailstream.core.db import create_pool
-from mailstream.core.kafka import reliable_producer
+from mailstream.core.consumer import BatchLoop, batch_consumer
+from mailstream.core.db import create_pool, database_reachable
+from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
 from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.schemas.links import LinkSigner
+from mailstream.tracker.adapters.links import LinkTargets
+from mailstream.tracker.adapters.messages import MessageLookups
 from mailstream.tracker.adapters.publisher import Publisher
 from mailstream.tracker.adapters.recent import RecentDeliveries
+from mailstream.tracker.intake import TOPICS, TrackerIntake
 from mailstream.tracker.settings import TrackerSettings
+from mailstream.tracker.web import Tracking
+
+GROUP_ID = "mailstream-tracker"
 
 
 @dataclass
-class Dependencies:
+class Tracker:
     settings: TrackerSettings
     pool: asyncpg.Pool
-    signer: LinkSigner
-    publisher: Publisher
-    recent: RecentDeliveries
-    background: list[asyncio.Task]
+    producer: ReliableProducer
+    consumer: AIOKafkaConsumer
+    loop: BatchLoop
+    tracking: Tracking
+    background: list[asyncio.Task] = field(default_factory=list)
 
+    @classmethod
+    async def start(cls, settings: TrackerSettings) -> Tracker:
+        signer = LinkSigner.from_setting(settings.link_signing_keys)  # a malformed key stops start-up
+        pool = await create_pool(settings.database_url, min_size=1, max_size=8)
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, "tracker", migrations_of("mailstream.tracker"))
+        # linger: the tracking endpoints' events from concurrent requests go in one produce request
+        producer = reliable_producer(settings.kafka_bootstrap, client_id="mailstream-tracker", linger_ms=5)
+        publisher = Publisher(producer=producer)
+        consumer = batch_consumer(
+            settings.kafka_bootstrap,
+            group_id=GROUP_ID,
+            client_id="mailstream-tracker",
+            fetch_min_bytes=settings.tracker_fetch_min_bytes,
+            fetch_max_wait_ms=settings.tracker_fetch_max_wait_ms,
+        )
+        intake = TrackerIntake(pool=pool, publish_dead_letters=publisher.dead_letters, seek=consumer.seek)
+        loop = BatchLoop(
+            consumer,
+            handle=intake,
+            name="tracker",
+            max_records=settings.tracker_max_records,
+            on_assigned=intake.on_assigned,
+        )
+        consumer.subscribe(list(TOPICS), listener=loop)
+        recent = RecentDeliveries()
+        tracking = Tracking(
+            signer=signer,
+            targets=LinkTargets(pool),
+            recent=recent,
+            publisher=publisher,
+            messages=MessageLookups(pool),
+            scan_window=timedelta(seconds=settings.link_scanner_window_s),
+        )
+        await producer.start()
+        await consumer.start()
+        follower = asyncio.create_task(recent.follow(settings.kafka_bootstrap), name="recent-deliveries")
+        return cls(settings, pool, producer, consumer, loop, tracking, [follower])
 
-_deps: Dependencies | None = None
-_ready = asyncio.Event()
+    def readiness_checks(self):
+        return {
+            "postgres": functools.partial(database_reachable, self.pool),
+            "kafka": functools.partial(kafka_reachable, self.producer),
+        }
 
-
-async def start(settings: TrackerSettings) -> Dependencies:
-    global _deps
-    signer = LinkSigner.from_setting(settings.link_signing_keys)  # a malformed key stops start-up
-    pool = await create_pool(settings.database_url, max_size=16)
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, "tracker", migrations_of("mailstream.tracker"))
-    producer = reliable_producer(settings.kafka_bootstrap, client_id="mailstream-tracker-http", linger_ms=5)
-    await producer.start()
-    recent = RecentDeliveries()
-    follower = asyncio.create_task(recent.follow(settings.kafka_bootstrap), name="recent-deliveries")
-    _deps = Dependencies(settings, pool, signer, Publisher(producer=producer), recent, [follower])
-    _ready.set()
-    return _deps
-
-
-async def deps() -> Dependencies:
-    """The dependencies; agents may start before the start-up task has built them."""
-    await _ready.wait()
-    assert _deps is not None
-    return _deps
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        for task in self.background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.consumer.stop()
+        await self.producer.stop()
+        await self.pool.close()

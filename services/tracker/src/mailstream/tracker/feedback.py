@@ -15,7 +15,8 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.utils import parseaddr
 
-MESSAGE_ID_HEADER = "X-Mailstream-ID"
+from mailstream.schemas.headers import MESSAGE_ID_HEADER
+
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 # Feedback types (ARF Feedback-Type, RFC 5965 7.3 and 6591; SES complaintFeedbackType) that are not

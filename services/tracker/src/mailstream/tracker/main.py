@@ -1,41 +1,46 @@
-"""Tracker process: the Faust worker, with the tracking HTTP server on its port and the
-feedback-loop SMTP intake on its own."""
+"""Tracker process: the tracking HTTP endpoints (with /healthz, /readyz, /metrics) on its port,
+the feedback-loop SMTP intake on its own, and the batch loop over its topics.
+
+Graceful stop (SIGTERM): the loop finishes and commits the batch in hand, then everything stops.
+"""
 
 from __future__ import annotations
 
-import logging
-
-from mailstream.core.db import database_reachable
-from mailstream.core.faust_runtime import ServiceSetup, run_worker
-from mailstream.core.kafka import kafka_reachable
-from mailstream.tracker import bootstrap, web
+from mailstream.core.logs import configure_logging
+from mailstream.core.ops_http import ops_app, serve
+from mailstream.core.runtime import run as run_loop
+from mailstream.core.runtime import stop_event
+from mailstream.tracker import web
 from mailstream.tracker.adapters.smtp_intake import FeedbackHandler, serve_smtp
-from mailstream.tracker.app import app
+from mailstream.tracker.bootstrap import Tracker
 from mailstream.tracker.settings import TrackerSettings
 
-log = logging.getLogger(__name__)
+
+async def main(settings: TrackerSettings) -> None:
+    log = configure_logging("tracker", settings.log_level)
+    log.info("starting", extra={"fields": settings.redacted()})
+    stop = stop_event()
+    tracker = await Tracker.start(settings)
+    http = ops_app(tracker.readiness_checks())
+    http.add_routes(web.routes(tracker.tracking))
+    runner = await serve(http, settings.http_host, settings.tracker_http_port)
+    intake = None
+    if settings.feedback_smtp_port:
+        try:
+            intake = await serve_smtp(
+                FeedbackHandler(take=tracker.tracking.take_arf), settings.http_host, settings.feedback_smtp_port
+            )
+        except OSError:  # the HTTP intake still takes reports; say so loudly and serve tracking anyway
+            log.exception("feedback SMTP intake NOT started on port %d", settings.feedback_smtp_port)
+    try:
+        await tracker.loop.run(stop)
+    finally:
+        if intake is not None:
+            intake.close()
+        await runner.cleanup()
+        await tracker.stop()
+    log.info("stopped")
 
 
 def run() -> None:
-    settings = TrackerSettings.from_env()
-
-    async def start():
-        deps = await bootstrap.start(settings)
-        tracking = web.Tracking(deps)
-        if settings.feedback_smtp_port:
-            try:
-                intake = FeedbackHandler(take=tracking.take_arf)
-                await serve_smtp(intake, settings.http_host, settings.feedback_smtp_port)
-            except OSError:  # the HTTP intake still takes reports; say so loudly and serve tracking anyway
-                log.exception("feedback SMTP intake NOT started on port %d", settings.feedback_smtp_port)
-        return ServiceSetup(
-            checks={
-                "postgres": lambda: database_reachable(deps.pool),
-                "kafka_producer": lambda: kafka_reachable(deps.publisher.producer),
-            },
-            routes=web.routes(deps),
-        )
-
-    run_worker(
-        app, settings, service="tracker", ops_host=settings.http_host, ops_port=settings.tracker_http_port, start=start
-    )
+    run_loop(main(TrackerSettings.from_env()))

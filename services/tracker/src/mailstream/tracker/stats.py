@@ -1,36 +1,17 @@
 """Statistics folding: which counters an event moves, per account, per email and per SMTP token. Pure.
 
-Counters (columns of the `stats` table):
-- sent: messages rendered and handed to the sender (once per message);
-- delivered / bounced / dropped: the message's final delivery outcome (once per message);
-- opens_total / clicks_total: every OPEN / CLICK event, human and machine;
-- opens_machine / clicks_machine: the events flagged machine;
-- opens_unique_human / clicks_unique_human: distinct (message, recipient) with a human open / click;
-- spam_reports: SPAM_REPORT events; unsubscribes: email.unsubscribe events (any reason).
-Open rate = opens_unique_human / delivered, click rate = clicks_unique_human / delivered.
+The counters are the contract of `mailstream.schemas.counters` (the `stats` table's columns).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mailstream.schemas import DeliveryOutcome, EngagementKind
+from mailstream.schemas.counters import COUNTERS
 
-FIELDS = (
-    "sent",
-    "delivered",
-    "bounced",
-    "dropped",
-    "opens_total",
-    "opens_unique_human",
-    "opens_machine",
-    "clicks_total",
-    "clicks_unique_human",
-    "clicks_machine",
-    "spam_reports",
-    "unsubscribes",
-)
+FIELDS = COUNTERS
 Delta = dict[str, int]
 
 
@@ -97,19 +78,12 @@ def fold(counts: Mapping[str, int], delta: Mapping[str, int]) -> dict[str, int]:
     return merged
 
 
-class IncrementBuffer:
-    """Increments summed per key between two forwards: hot counters move once per tick, not per event."""
-
-    def __init__(self) -> None:
-        self._pending: dict[StatsKey, Delta] = {}
-
-    def add(self, increments: list[tuple[StatsKey, Delta]]) -> None:
-        for key, delta in increments:
-            self._pending[key] = fold(self._pending.get(key, {}), delta)
-
-    def drain(self) -> list[tuple[StatsKey, Delta]]:
-        pending, self._pending = self._pending, {}
-        return list(pending.items())
+def summed(increments: Iterable[tuple[StatsKey, Delta]]) -> dict[StatsKey, Delta]:
+    """Increments summed per key: one row change per counter row and batch."""
+    totals: dict[StatsKey, Delta] = {}
+    for key, delta in increments:
+        totals[key] = fold(totals.get(key, {}), delta)
+    return totals
 
 
 def rate(numerator: int, delivered: int) -> float | None:

@@ -6,10 +6,11 @@ order across topics, so a COMPLETE status never moves back.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, EmailRendered
+from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, MessageRendered
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class StatusChange:
     event_created: datetime | None = None
 
 
-def on_rendered(msg: EmailRendered) -> StatusChange:
+def on_rendered(msg: MessageRendered) -> StatusChange:
     return StatusChange(msg.status_id, msg.message_id, msg.account_id, "PROCESSING", started_at=msg.rendered_at)
 
 
@@ -44,3 +45,18 @@ def on_delivery(evt: DeliveryAttempted) -> StatusChange | None:
         event_id=evt.event_id if sent else None,
         event_created=evt.occurred_at if sent else None,
     )
+
+
+def merged(changes: list[StatusChange]) -> list[StatusChange]:
+    """One change per status id, what applying them in order would leave: the first COMPLETE
+    wins (a COMPLETE never moves back), started at the earliest start any of them names."""
+    by_id: dict[str, StatusChange] = {}
+    for change in changes:
+        key = change.status_id.lower()
+        seen = by_id.get(key)
+        if seen is None:
+            by_id[key] = change
+        elif seen.status != "COMPLETE":
+            started = seen.started_at or change.started_at
+            by_id[key] = dataclasses.replace(change if change.status == "COMPLETE" else seen, started_at=started)
+    return list(by_id.values())

@@ -7,15 +7,21 @@ database on that path. A bad or tampered token is a 404: no event, no redirect.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import logging
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from prometheus_client import Counter
 
-from mailstream.schemas.links import LinkKind, TrackedLink
+from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
 from mailstream.tracker import engagement, feedback, handlers
+from mailstream.tracker.adapters.links import LinkTargets
+from mailstream.tracker.adapters.messages import MessageLookups
+from mailstream.tracker.adapters.publisher import Publisher
+from mailstream.tracker.adapters.recent import RecentDeliveries
 from mailstream.tracker.machine import is_machine
 
 log = logging.getLogger(__name__)
@@ -30,8 +36,7 @@ REQUESTS = Counter("mailstream_tracker_requests_total", "Tracking and feedback r
 FEEDBACK_LIMIT = 10 * 1024 * 1024
 
 
-def routes(deps) -> list[web.RouteDef]:
-    t = Tracking(deps)
+def routes(t: Tracking) -> list[web.RouteDef]:
     return [
         web.get("/o/{token}", t.open),  # aiohttp answers HEAD on GET routes too
         web.get("/c/{token}", t.click),
@@ -42,16 +47,30 @@ def routes(deps) -> list[web.RouteDef]:
     ]
 
 
+@dataclass
 class Tracking:
-    def __init__(self, deps) -> None:
-        self.deps = deps
+    signer: LinkSigner
+    targets: LinkTargets
+    recent: RecentDeliveries
+    publisher: Publisher
+    messages: MessageLookups
+    scan_window: timedelta
 
-    def verified(self, request: web.Request, kind: LinkKind, endpoint: str) -> TrackedLink:
-        link = self.deps.signer.verify(request.match_info["token"])
+    async def verified(self, request: web.Request, kind: LinkKind, endpoint: str) -> TrackedLink:
+        link = self.signer.verify(request.match_info["token"])
+        if link is not None and kind is LinkKind.CLICK and link.link is not None and link.url is None:
+            link = await self._resolved(link)
         if link is None or link.kind is not kind or (kind is LinkKind.CLICK and not _safe_target(link.url)):
             REQUESTS.labels(endpoint, "bad_token").inc()
             raise web.HTTPNotFound(text="not found", headers=NO_CACHE)
         return link
+
+    async def _resolved(self, link: TrackedLink) -> TrackedLink | None:
+        """An indexed click link with its target from the email version's static links."""
+        if link.email_id is None or link.email_version is None or link.link is None:
+            return None
+        url = await self.targets.target(link.account_id, link.email_id, link.email_version, link.link)
+        return dataclasses.replace(link, url=url) if url else None
 
     async def record(self, request: web.Request, link: TrackedLink) -> None:
         now = datetime.now(UTC)
@@ -61,38 +80,39 @@ class Tracking:
             method=request.method,
             click=link.kind is LinkKind.CLICK,
             occurred_at=now,
-            delivered_at=self.deps.recent.delivered_at(link.message_id),
+            delivered_at=self.recent.delivered_at(link.message_id),
+            scan_window=self.scan_window,
         )
         evt = engagement.from_link(
             link, occurred_at=now, user_agent=user_agent, client_ip=request.remote, machine=machine
         )
-        await self.deps.publisher.engagement(evt)
+        await self.publisher.engagement(evt)
 
     async def open(self, request: web.Request) -> web.Response:
-        link = self.verified(request, LinkKind.OPEN, "open")
+        link = await self.verified(request, LinkKind.OPEN, "open")
         await self.record(request, link)
         REQUESTS.labels("open", "ok").inc()
         return web.Response(body=PIXEL, content_type="image/gif", headers=NO_CACHE)
 
     async def click(self, request: web.Request) -> web.Response:
-        link = self.verified(request, LinkKind.CLICK, "click")
+        link = await self.verified(request, LinkKind.CLICK, "click")
         await self.record(request, link)
         REQUESTS.labels("click", "ok").inc()
         return web.Response(status=302, headers={"Location": link.url, **NO_CACHE})
 
     async def unsubscribe_page(self, request: web.Request) -> web.Response:
-        link = self.verified(request, LinkKind.UNSUBSCRIBE, "unsubscribe")
+        link = await self.verified(request, LinkKind.UNSUBSCRIBE, "unsubscribe")
         REQUESTS.labels("unsubscribe_page", "ok").inc()
         page = UNSUBSCRIBE_PAGE.format(recipient=html.escape(link.recipient), action=html.escape(request.path))
         return web.Response(text=page, content_type="text/html", headers=NO_CACHE)
 
     async def unsubscribe(self, request: web.Request) -> web.Response:
         """The page's form, and RFC 8058 one-click (body `List-Unsubscribe=One-Click`)."""
-        link = self.verified(request, LinkKind.UNSUBSCRIBE, "unsubscribe")
+        link = await self.verified(request, LinkKind.UNSUBSCRIBE, "unsubscribe")
         form = await request.post()
         one_click = form.get("List-Unsubscribe") == "One-Click"
         evt = engagement.unsubscribe(link, occurred_at=datetime.now(UTC), one_click=one_click)
-        await self.deps.publisher.unsubscribe(evt)
+        await self.publisher.unsubscribe(evt)
         REQUESTS.labels("unsubscribe", "ok").inc()
         page = UNSUBSCRIBED_PAGE.format(recipient=html.escape(link.recipient))
         return web.Response(text=page, content_type="text/html", headers=NO_CACHE)
@@ -112,13 +132,20 @@ class Tracking:
         except feedback.NotAReport as exc:
             REQUESTS.labels(f"feedback_{kind}", "not_a_report").inc()
             return web.json_response({"status": "error", "message": str(exc)}, status=400)
-        result = await handlers.take_complaints(complaints, self.deps)
+        result = await self.take(complaints)
         REQUESTS.labels(f"feedback_{kind}", "ok").inc()
         return web.json_response(result, status=202)
 
+    async def take(self, complaints: list[feedback.Complaint]) -> dict[str, int]:
+        taken = await handlers.take_complaints(complaints, self.messages)
+        for report, unsubscribe in taken.events:
+            await self.publisher.engagement(report)
+            await self.publisher.unsubscribe(unsubscribe)
+        return taken.counts
+
     async def take_arf(self, raw: bytes) -> dict[str, int]:
         """The SMTP intake's entry point."""
-        return await handlers.take_complaints([feedback.parse_arf(raw)], self.deps)
+        return await self.take([feedback.parse_arf(raw)])
 
 
 def _safe_target(url: str | None) -> bool:

@@ -8,23 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
+from mailstream.tracker.adapters.suppressions import already_reported
 from mailstream.tracker.engagement import TrackedMessage
-
-
-async def remember(pool: asyncpg.Pool, msg: TrackedMessage, rendered_at: datetime) -> bool:
-    """Stores a rendered message; True the first time (a redelivered record returns False)."""
-    inserted = await pool.fetchval(
-        """INSERT INTO tracked_messages (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING RETURNING true""",
-        uuid.UUID(msg.message_id),
-        msg.account_id,
-        list(msg.recipients),
-        msg.email_id,
-        msg.smtp_token_id,
-        rendered_at,
-    )
-    return bool(inserted)
-
 
 REMEMBER_ALL = """INSERT INTO tracked_messages
                (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at)
@@ -70,3 +55,32 @@ async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:
         email_id=row["email_id"],
         smtp_token_id=row["smtp_token_id"],
     )
+
+
+async def find_all(conn: asyncpg.Connection, message_ids: set[uuid.UUID]) -> dict[uuid.UUID, TrackedMessage]:
+    if not message_ids:
+        return {}
+    rows = await conn.fetch(
+        """SELECT message_id, account_id, recipients, email_id, smtp_token_id FROM tracked_messages
+           WHERE message_id = ANY($1::uuid[])""",
+        list(message_ids),
+    )
+    return {
+        r["message_id"]: TrackedMessage(
+            str(r["message_id"]), r["account_id"], tuple(r["recipients"]), r["email_id"], r["smtp_token_id"]
+        )
+        for r in rows
+    }
+
+
+class MessageLookups:
+    """The feedback handlers' port onto tracked messages and earlier spam reports."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def find(self, message_id: str) -> TrackedMessage | None:
+        return await find(self._pool, message_id)
+
+    async def already_reported(self, account_id: int, address: str, message_id: str) -> bool:
+        return await already_reported(self._pool, account_id, address, message_id)

@@ -45,23 +45,3 @@ async def apply_statuses(conn: asyncpg.Connection, changes: list[StatusChange]) 
         [c.event_created for c in ordered],
     )
     return {row[0] for row in rows}
-
-
-async def apply_status(pool: asyncpg.Pool, change: StatusChange) -> bool:
-    """Applies a status change; True if the row changed (so a repeated COMPLETE returns False)."""
-    changed = await pool.fetchval(
-        f"""INSERT INTO send_outcomes (status_id, message_id, account_id, status, send_result, started_at,
-               completed_at, event_id, event_created)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9){_UPSERT_SET}
-           RETURNING true""",
-        change.status_id,
-        change.message_id,
-        change.account_id,
-        change.status,
-        change.send_result,
-        change.started_at,
-        change.completed_at,
-        change.event_id,
-        change.event_created,
-    )
-    return bool(changed)

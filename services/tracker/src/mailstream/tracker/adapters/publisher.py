@@ -1,16 +1,15 @@
-"""Publishes engagement and unsubscribe events (the tracking request path's only I/O)."""
+"""Publishes the tracking endpoints' events (engagement, unsubscribe) and the intake's dead letters."""
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
-
-from mailstream.schemas import EngagementRecorded, UnsubscribeRecorded, encode
-from mailstream.schemas.topics import ENGAGEMENT, UNSUBSCRIBE
+from mailstream.core.kafka import ReliableProducer
+from mailstream.schemas import EngagementRecorded, RecordDeadLettered, UnsubscribeRecorded, encode
+from mailstream.schemas.topics import DEAD_LETTER, ENGAGEMENT, UNSUBSCRIBE
 from mailstream.tracker.engagement import unsubscribe_key
 
 
 class Publisher:
-    def __init__(self, *, producer: AIOKafkaProducer) -> None:
+    def __init__(self, *, producer: ReliableProducer) -> None:
         self.producer = producer
 
     async def engagement(self, evt: EngagementRecorded) -> None:
@@ -21,3 +20,6 @@ class Publisher:
         await self.producer.send_and_wait(
             UNSUBSCRIBE.name, encode(evt), key=unsubscribe_key(evt.account_id, evt.recipient)
         )
+
+    async def dead_letters(self, records: list[RecordDeadLettered]) -> None:
+        await self.producer.send_all((DEAD_LETTER.name, r.key, encode(r)) for r in records)

@@ -8,21 +8,6 @@ import asyncpg
 
 from mailstream.tracker.suppression import Suppression
 
-
-async def suppress(pool: asyncpg.Pool, s: Suppression) -> bool:
-    """Records a suppression; True if it is new (the first reason of its kind for that address)."""
-    inserted = await pool.fetchval(
-        """INSERT INTO suppressions (account_id, address, reason, message_id, detail)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, address, reason) DO NOTHING RETURNING true""",
-        s.account_id,
-        s.address,
-        s.reason,
-        uuid.UUID(s.message_id) if s.message_id else None,
-        s.detail,
-    )
-    return bool(inserted)
-
-
 SUPPRESS_ALL = """INSERT INTO suppressions (account_id, address, reason, message_id, detail)
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::uuid[], $5::text[])
            ON CONFLICT (account_id, address, reason) DO NOTHING"""
