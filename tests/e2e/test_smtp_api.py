@@ -20,11 +20,11 @@ import asyncpg
 import httpx
 import pytest
 
-from mailstream.core.settings import CommonSettings
+from mailstream.core.settings import LinkSettings
 
 pytestmark = pytest.mark.e2e
 
-SETTINGS = CommonSettings.from_env()
+SETTINGS = LinkSettings.from_env()
 SMTP_PORT = int(os.environ.get("MAILSTREAM_TEST_SMTP_PORT", "2587"))
 TOKENS = "/marketing/v3/transactional/smtp-tokens"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from mailstream.core.settings import CommonSettings
+from mailstream.core.settings import LinkSettings
 from mailstream.schemas import (
     DeliveryAttempted,
     DeliveryOutcome,
@@ -42,7 +42,7 @@ from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, UNSUBSCRIBE
 
 pytestmark = pytest.mark.e2e
 
-SETTINGS = CommonSettings.from_env()
+SETTINGS = LinkSettings.from_env()
 SIGNER = LinkSigner.from_setting(SETTINGS.link_signing_keys)
 TRACKER = SETTINGS.tracking_base_url
 FEEDBACK_SMTP = ("127.0.0.1", 2591)  # TrackerSettings.feedback_smtp_port's default

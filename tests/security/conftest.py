@@ -21,10 +21,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from mailstream.core.settings import CommonSettings
+from mailstream.core.settings import LinkSettings
 from mailstream.schemas import decode
 
-SETTINGS = CommonSettings.from_env()
+SETTINGS = LinkSettings.from_env()
 GATEWAY = os.environ.get("MAILSTREAM_TEST_GATEWAY_URL", "http://127.0.0.1:8080")
 SINK = os.environ.get("MAILSTREAM_TEST_SINK_URL", "http://127.0.0.1:8025")
 SMTP_PORT = int(os.environ.get("MAILSTREAM_TEST_SMTP_PORT", "2587"))
