@@ -1,4 +1,4 @@
-"""The aiosmtplib adapter against real aiosmtpd servers on loopback."""
+"""The SMTP adapter (our own client, adapters/smtp_client.py) against real aiosmtpd servers on loopback."""
 
 import datetime as dt
 import ssl
@@ -121,3 +121,32 @@ async def test_tls_required_defers_when_starttls_is_not_offered(smtp_server, rec
     await transport.close()
     assert isinstance(refused, Deferred) and "STARTTLS" in refused.reply.upper() and plain.received == []
     assert isinstance(accepted, Delivered) and secure.received[0]["tls"] is True
+
+
+async def test_tls_disabled_never_upgrades_even_when_starttls_is_offered(smtp_server, receiver_class, server_tls):
+    receiver = await smtp_server(receiver_class(), tls_context=server_tls)
+    transport = SmtpTransport(helo_name="test.local", timeout=5)
+    outcome = await transport.deliver(
+        Route("127.0.0.1", receiver.port, "127.0.0.2", tls="disabled"), "a@x.example", ["b@y.example"], b"x"
+    )
+    await transport.close()
+    assert isinstance(outcome, Delivered) and receiver.received[0]["tls"] is False
+
+
+async def test_ehlo_is_said_again_after_starttls(smtp_server, receiver_class, server_tls):
+    hellos = []
+
+    class RecordingHellos(receiver_class):
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            hellos.append((hostname, session.ssl is not None))
+            session.host_name = hostname
+            return responses
+
+    receiver = await smtp_server(RecordingHellos(), tls_context=server_tls)
+    transport = SmtpTransport(helo_name="test.local", timeout=5)
+    outcome = await transport.deliver(
+        Route("127.0.0.1", receiver.port, "127.0.0.2", tls="required"), "a@x.example", ["b@y.example"], b"x"
+    )
+    await transport.close()
+    assert isinstance(outcome, Delivered) and receiver.received[0]["tls"] is True
+    assert hellos == [("test.local", False), ("test.local", True)]

@@ -163,12 +163,3 @@ class TestAdmitAfterReaction:
         assert second is None  # the throttled limiter's first permit
         third = await shaper.admit(source, dest, max_wait=5)
         assert third == pytest.approx(60, abs=1)  # comes back when the throttle ends
-
-
-@pytest.mark.parametrize(
-    "message", [b"a\r\nb", b"a\nb\r\n", b"a\rb", b"x\r\n\r\n.\r\n", b"", b"\r", b"a\r\r\nb", b"a\n\r\nb\r\n"]
-)
-def test_the_fast_line_ending_normalization_equals_aiosmtplibs(message):
-    from mailstream.sender.adapters.smtp import _normalize_line_endings, _normalize_with_regex
-
-    assert _normalize_line_endings(message) == _normalize_with_regex(message)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosmtplib
-
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
@@ -59,12 +57,15 @@ StepResult = Outcome | Rerouted | Replayed
 
 
 def classify_smtp_error(exc: Exception, remote_host: str | None = None) -> Deferred | Bounced:
-    """4xx, timeouts and lost connections -> Deferred; 5xx -> Bounced (classified later by policy)."""
+    """4xx, timeouts and lost connections -> Deferred; 5xx -> Bounced (classified later by policy).
+
+    Reads the reply an SMTP error carries in `code` and `message` (adapters/smtp_wire.py's errors,
+    aiosmtplib's too); when every recipient was refused (`recipients`), the first refusal decides."""
     code = getattr(exc, "code", None)
     reply = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
-        first = exc.recipients[0]
-        code, reply = first.code, first.message
+    refused = getattr(exc, "recipients", None)
+    if refused:
+        code, reply = refused[0].code, refused[0].message
     if isinstance(code, int) and 500 <= code < 600:
         return Bounced(code, reply, remote_host)
     return Deferred(code if isinstance(code, int) and code > 0 else None, reply, remote_host)

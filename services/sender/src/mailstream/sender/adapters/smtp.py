@@ -1,5 +1,5 @@
-"""SMTP delivery with aiosmtplib: connections bound to the source IP, kept and reused per
-(remote host, port, source IP, TLS mode) for up to `max_deliveries` transactions each.
+"""SMTP delivery: sessions of our own client (smtp_client.py) bound to the source IP, kept and
+reused per (remote host, port, source IP, TLS mode) for up to `max_deliveries` transactions each.
 
 TLS: "opportunistic" upgrades with STARTTLS when offered (certificates not verified, as MTAs
 do for opportunistic TLS); "required" fails the connection (-> Deferred) when STARTTLS is not
@@ -9,32 +9,15 @@ per IP and per (IP, site), see shaping.py); this class only pools connections.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiosmtplib
-import aiosmtplib.protocol
-import aiosmtplib.smtp
-
+from mailstream.sender.adapters.smtp_client import SmtpClient
+from mailstream.sender.adapters.smtp_wire import SmtpError
 from mailstream.sender.outcomes import Bounced, Deferred, Delivered, classify_smtp_error
-
-_normalize_with_regex = aiosmtplib.protocol.normalize_message_line_endings
-
-
-def _normalize_line_endings(message: bytes) -> bytes:
-    """aiosmtplib's line-ending normalization, with a fast path: the renderer's MIME already
-    uses CRLF only, and three counts in C are far cheaper than a regex substitution over every
-    line of a 20 KB message (run twice per message: SIZE and DATA). Same result either way."""
-    crlf = message.count(b"\r\n")
-    if message.count(b"\n") == crlf and message.count(b"\r") == crlf:
-        return message if message.endswith(b"\r\n") else message + b"\r\n"
-    return _normalize_with_regex(message)
-
-
-aiosmtplib.protocol.normalize_message_line_endings = _normalize_line_endings
-aiosmtplib.smtp.normalize_message_line_endings = _normalize_line_endings
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +33,17 @@ class Route:
         return (self.host, self.port, self.source_ip, self.tls)
 
 
-_START_TLS = {"opportunistic": None, "required": True, "disabled": False}
-
-
 class _Connection:
-    __slots__ = ("smtp", "uses")
+    __slots__ = ("client", "uses")
 
-    def __init__(self, smtp: aiosmtplib.SMTP) -> None:
-        self.smtp = smtp
+    def __init__(self, client: SmtpClient) -> None:
+        self.client = client
         self.uses = 0
 
 
 class SmtpTransport:
     def __init__(self, *, helo_name: str, timeout: float, max_idle_per_route: int = 64) -> None:
-        self._helo = helo_name
+        self._helo = helo_name.encode("ascii")
         self._timeout = timeout
         self._idle: dict[tuple, list[_Connection]] = defaultdict(list)
         self._max_idle = max_idle_per_route
@@ -76,22 +56,23 @@ class SmtpTransport:
         idle = self._idle[route.key]
         while idle:
             conn = idle.pop()
-            if conn.smtp.is_connected:
+            if conn.client.usable:
                 return conn
+            conn.client.close()  # closed by the server while idle, or it spoke out of turn (a 421)
         if before_connect is not None:
             await before_connect()
-        smtp = aiosmtplib.SMTP(
-            hostname=route.host,
-            port=route.port,
-            source_address=(route.source_ip, 0),
-            local_hostname=self._helo,
-            timeout=self._timeout,
-            start_tls=_START_TLS[route.tls],
+        client = await SmtpClient.connect(
+            route.host,
+            route.port,
+            source_ip=route.source_ip,
+            helo_name=self._helo,
+            command_timeout=self._timeout,
+            tls=route.tls,
             tls_context=self._tls,
+            server_hostname=route.server_name,
         )
-        await smtp.connect()
         self.connections_opened += 1
-        return _Connection(smtp)
+        return _Connection(client)
 
     async def deliver(
         self,
@@ -105,7 +86,10 @@ class SmtpTransport:
         permit: Callable[[], Awaitable[float | None]] | None = None,
     ) -> Delivered | Deferred | Bounced:
         """`permit` is awaited on an open connection right before MAIL FROM (the rate limiter:
-        connection set-up time then cannot bunch messages); a non-None answer defers."""
+        connection set-up time then cannot bunch messages); a non-None answer defers.
+
+        Delivered when the receiver accepted the message for at least one recipient (recipients it
+        refused while accepting others are not reported, as with aiosmtplib before)."""
         conn = None
         remote = route.server_name or route.host
         try:
@@ -113,35 +97,27 @@ class SmtpTransport:
             if permit is not None and (retry_after := await permit()) is not None:
                 self._idle[route.key].append(conn)
                 return Deferred(None, "throttled", remote, retry_after)
-            _, reply = await conn.smtp.sendmail(mail_from, recipients, mime)
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            sent = await conn.client.send(mail_from, recipients, mime)
+        except (SmtpError, OSError) as exc:  # OSError: TimeoutError included
             if conn is not None:
-                await self._discard(conn, exc)
+                await self._release(route, conn, max_deliveries)  # kept only if the session is still usable
             return classify_smtp_error(exc, remote)
+        except BaseException:
+            if conn is not None:
+                conn.client.close()  # cancelled mid-transaction: the session's state is unknown
+            raise
+        await self._release(route, conn, max_deliveries)
+        return Delivered(sent.reply.code, sent.reply.text, remote)
+
+    async def _release(self, route: Route, conn: _Connection, max_deliveries: int) -> None:
         conn.uses += 1
-        if conn.uses < max_deliveries and len(self._idle[route.key]) < self._max_idle:
-            self._idle[route.key].append(conn)
+        idle = self._idle[route.key]
+        if conn.client.usable and conn.uses < max_deliveries and len(idle) < self._max_idle:
+            idle.append(conn)
         else:
-            await self._quit(conn)
-        return Delivered(250, reply, remote)
-
-    async def _discard(self, conn: _Connection, exc: Exception) -> None:
-        # After a reply error the session is still usable in SMTP terms, but RSET state is
-        # unknown to us after partial transactions; a fresh connection is the safe choice.
-        if isinstance(exc, aiosmtplib.SMTPResponseException) and conn.smtp.is_connected:
-            await self._quit(conn)
-        else:
-            conn.smtp.close()
-
-    async def _quit(self, conn: _Connection) -> None:
-        try:
-            await conn.smtp.quit()
-        except (TimeoutError, aiosmtplib.SMTPException, OSError):
-            conn.smtp.close()
+            await conn.client.quit()
 
     async def close(self) -> None:
-        for connections in self._idle.values():
-            for conn in connections:
-                if conn.smtp.is_connected:
-                    await self._quit(conn)
+        connections = [conn for connections in self._idle.values() for conn in connections]
         self._idle.clear()
+        await asyncio.gather(*(conn.client.quit() for conn in connections))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from mailstream.schemas.bounces import bounce_label
 from mailstream.sender.policy.throttle import ThrottleSpec
 
 
@@ -106,7 +107,7 @@ class BounceClass:
     @property
     def label(self) -> str:
         """What goes into DeliveryAttempted.bounce_class: 'hard:InvalidRecipient', 'soft:MessageExpired'."""
-        return f"{'soft' if self.soft else 'hard'}:{self.name}"
+        return bounce_label(self.name, soft=self.soft)
 
 
 @dataclass(frozen=True, slots=True)
