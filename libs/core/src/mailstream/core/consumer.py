@@ -79,6 +79,7 @@ class BatchLoop(ConsumerRebalanceListener):
         name: str,
         max_records: int = 500,
         on_assigned: OnAssigned | None = None,
+        on_revoked: Callable[[set[TopicPartition]], None] | None = None,
         before_fetch: Callable[[], None] | None = None,
     ) -> None:
         self.consumer = consumer
@@ -86,13 +87,15 @@ class BatchLoop(ConsumerRebalanceListener):
         self.name = name
         self.max_records = max_records
         self.on_assigned = on_assigned
+        self.on_revoked = on_revoked
         self.before_fetch = before_fetch
         self.lock = asyncio.Lock()
         self.batches = 0  # batches finished (for tests and metrics)
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.lock:  # the batch in hand is finished and committed first
-            pass
+            if self.on_revoked is not None:
+                self.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info(

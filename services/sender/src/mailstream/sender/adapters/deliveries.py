@@ -8,66 +8,19 @@ accepted, record not yet durable) grows by at most `linger` seconds.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
-
 import asyncpg
 
-K = TypeVar("K")
-R = TypeVar("R")
-
-
-class MicroBatch(Generic[K, R]):
-    """Collects items for `linger` seconds (or `max_size` items), then runs `flush(items)`
-    once, which returns a result per item."""
-
-    def __init__(self, flush: Callable[[list[K]], Awaitable[list[R]]], *, linger: float, max_size: int) -> None:
-        self._flush = flush
-        self._linger = linger
-        self._max = max_size
-        self._items: list[K] = []
-        self._futures: list[asyncio.Future[R]] = []
-        self._timer: asyncio.TimerHandle | None = None
-
-    async def submit(self, item: K) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._items.append(item)
-        self._futures.append(future)
-        if len(self._items) >= self._max:
-            self._start()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._linger, self._start)
-        return await future
-
-    def _start(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        items, futures = self._items, self._futures
-        self._items, self._futures = [], []
-        if items:
-            asyncio.get_running_loop().create_task(self._run(items, futures))
-
-    async def _run(self, items: list[K], futures: list[asyncio.Future[R]]) -> None:
-        try:
-            results = await self._flush(items)
-        except Exception as exc:  # handed to every waiting caller
-            for f in futures:
-                if not f.done():
-                    f.set_exception(exc)
-            return
-        for f, result in zip(futures, results, strict=True):
-            if not f.done():
-                f.set_result(result)
+from mailstream.core.batching import Batcher
 
 
 class DeliveryRecords:
-    def __init__(self, pool: asyncpg.Pool, *, linger: float = 0.002, max_size: int = 500) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, linger: float = 0.002, max_size: int = 500, in_flight: int = 4) -> None:
         self._pool = pool
-        self._lookups: MicroBatch[str, bytes | None] = MicroBatch(self._lookup, linger=linger, max_size=max_size)
-        self._inserts: MicroBatch[tuple[str, str, bytes], None] = MicroBatch(
-            self._insert, linger=linger, max_size=max_size
+        self._lookups: Batcher[str, bytes | None] = Batcher(
+            self._lookup, linger=linger, max_size=max_size, max_in_flight=in_flight
+        )
+        self._inserts: Batcher[tuple[str, str, bytes], None] = Batcher(
+            self._insert, linger=linger, max_size=max_size, max_in_flight=in_flight
         )
 
     async def finished_event(self, message_id: str) -> bytes | None:

@@ -64,8 +64,7 @@ class DkimKeys:
         if hit is not None and hit[0] > now:
             return hit[1]
         row = await self._pool.fetchrow(
-            """SELECT dkim_selector, dkim_private_key FROM sending_domains
-               WHERE account_id = $1 AND lower(domain) = $2 AND verified_at IS NOT NULL""",
+            "SELECT dkim_selector, dkim_private_key FROM dkim_signing_keys WHERE account_id = $1 AND domain = $2",
             account_id,
             domain.lower(),
         )
