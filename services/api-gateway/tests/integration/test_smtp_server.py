@@ -18,7 +18,8 @@ from mailstream.core.kafka import reliable_producer
 from mailstream.gateway import tokens
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.settings import GatewaySettings
-from mailstream.gateway.smtp.handler import producer_send_many
+from mailstream.gateway.caches import Caches
+from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.smtp.server import start_smtp_server
 from mailstream.schemas import SendSource, decode
 from mailstream.schemas.topics import SEND_REQUESTED
@@ -56,7 +57,9 @@ async def server(pool, producer):
             "MAILSTREAM_SMTP_AUTH_MAX_FAILURES": "3",
         }
     )
-    server = await start_smtp_server(settings, pool=pool, send_many=producer_send_many(producer))
+    server = await start_smtp_server(
+        settings, pool=pool, acceptor=Acceptor(pool, producer.send_all, Caches(api_key_ttl_s=0))
+    )
     yield server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
@@ -309,11 +312,12 @@ async def test_a_deleted_token_cannot_authenticate(server, account, pool):
 
 
 async def test_when_kafka_does_not_acknowledge_the_message_is_451_and_nothing_is_recorded(account, pool):
-    async def unacknowledged(topic, records):
+    async def unacknowledged(records):
         raise TimeoutError("no ack")
 
     settings = GatewaySettings.from_env({"MAILSTREAM_SMTP_PORT": "0"})
-    server = await start_smtp_server(settings, pool=pool, send_many=unacknowledged)
+    acceptor = Acceptor(pool, unacknowledged, Caches(api_key_ttl_s=0))
+    server = await start_smtp_server(settings, pool=pool, acceptor=acceptor)
     port = server.sockets[0].getsockname()[1]
     try:
         code, text = await asyncio.to_thread(

@@ -1,11 +1,12 @@
-"""The HTTP app's contract without sockets: error shape, correlation ids, OpenAPI, key cache."""
+"""The HTTP app's contract without sockets: error shape, correlation ids, OpenAPI, caches."""
 
 import time
 
 import httpx
 
 from mailstream.gateway.app import create_app
-from mailstream.gateway.deps import Dependencies, KeyCache
+from mailstream.gateway.caches import Caches, email_changed
+from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.kafka_link import KafkaLink
 
 
@@ -55,15 +56,38 @@ async def test_openapi_documents_400_and_the_error_body_instead_of_422():
     assert send["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/EmailSendStatusView"}
 
 
-def test_the_key_cache_forgets_after_its_ttl_and_on_clear():
-    cache = KeyCache(ttl_s=0.05)
-    cache.put(b"k", 7)
-    assert cache.get(b"k") == 7
+def test_the_key_cache_forgets_after_its_ttl_and_on_notice():
+    caches = Caches(api_key_ttl_s=0.05)
+    caches.set_listening(True)
+    caches.remember_key(b"k", 7)
+    assert caches.account_for_key(b"k") == 7
     time.sleep(0.06)
-    assert cache.get(b"k") is None
-    cache.put(b"k", 7)
-    cache.clear()
-    assert cache.get(b"k") is None
-    off = KeyCache(ttl_s=0)
-    off.put(b"k", 7)
-    assert off.get(b"k") is None
+    assert caches.account_for_key(b"k") is None
+    caches.remember_key(b"k", 7)
+    caches.forget("keys")
+    assert caches.account_for_key(b"k") is None
+    off = Caches(api_key_ttl_s=0)
+    off.set_listening(True)
+    off.remember_key(b"k", 7)
+    assert off.account_for_key(b"k") is None
+
+
+def test_nothing_is_cached_while_no_invalidation_listener_runs():
+    caches = Caches(api_key_ttl_s=60)
+    caches.remember_key(b"k", 7)
+    assert caches.account_for_key(b"k") is None
+    caches.set_listening(True)
+    caches.remember_key(b"k", 7)
+    caches.set_listening(False)  # the listener lost its connection: what it would have heard is unknown
+    assert caches.account_for_key(b"k") is None
+
+
+def test_an_email_notice_drops_that_email_only():
+    from mailstream.gateway.adapters.accepting import EmailFacts
+
+    caches = Caches(api_key_ttl_s=1)
+    caches.set_listening(True)
+    for email_id in (5, 6):
+        caches.remember_email(EmailFacts(email_id, 1, "DRAFT", True, 1, "TRANSACTIONAL", "a@b.example"))
+    caches.forget(email_changed(5))
+    assert list(caches.emails) == [(1, 6)]

@@ -73,7 +73,9 @@ def test_each_recipient_is_one_smtp_sourced_send_request_with_the_token_and_camp
         assert e.source is SendSource.SMTP and e.smtp_token_id == "tok1" and e.campaign_id == "10000042"
         assert e.raw_message == RAW and e.account_id == 7 and e.email_id is None and e.cc == () and e.bcc == ()
     assert submission.reply() == f"250 2.0.0 OK queued as {events[0].message_id} {events[1].message_id}"
-    assert submission.rows == [(e.status_id, e.message_id, e.to) for e in events]
+    assert [(r.status_id, r.message_id, r.recipient, e) for r, e in submission.requests] == [
+        (e.status_id, e.message_id, e.to, e) for e in events
+    ]
 
 
 def test_the_reply_stays_one_short_line_for_many_recipients():

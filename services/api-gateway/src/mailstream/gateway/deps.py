@@ -1,8 +1,8 @@
-"""What routes need: the pool, the Kafka link, and the caller's account from its API key."""
+"""What routes need: the pool, the Kafka link, the send acceptor, the caches, and the caller's
+account from its API key."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -10,49 +10,36 @@ import asyncpg
 from fastapi import Depends, Request
 
 from mailstream.gateway.adapters import store
+from mailstream.gateway.adapters.invalidation import announce
+from mailstream.gateway.caches import CHANNEL, KEYS, Caches, email_changed
 from mailstream.gateway.errors import ApiError
+from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.kafka_link import KafkaLink
 from mailstream.gateway.keys import hash_api_key
-from mailstream.schemas import SendRequested, encode
-from mailstream.schemas.topics import SEND_REQUESTED
-
-
-class KeyCache:
-    """API key hash -> account for a few seconds, so that a burst of sends does not look the
-    same key up every time. A key revoked through this process is dropped at once; another
-    replica stops accepting it within ttl_s."""
-
-    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
-        self.ttl_s, self.max_entries = ttl_s, max_entries
-        self.entries: dict[bytes, tuple[int, float]] = {}
-
-    def get(self, key_hash: bytes) -> int | None:
-        hit = self.entries.get(key_hash)
-        if hit is None or hit[1] < time.monotonic():
-            return None
-        return hit[0]
-
-    def put(self, key_hash: bytes, account_id: int) -> None:
-        if self.ttl_s <= 0:
-            return
-        if len(self.entries) >= self.max_entries:
-            self.entries.clear()
-        self.entries[key_hash] = (account_id, time.monotonic() + self.ttl_s)
-
-    def clear(self) -> None:
-        self.entries.clear()
 
 
 @dataclass
 class Dependencies:
     pool: asyncpg.Pool
     kafka: KafkaLink
-    keys: KeyCache = field(default_factory=lambda: KeyCache(ttl_s=2.0))
+    caches: Caches = field(default_factory=lambda: Caches(api_key_ttl_s=2.0))
     require_sending_domain: bool = False
+    acceptor: Acceptor | None = None
 
-    async def publish(self, event: SendRequested) -> None:
-        # acks=all + idempotent producer: this returns once every in-sync replica has the record.
-        await self.kafka.send(SEND_REQUESTED.name, encode(event), key=event.to.lower().encode())
+    def __post_init__(self) -> None:
+        if self.acceptor is None:
+            self.acceptor = Acceptor(self.pool, self.kafka.send_all, self.caches)
+
+    async def keys_changed(self) -> None:
+        """An API key was revoked: this process stops accepting it at once, the others on notice."""
+        self.caches.forget(KEYS)
+        await announce(self.pool, CHANNEL, KEYS)
+
+    async def email_changed(self, email_id: int) -> None:
+        """An email's current version or state changed: no send is accepted with the old facts."""
+        message = email_changed(email_id)
+        self.caches.forget(message)
+        await announce(self.pool, CHANNEL, message)
 
 
 async def deps_of(request: Request) -> Dependencies:
@@ -73,11 +60,11 @@ async def account_id(request: Request) -> int:
         )
     deps: Dependencies = request.app.state.deps
     key_hash = hash_api_key(token.strip())
-    found = deps.keys.get(key_hash)
+    found = deps.caches.account_for_key(key_hash)
     if found is None:
         found = await store.account_for_key_hash(deps.pool, key_hash)
         if found is not None:
-            deps.keys.put(key_hash, found)
+            deps.caches.remember_key(key_hash, found)
     if found is None:
         raise ApiError(401, "INVALID_AUTHENTICATION", "The API key provided is invalid or revoked")
     return found

@@ -1,22 +1,57 @@
-"""Accepting a send: decide, record, publish (or schedule), and answer only once Kafka has it."""
+"""Accepting sends: decide, record, publish (or schedule), and answer only once Kafka has them.
+
+Concurrent sends share the work (group commit, core.batching.Batcher): the sends that arrive
+while a batch is being written go in the next one, which takes their facts in one query each
+(emails and API keys mostly from the cache), writes their rows with one statement per table,
+produces their records together and commits once Kafka acknowledged every one of them. Each
+caller is answered when its batch is done: 200 only after PostgreSQL has its row and Kafka its
+record; if Kafka does not acknowledge, the transaction rolls back and nothing is recorded.
+
+The SMTP submission server writes through the same batches (its facts are the token's).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from mailstream.core.batching import Batcher
 from mailstream.gateway import rules
-from mailstream.gateway.adapters import contacts, sends
+from mailstream.gateway.adapters import accepting, sends
+from mailstream.gateway.adapters.accepting import EmailFacts, RequestRow
+from mailstream.gateway.caches import Caches
 from mailstream.gateway.views import status_view
 from mailstream.schemas import SendRequested, encode
+from mailstream.schemas.topics import SEND_REQUESTED
 
-Publish = Callable[[SendRequested], Awaitable[None]]
+log = logging.getLogger("mailstream.gateway.accept")
+
+Record = tuple[str, bytes, bytes]  # topic, key, value
+PublishAll = Callable[[Iterable[Record]], Awaitable[None]]
+# Errors that belong to one send's input (a NUL in a property): only that send fails.
+BAD_INPUT = (asyncpg.DataError, ValueError)
+
+# Namespace of the ids derived from a caller's sendId (uuid5).
+SEND_ID_NAMESPACE = uuid.UUID("0b3c8f52-6f7e-4d0c-9a51-2f1b6f1d7e1a")
+
+
+def send_ids(account_id: int, send_id: str | None) -> tuple[str, str]:
+    """(statusId, message id) of a send. With a sendId they are derived from it: if Kafka stored
+    a send but its acknowledgement was lost (the caller got 503 and retries with the same
+    sendId), the retry publishes the same message id, which the sender delivers only once."""
+    if send_id is None:
+        return str(uuid.uuid4()), str(uuid.uuid4())
+    return (
+        str(uuid.uuid5(SEND_ID_NAMESPACE, f"status/{account_id}/{send_id}")),
+        str(uuid.uuid5(SEND_ID_NAMESPACE, f"message/{account_id}/{send_id}")),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,96 +72,207 @@ class SendCommand:
     require_sending_domain: bool = False
 
 
-async def accept_send(pool: asyncpg.Pool, publish: Publish, account_id: int, cmd: SendCommand) -> dict[str, Any]:
-    """The EmailSendStatusView of the send (or of the first send with the same sendId).
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A decided send, ready to be written: its row, what it does to the contact, and its record
+    (published now, or kept for its sendAt)."""
 
-    Problems with the email or the recipient end the send at once (200 + COMPLETE + sendResult).
-    Otherwise the request row, the contact's properties and the publish (or the schedule row)
-    happen in one transaction: if Kafka does not acknowledge, nothing is recorded.
-    """
-    async with pool.acquire() as conn:  # one connection for the whole send
-        return await _accept_send(conn, publish, account_id, cmd)
-
-
-# Namespace of the ids derived from a caller's sendId (uuid5).
-SEND_ID_NAMESPACE = uuid.UUID("0b3c8f52-6f7e-4d0c-9a51-2f1b6f1d7e1a")
+    row: RequestRow
+    contact: dict[str, str] | None = None  # properties to merge ({} only creates the contact)
+    event: SendRequested | None = None
+    scheduled: bool = False
 
 
-def send_ids(account_id: int, send_id: str | None) -> tuple[str, str]:
-    """(statusId, message id) of a send. With a sendId they are derived from it: if Kafka stored
-    a send but its acknowledgement was lost (the caller got 503 and retries with the same
-    sendId), the retry publishes the same message id, which the sender delivers only once."""
-    if send_id is None:
-        return str(uuid.uuid4()), str(uuid.uuid4())
-    return (
-        str(uuid.uuid5(SEND_ID_NAMESPACE, f"status/{account_id}/{send_id}")),
-        str(uuid.uuid5(SEND_ID_NAMESPACE, f"message/{account_id}/{send_id}")),
-    )
+@dataclass(frozen=True, slots=True)
+class _Send:
+    account_id: int
+    cmd: SendCommand
 
 
-async def _accept_send(conn: asyncpg.Connection, publish: Publish, account_id: int, cmd: SendCommand) -> dict[str, Any]:
-    now = datetime.now(UTC)
+@dataclass(frozen=True, slots=True)
+class _Submission:
+    prepared: tuple[Prepared, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    emails: dict[tuple[int, int], EmailFacts]
+    recipients: dict[tuple[int, str], rules.RecipientFacts]
+    domains: dict[int, frozenset[str]]
+
+
+def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Prepared:
+    """The send's row and record, from its facts. Problems with the email or the recipient end the
+    send at once (a row with its sendResult, nothing published), as HubSpot's contract says."""
     status_id, message_id = send_ids(account_id, cmd.send_id)
-    email, facts, domain_ok = await contacts.send_facts(
-        conn, account_id, cmd.email_id, cmd.to, rules.from_domain(cmd.from_)
-    )
+    email = facts.emails.get((account_id, cmd.email_id))
+    domain = rules.from_domain(cmd.from_) or (email.from_email.rpartition("@")[2].lower() if email else None)
     refusal = rules.refusal(
         email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type) if email else None,
         require_single_send_api=cmd.require_single_send_api,
         to=cmd.to,
         from_=cmd.from_,
-        recipient=facts,
-        sending_domain_ok=domain_ok if cmd.require_sending_domain else None,
+        recipient=facts.recipients.get((account_id, cmd.to.lower()), rules.RecipientFacts()),
+        sending_domain_ok=(domain in facts.domains.get(account_id, ())) if cmd.require_sending_domain else None,
     )
     scheduled = cmd.send_at is not None and cmd.send_at > now and refusal is None
-
-    async with conn.transaction():
-        inserted = await sends.insert_send_request(
-            conn,
-            status_id=status_id,
+    row = RequestRow(
+        status_id=status_id,
+        message_id=message_id,
+        account_id=account_id,
+        send_id=cmd.send_id,
+        email_id=cmd.email_id,
+        recipient=cmd.to,
+        requested_at=now,
+        send_result=refusal.value if refusal else None,
+        send_at=cmd.send_at if scheduled else None,
+    )
+    contact = dict(cmd.contact_properties) if cmd.contact_properties and rules.valid_address(cmd.to) else None
+    event = None
+    if refusal is None:
+        assert email is not None
+        event = SendRequested(
             message_id=message_id,
+            status_id=status_id,
             account_id=account_id,
-            send_id=cmd.send_id,
-            email_id=cmd.email_id,
-            recipient=cmd.to,
+            to=cmd.to,
             requested_at=now,
-            send_result=refusal.value if refusal else None,
-            send_at=cmd.send_at if scheduled else None,
+            email_id=email.id,
+            email_version=email.current_version,
+            cc=cmd.cc,
+            bcc=cmd.bcc,
+            reply_to=cmd.reply_to,
+            from_override=cmd.from_,
+            send_id=cmd.send_id,
+            contact_properties=dict(cmd.contact_properties),
+            custom_properties_json=json.dumps(cmd.custom_properties),
         )
-        if not inserted:  # a repeated sendId: the first send's status, nothing sent again
-            first = await sends.find_send_by_send_id(conn, account_id, cmd.send_id)
-            return status_view(await sends.send_status(conn, account_id, first))
-        if cmd.contact_properties and rules.valid_address(cmd.to):
-            await contacts.upsert_contact(conn, account_id, cmd.to, properties=cmd.contact_properties)
-        if refusal is None:
-            event = SendRequested(
-                message_id=message_id,
-                status_id=status_id,
-                account_id=account_id,
-                to=cmd.to,
-                requested_at=now,
-                email_id=email.id,
-                email_version=email.current_version,
-                cc=cmd.cc,
-                bcc=cmd.bcc,
-                reply_to=cmd.reply_to,
-                from_override=cmd.from_,
-                send_id=cmd.send_id,
-                contact_properties=dict(cmd.contact_properties),
-                custom_properties_json=json.dumps(cmd.custom_properties),
-            )
-            if scheduled:
-                await sends.insert_scheduled(
-                    conn, status_id=status_id, account_id=account_id, send_at=cmd.send_at, payload=encode(event)
-                )
-            else:
-                # Inside the transaction: if Kafka does not acknowledge, the request row is rolled back.
-                await publish(event)
+    return Prepared(row=row, contact=contact, event=event, scheduled=scheduled)
+
+
+def accepted_view(row: RequestRow) -> dict[str, Any]:
     return status_view(
         {
-            "status_id": status_id,
-            "requested_at": now,
-            "gateway_result": refusal.value if refusal else None,
-            "gateway_completed_at": now,
+            "status_id": row.status_id,
+            "requested_at": row.requested_at,
+            "gateway_result": row.send_result,
+            "gateway_completed_at": row.requested_at,
         }
     )
+
+
+class Acceptor:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publish_all: PublishAll,
+        caches: Caches,
+        *,
+        max_batch: int = 256,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.pool, self.publish_all, self.caches, self.clock = pool, publish_all, caches, clock
+        self._batcher: Batcher[_Send | _Submission, Any] = Batcher(self._flush, max_size=max_batch)
+
+    async def send(self, account_id: int, cmd: SendCommand) -> dict[str, Any]:
+        """The EmailSendStatusView of the send (or of the first send with the same sendId)."""
+        return await self._batcher.submit(_Send(account_id, cmd))
+
+    async def submit(self, prepared: Sequence[Prepared]) -> None:
+        """Writes decided sends (an SMTP message's recipients) all or none; returns once Kafka has them."""
+        await self._batcher.submit(_Submission(tuple(prepared)))
+
+    async def drain(self) -> None:
+        await self._batcher.drain()
+
+    # ---- one batch ---------------------------------------------------------------------------
+
+    async def _flush(self, items: list[_Send | _Submission]) -> list[Any]:
+        now = self.clock()
+        facts = await self._facts([i for i in items if isinstance(i, _Send)])
+        decided = [
+            [decide(i.account_id, i.cmd, facts, now)] if isinstance(i, _Send) else list(i.prepared) for i in items
+        ]
+        try:
+            inserted = await self._write([p for group in decided for p in group])
+        except BAD_INPUT:
+            if len(items) == 1:
+                raise
+            return [await self._alone(item) for item in items]  # find the send whose input is refused
+        return [await self._answer(item, group, inserted) for item, group in zip(items, decided, strict=True)]
+
+    async def _alone(self, item: _Send | _Submission) -> Any | BaseException:
+        try:
+            return (await self._flush([item]))[0]
+        except BAD_INPUT as exc:
+            return exc
+
+    async def _facts(self, sends_: list[_Send]) -> Facts:
+        emails: dict[tuple[int, int], EmailFacts] = {}
+        missing = set()
+        for s in sends_:
+            key = (s.account_id, s.cmd.email_id)
+            if (hit := self.caches.emails.get(key)) is not None:
+                emails[key] = hit
+            else:
+                missing.add(key)
+        if missing:
+            for key, found in (await accepting.email_facts(self.pool, sorted(missing))).items():
+                emails[key] = found
+                self.caches.remember_email(found)
+        recipients = await accepting.recipient_facts(
+            self.pool, sorted({(s.account_id, s.cmd.to.lower()) for s in sends_})
+        )
+        domains = await self._domains({s.account_id for s in sends_ if s.cmd.require_sending_domain})
+        return Facts(emails, recipients, domains)
+
+    async def _domains(self, accounts: set[int]) -> dict[int, frozenset[str]]:
+        found = {a: self.caches.domains[a] for a in accounts if a in self.caches.domains}
+        if missing := sorted(accounts - found.keys()):
+            for account, domains in (await accepting.verified_domains(self.pool, missing)).items():
+                found[account] = domains
+                self.caches.remember_domains(account, domains)
+        return found
+
+    async def _write(self, prepared: list[Prepared]) -> set[uuid.UUID]:
+        """One transaction: the rows, then the contacts, schedules and records of the rows inserted
+        (a repeated sendId's is not); committed only once Kafka acknowledged every record."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = await accepting.insert_requests(conn, [p.row for p in prepared])
+            # The rows inserted; a sendId repeated within the batch is inserted once: its first send.
+            new = list(
+                {p.row.status_id: p for p in reversed(prepared) if uuid.UUID(p.row.status_id) in inserted}.values()
+            )
+            contacts: dict[tuple[int, str], dict[str, str]] = {}
+            for p in new:
+                if p.contact is not None:
+                    key = (p.row.account_id, p.row.recipient.lower())
+                    contacts[key] = {**contacts.get(key, {}), **p.contact}
+            await accepting.merge_contacts(conn, contacts)
+            await accepting.insert_scheduled(
+                conn,
+                [(p.row.status_id, p.row.account_id, p.row.send_at, encode(p.event)) for p in new if p.scheduled],
+            )
+            records = [
+                (SEND_REQUESTED.name, p.event.to.lower().encode(), encode(p.event))
+                for p in new
+                if p.event is not None and not p.scheduled
+            ]
+            if records:
+                # Inside the transaction: if Kafka does not acknowledge, the rows are rolled back.
+                await self.publish_all(records)
+        return inserted
+
+    async def _answer(self, item: _Send | _Submission, group: list[Prepared], inserted: set[uuid.UUID]) -> Any:
+        if isinstance(item, _Submission):
+            return None
+        (prepared,) = group
+        if uuid.UUID(prepared.row.status_id) in inserted:
+            return accepted_view(prepared.row)
+        # A repeated sendId: the first send's status, nothing sent again.
+        assert item.cmd.send_id is not None
+        first = (await accepting.first_sends(self.pool, [(item.account_id, item.cmd.send_id)])).get(
+            (item.account_id, item.cmd.send_id)
+        )
+        row = await sends.send_status(self.pool, item.account_id, first) if first else None
+        return status_view(row) if row else accepted_view(prepared.row)

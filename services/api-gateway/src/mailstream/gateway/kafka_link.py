@@ -59,6 +59,15 @@ class KafkaLink:
         except TimeoutError as exc:
             raise KafkaUnavailable("Kafka did not acknowledge in time") from exc
 
+    async def send_all(self, records) -> None:
+        """(topic, key, value) records produced together; returns once every one is acknowledged."""
+        if self.producer is None:
+            raise KafkaUnavailable("Kafka is not connected")
+        try:
+            await self.producer.send_all(records)
+        except TimeoutError as exc:
+            raise KafkaUnavailable("Kafka did not acknowledge in time") from exc
+
     async def reachable(self) -> bool:
         return self.producer is not None and await kafka_reachable(self.producer)
 

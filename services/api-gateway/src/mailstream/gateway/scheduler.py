@@ -17,8 +17,8 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
+from mailstream.core.db import DATABASE_DOWN
 from mailstream.gateway.adapters import sends
-from mailstream.gateway.errors import DATABASE_DOWN
 from mailstream.gateway.kafka_link import KafkaUnavailable
 from mailstream.schemas.topics import SEND_REQUESTED
 

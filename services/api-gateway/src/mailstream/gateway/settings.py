@@ -19,6 +19,9 @@ class GatewaySettings(CommonSettings):
         "UNCONFIGURED_SENDING_DOMAIN (HubSpot's rule; off for local development)",
     )
     scheduler_enabled: bool = setting(True, "Run the scheduled-send releaser in this replica")
+    accept_max_batch: int = setting(
+        256, "Most sends one group commit takes (one statement per table, one produce request, one commit)"
+    )
     # SMTP submission (issue 7)
     smtp_host: str = setting("", "Address the SMTP submission server binds; empty = the MAILSTREAM_HTTP_HOST address")
     smtp_port: int = setting(

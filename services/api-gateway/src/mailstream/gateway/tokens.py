@@ -19,7 +19,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from mailstream.gateway.adapters.stats import COUNTERS
+from mailstream.schemas.counters import COUNTERS
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ID_LENGTH = 14  # ~72 bits

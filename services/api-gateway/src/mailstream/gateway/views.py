@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mailstream.gateway.adapters.emails import EmailRow
-from mailstream.gateway.adapters.stats import COUNTERS
+from mailstream.schemas.counters import COUNTERS
 
 
 def iso(ts: datetime | None) -> str | None:

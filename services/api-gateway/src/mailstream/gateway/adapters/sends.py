@@ -1,76 +1,18 @@
 """Accepted send requests, scheduled sends and the status read. Scoped by account_id.
 
-send_outcomes is the tracker's table: read here, never written.
+send_outcome_statuses is the tracker's view: read here, never written.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-
-async def insert_send_request(
-    conn: asyncpg.Connection,
-    *,
-    status_id: str,
-    message_id: str,
-    account_id: int,
-    send_id: str | None,
-    email_id: int | None,
-    recipient: str,
-    requested_at: datetime,
-    send_result: str | None = None,
-    send_at: datetime | None = None,
-) -> bool:
-    """False when the account already has a send with this sendId (the caller reuses that one).
-
-    A concurrent duplicate waits on the unique index until the first transaction ends, then
-    finds its row: exactly one of them inserts.
-    """
-    inserted = await conn.fetchval(
-        """INSERT INTO send_requests (status_id, message_id, account_id, send_id, email_id, recipient,
-               requested_at, send_result, completed_at, send_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $8::text,
-                   CASE WHEN $8::text IS NULL THEN NULL ELSE $7::timestamptz END, $9)
-           ON CONFLICT DO NOTHING  -- a repeated sendId (its ids are derived from it: the PK too)
-           RETURNING true""",
-        status_id,
-        message_id,
-        account_id,
-        send_id,
-        email_id,
-        recipient,
-        requested_at,
-        send_result,
-        send_at,
-    )
-    return bool(inserted)
-
-
-async def find_send_by_send_id(conn: asyncpg.Connection, account_id: int, send_id: str) -> str | None:
-    return await conn.fetchval(
-        "SELECT status_id::text FROM send_requests WHERE account_id = $1 AND send_id = $2", account_id, send_id
-    )
-
-
-async def insert_scheduled(
-    conn: asyncpg.Connection, *, status_id: str, account_id: int, send_at: datetime, payload: bytes
-) -> None:
-    await conn.execute(
-        "INSERT INTO scheduled_sends (status_id, account_id, send_at, payload) VALUES ($1, $2, $3, $4)",
-        status_id,
-        account_id,
-        send_at,
-        payload,
-    )
-
-
 STATUS_SELECT = """SELECT r.status_id::text AS status_id, r.requested_at,
           r.send_result AS gateway_result, r.completed_at AS gateway_completed_at, r.canceled_at, r.send_at,
           o.status, o.send_result, o.started_at, o.completed_at, o.event_id::text AS event_id, o.event_created
-   FROM send_requests r LEFT JOIN send_outcomes o ON o.status_id = r.status_id"""
+   FROM send_requests r LEFT JOIN send_outcome_statuses o ON o.status_id = r.status_id"""
 
 
 async def send_status(

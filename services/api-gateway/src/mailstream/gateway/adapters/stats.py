@@ -1,4 +1,4 @@
-"""The tracker's `stats` table, read only and scoped by account_id."""
+"""The tracker's `stats_counters` view, read only and scoped by account_id."""
 
 from __future__ import annotations
 
@@ -6,25 +6,12 @@ from typing import Any
 
 import asyncpg
 
-COUNTERS = (
-    "sent",
-    "delivered",
-    "bounced",
-    "dropped",
-    "opens_total",
-    "opens_unique_human",
-    "opens_machine",
-    "clicks_total",
-    "clicks_unique_human",
-    "clicks_machine",
-    "spam_reports",
-    "unsubscribes",
-)
+from mailstream.schemas.counters import COUNTERS
 
 
 async def stats_row(pool: asyncpg.Pool, account_id: int, dimension: str, dimension_id: str) -> dict[str, Any] | None:
     row = await pool.fetchrow(
-        f"""SELECT {", ".join(COUNTERS)}, updated_at FROM stats
+        f"""SELECT {", ".join(COUNTERS)}, updated_at FROM stats_counters
             WHERE account_id = $1 AND dimension = $2 AND dimension_id = $3""",
         account_id,
         dimension,

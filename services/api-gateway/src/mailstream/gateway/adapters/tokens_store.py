@@ -1,10 +1,9 @@
 """PostgreSQL queries of the SMTP API: tokens, the caller behind an API key, sending domains,
-and what an accepted SMTP message records (send requests, contacts). Scoped by account_id."""
+and the facts an SMTP message is accepted with. Scoped by account_id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
@@ -139,24 +138,3 @@ async def token_and_domain(
     fields = dict(row)
     domain_ok = fields.pop("domain_ok")
     return TokenRow(**fields), domain_ok
-
-
-async def record_submission(
-    conn: asyncpg.Connection,
-    *,
-    account_id: int,
-    requests: list[tuple[str, str, str]],  # (status_id, message_id, recipient)
-    requested_at: datetime,
-    create_contacts: bool,
-) -> None:
-    """One send_requests row per recipient (the caller's transaction); contacts when the token says so."""
-    await conn.executemany(
-        """INSERT INTO send_requests (status_id, message_id, account_id, recipient, requested_at)
-           VALUES ($1, $2, $3, $4, $5)""",
-        [(s, m, account_id, r, requested_at) for s, m, r in requests],
-    )
-    if create_contacts:
-        await conn.executemany(
-            "INSERT INTO contacts (account_id, email) VALUES ($1, $2) ON CONFLICT (account_id, email) DO NOTHING",
-            [(account_id, email) for email in sorted({r.lower() for _, _, r in requests})],
-        )

@@ -103,6 +103,7 @@ async def update_email(email_id: ObjectId, body: EmailUpdate, account: Account, 
     if email.state == "ARCHIVED":
         raise conflict(f"Email {email_id} is archived: clone it to edit its content")
     updated = await emails.update_email(deps.pool, account, email_id, body.name, _content(body, partial=True))
+    await deps.email_changed(email_id)
     if updated is None:
         raise not_found(f"Email {email_id}")
     return email_view(updated)
@@ -124,7 +125,9 @@ async def publish_email(email_id: ObjectId, account: Account, deps: Deps) -> dic
             "(or a link to your unsubscribe page) to its HTML, then publish again",
             [{"message": "a MARKETING email must contain an unsubscribe link", "in": "html", "code": "UNSUBSCRIBE"}],
         )
-    if not await emails.set_state(deps.pool, account, email_id, from_states=("DRAFT",), to="PUBLISHED"):
+    published = await emails.set_state(deps.pool, account, email_id, from_states=("DRAFT",), to="PUBLISHED")
+    await deps.email_changed(email_id)
+    if not published:
         raise conflict(f"Email {email_id} changed state meanwhile; read it and retry")
     return email_view(await _get(deps, account, email_id))
 
@@ -152,6 +155,7 @@ async def archive_email(email_id: ObjectId, account: Account, deps: Deps) -> dic
     """ARCHIVED: no longer listed by default, and sends of it end with MISSING_CONTENT."""
     await _get(deps, account, email_id)
     await emails.set_state(deps.pool, account, email_id, from_states=("DRAFT", "PUBLISHED"), to="ARCHIVED")
+    await deps.email_changed(email_id)
     return email_view(await _get(deps, account, email_id))
 
 
@@ -165,4 +169,5 @@ async def convert(email_id: ObjectId, account: Account, deps: Deps) -> dict[str,
             f"Email {email_id} is {email.state.lower()}: only drafts can be converted to the single-send API; "
             "clone it and convert the clone"
         )
+    await deps.email_changed(email_id)
     return email_view(await _get(deps, account, email_id))

@@ -48,7 +48,7 @@ async def single_send(body: SingleSendRequest, account: Account, deps: Deps) -> 
         send_at=body.sendAt,
         require_sending_domain=deps.require_sending_domain,
     )
-    return _count(await handlers.accept_send(deps.pool, deps.publish, account, cmd))
+    return _count(await deps.acceptor.send(account, cmd))
 
 
 @router.post("/mailstream/v1/emails/{email_id}/send", tags=["emails"], **STATUS)
@@ -65,7 +65,7 @@ async def one_off_send(email_id: ObjectId, body: OneOffSendRequest, account: Acc
         send_at=body.sendAt,
         require_sending_domain=deps.require_sending_domain,
     )
-    return _count(await handlers.accept_send(deps.pool, deps.publish, account, cmd))
+    return _count(await deps.acceptor.send(account, cmd))
 
 
 def _status_id(value: str) -> str:

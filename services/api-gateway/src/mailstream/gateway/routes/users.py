@@ -60,5 +60,5 @@ async def revoke_api_key(key_id: ObjectId, account: Account, deps: Deps) -> Resp
     """Revokes the key at once: requests with it answer 401."""
     if not await store.revoke_api_key(deps.pool, account, key_id):
         raise not_found(f"API key {key_id}")
-    deps.keys.clear()  # this replica stops accepting it at once
+    await deps.keys_changed()  # this replica stops accepting it at once, the others on notice
     return Response(status_code=204)

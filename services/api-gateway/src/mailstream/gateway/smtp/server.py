@@ -16,9 +16,10 @@ import asyncpg
 from aiosmtpd.smtp import SMTP
 
 from mailstream.gateway.adapters import tokens_store
+from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.smtp.auth import TokenAuthenticator
-from mailstream.gateway.smtp.handler import SendMany, SubmissionHandler
+from mailstream.gateway.smtp.handler import SubmissionHandler
 from mailstream.gateway.tokens import AuthThrottle
 
 _aiosmtpd_log = logging.getLogger("mail.log")
@@ -92,7 +93,7 @@ def load_pem_in_memory(context: ssl.SSLContext, pem: bytes) -> None:
         context.load_cert_chain(path)
 
 
-async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, send_many: SendMany) -> asyncio.Server:
+async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, acceptor: Acceptor) -> asyncio.Server:
     """Listening when this returns; close() and wait_closed() stop it."""
     context = tls_context(settings)
     authenticator = TokenAuthenticator(
@@ -101,7 +102,7 @@ async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, se
     )
     handler = SubmissionHandler(
         pool=pool,
-        send_many=send_many,
+        acceptor=acceptor,
         authenticator=authenticator,
         max_recipients=settings.smtp_max_recipients,
         verified_domains_only=settings.smtp_require_verified_domain,

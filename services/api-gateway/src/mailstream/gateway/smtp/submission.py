@@ -11,6 +11,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
+from mailstream.gateway.adapters.accepting import RequestRow
 from mailstream.gateway.rules import valid_address
 from mailstream.gateway.smtp.auth import Principal
 from mailstream.gateway.tokens import TokenRow
@@ -73,8 +74,12 @@ class Submission:
     events: list[SendRequested]
 
     @property
-    def rows(self) -> list[tuple[str, str, str]]:
-        return [(e.status_id, e.message_id, e.to) for e in self.events]
+    def requests(self) -> list[tuple[RequestRow, SendRequested]]:
+        """Each recipient's send_requests row with its record."""
+        return [
+            (RequestRow(e.status_id, e.message_id, e.account_id, None, None, e.to, e.requested_at), e)
+            for e in self.events
+        ]
 
     def reply(self) -> str:
         ids = [e.message_id for e in self.events]

@@ -1,0 +1,172 @@
+"""The SQL of accepting sends a batch at a time: the facts a batch of sends needs (one query),
+and its rows (one statement per table), in the caller's transaction. Scoped by account_id.
+
+suppression_reasons is the tracker's view: read here, never written.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from mailstream.gateway.rules import RecipientFacts
+
+STATUS_COLUMNS = ("subscription_status", "quarantined", "double_opt_in", "bounced", "spam_reported")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailFacts:
+    """What accepting a send needs of an email: its current version's state, never its content."""
+
+    id: int
+    account_id: int
+    state: str
+    single_send_api: bool
+    current_version: int
+    subscription_type: str
+    from_email: str
+
+
+async def email_facts(pool: asyncpg.Pool, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], EmailFacts]:
+    """(account id, email id) -> the email's facts, for the keys that exist."""
+    if not keys:
+        return {}
+    rows = await pool.fetch(
+        """SELECT e.id, e.account_id, e.state, e.single_send_api, e.current_version, v.subscription_type,
+                  v.from_email
+           FROM unnest($1::bigint[], $2::bigint[]) AS q(account_id, email_id)
+           JOIN emails e ON e.account_id = q.account_id AND e.id = q.email_id
+           JOIN email_versions v ON v.email_id = e.id AND v.version = e.current_version""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["account_id"], r["id"]): EmailFacts(**dict(r)) for r in rows}
+
+
+async def recipient_facts(pool: asyncpg.Pool, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], RecipientFacts]:
+    """(account id, lower-cased address) -> the contact's statuses and the tracker's suppressions."""
+    if not keys:
+        return {}
+    rows = await pool.fetch(
+        """SELECT q.account_id, q.address, c.subscription_status, c.quarantined, c.double_opt_in, c.bounced,
+                  c.spam_reported,
+                  ARRAY(SELECT s.reason FROM suppression_reasons s
+                        WHERE s.account_id = q.account_id AND s.address = q.address) AS reasons
+           FROM unnest($1::bigint[], $2::text[]) AS q(account_id, address)
+           LEFT JOIN contacts c ON c.account_id = q.account_id AND c.email = q.address""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    found = {}
+    for r in rows:
+        statuses = {k: r[k] for k in STATUS_COLUMNS if r[k] is not None}
+        found[(r["account_id"], r["address"])] = RecipientFacts(**statuses, suppressions=frozenset(r["reasons"]))
+    return found
+
+
+async def verified_domains(pool: asyncpg.Pool, account_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    rows = await pool.fetch(
+        """SELECT account_id, array_agg(domain) AS domains FROM sending_domains
+           WHERE account_id = ANY($1::bigint[]) AND verified_at IS NOT NULL GROUP BY account_id""",
+        list(account_ids),
+    )
+    found = {r["account_id"]: frozenset(r["domains"]) for r in rows}
+    return {a: found.get(a, frozenset()) for a in account_ids}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    status_id: str
+    message_id: str
+    account_id: int
+    send_id: str | None
+    email_id: int | None
+    recipient: str
+    requested_at: datetime
+    send_result: str | None = None  # set when the gateway itself ends the send
+    send_at: datetime | None = None
+
+
+INSERT_REQUESTS = """
+INSERT INTO send_requests (status_id, message_id, account_id, send_id, email_id, recipient, requested_at,
+                           send_result, completed_at, send_at)
+SELECT u.status_id, u.message_id, u.account_id, u.send_id, u.email_id, u.recipient, u.requested_at, u.send_result,
+       CASE WHEN u.send_result IS NULL THEN NULL ELSE u.requested_at END, u.send_at
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[],
+            $8::text[], $9::timestamptz[])
+     AS u(status_id, message_id, account_id, send_id, email_id, recipient, requested_at, send_result, send_at)
+ON CONFLICT DO NOTHING  -- a repeated sendId (its ids are derived from it: the primary key too)
+RETURNING status_id
+"""
+
+
+async def insert_requests(conn: asyncpg.Connection, rows: Sequence[RequestRow]) -> set[uuid.UUID]:
+    """Inserts the rows in one statement; returns the status ids inserted (a repeated sendId's row
+    is not: the caller answers with the first send's status). A concurrent duplicate waits on the
+    unique index until the first transaction ends: exactly one of them inserts."""
+    if not rows:
+        return set()
+    ordered = sorted(rows, key=lambda r: r.status_id)  # one lock order for concurrent batches
+    inserted = await conn.fetch(
+        INSERT_REQUESTS,
+        [r.status_id for r in ordered],
+        [r.message_id for r in ordered],
+        [r.account_id for r in ordered],
+        [r.send_id for r in ordered],
+        [r.email_id for r in ordered],
+        [r.recipient for r in ordered],
+        [r.requested_at for r in ordered],
+        [r.send_result for r in ordered],
+        [r.send_at for r in ordered],
+    )
+    return {r["status_id"] for r in inserted}
+
+
+UPSERT_CONTACTS = """
+INSERT INTO contacts (account_id, email, properties)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[])
+ON CONFLICT (account_id, email) DO UPDATE SET
+    properties = contacts.properties || EXCLUDED.properties, updated_at = now()
+    WHERE EXCLUDED.properties <> '{}'::jsonb
+"""
+
+
+async def merge_contacts(conn: asyncpg.Connection, contacts: dict[tuple[int, str], dict[str, str]]) -> None:
+    """Creates the contacts that do not exist and merges the given properties into them (an empty
+    dict only creates): one statement, one row per (account, lower-cased address)."""
+    if not contacts:
+        return
+    keys = sorted(contacts)
+    await conn.execute(
+        UPSERT_CONTACTS,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [json.dumps(contacts[k]) for k in keys],
+    )
+
+
+async def insert_scheduled(conn: asyncpg.Connection, rows: Sequence[tuple[str, int, datetime, bytes]]) -> None:
+    """(status id, account id, send at, encoded SendRequested) of sends accepted for later."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO scheduled_sends (status_id, account_id, send_at, payload) VALUES ($1, $2, $3, $4)", rows
+        )
+
+
+async def first_sends(
+    conn: asyncpg.Pool | asyncpg.Connection, keys: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], str]:
+    """(account id, sendId) -> the status id of the send first accepted with that sendId."""
+    rows = await conn.fetch(
+        """SELECT r.account_id, r.send_id, r.status_id::text AS status_id
+           FROM unnest($1::bigint[], $2::text[]) AS q(account_id, send_id)
+           JOIN send_requests r ON r.account_id = q.account_id AND r.send_id = q.send_id""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["account_id"], r["send_id"]): r["status_id"] for r in rows}
