@@ -12,13 +12,13 @@ import random
 import sys
 import uuid
 
-from mailstream.core.settings import CommonSettings
+from mailstream.core.settings import LinkSettings
 from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
 
 
 def main() -> None:
     out, count = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
-    settings = CommonSettings.from_env()
+    settings = LinkSettings.from_env()
     signer = LinkSigner.from_setting(settings.link_signing_keys)
     account_id = 900_000_000 + random.randrange(1_000_000)
     messages = [str(uuid.uuid4()) for _ in range(count // 10 or 1)]

@@ -18,5 +18,5 @@ PYTHON=$(command -v python3.11 || command -v python3)
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || die "$PYTHON is not Python 3.11"
 [ -x "$PY" ] || "$PYTHON" -m venv "$VENV"
 "$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" \
-  pytest pytest-asyncio pytest-timeout httpx ruff aiosmtpd aiohttp pyyaml "${packages[@]}"
+  pytest pytest-asyncio pytest-timeout httpx ruff aiosmtpd aiohttp pyyaml py-spy "${packages[@]}"
 echo "$want" >"$stamp"
