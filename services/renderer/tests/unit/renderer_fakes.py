@@ -41,7 +41,9 @@ def version(**overrides) -> EmailVersion:
         reply_to=("help@shop.example",),
         subscription_type=fields["subscription_type"],
         tracking=fields["tracking"],
-        compiled=compile_email(fields["subject"], fields["html"], fields["text"], fields["from_name"]),
+        compiled=compile_email(
+            fields["subject"], fields["html"], fields["text"], fields["from_name"], tracking=fields["tracking"]
+        ),
     )
 
 

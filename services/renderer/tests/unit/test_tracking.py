@@ -138,3 +138,40 @@ def test_a_static_link_of_the_email_version_is_signed_as_its_index():
     assert (first.link, first.url, first.email_version) == (4, None, 3)
     assert (second.link, second.url) == (None, "https://shop.example/other")
     assert len(re.findall(r'href="([^"]*)"', out)[0]) < len(re.findall(r'href="([^"]*)"', out)[1])
+
+
+MARKED_CASES = [
+    "<html><body><a href=\"https://shop.example/p?a=1&amp;b=2\">P</a><a HREF='http://x.example'>X</a></body></html>",
+    '<p><a href="https://shop.example/o/{{ custom.id }}">o</a> <a href="mailto:a@b.example">m</a> <a href="#top">t</a></p>',
+    '<a data-mailstream-notrack href="https://shop.example">x</a><a href="https://shop.example">y</a>',
+    '<a href="{{ unsubscribe_link }}">u</a><A\nHREF="https://c.example">c</A></BODY>',
+    "{% for i in custom['items'] %}<a href=\"https://s.example/{{ i }}\">{{ i }}</a>{% endfor %}<p>no body tag",
+    '{% if custom.id == \'<a href="https://x.example">\' %}yes{% endif %}<a href="https://y.example">y</a>',
+]
+
+
+@pytest.mark.parametrize("html", MARKED_CASES)
+def test_a_marked_template_tracks_exactly_as_the_rendered_html_would_be_tracked(html):
+    from mailstream.renderer.render import compile_email, render
+
+    who = Recipient("3f0c6a4e-0000-4000-8000-000000000001", 42, "jane@example.com", email_id=7, email_version=1)
+    custom = {"id": "A&1", "items": ["1", "2"]}
+    marked = render(
+        compile_email("s", html, None, tracking=True), {}, custom, unsubscribe_link=f"{BASE}/u/x", marked=True
+    )
+    plain = render(compile_email("s", html, None), {}, custom, unsubscribe_link=f"{BASE}/u/x")
+    assert marked.marked and not plain.marked
+    static = {"https://shop.example": 0}
+    assert tracker.track_marked(marked.html, who, static) == tracker.track_html(plain.html, who, static)
+    assert marked.text == plain.text
+
+
+def test_a_value_cannot_carry_a_tracking_mark():
+    from mailstream.renderer.render import compile_email, render
+    from mailstream.renderer.tracking import LINK_END, LINK_START
+
+    forged = f"{LINK_START}https://evil.example{LINK_END}"
+    out = render(compile_email("s", "<p>{{ custom.x }}</p>", None, tracking=True), {}, {"x": forged}, marked=True)
+    who = Recipient("3f0c6a4e-0000-4000-8000-000000000001", 42, "jane@example.com")
+    tracked = tracker.track_marked(out.html, who)
+    assert "<p>https://evil.example</p>" in tracked and tracked.count(f"{BASE}/") == 1  # the pixel only

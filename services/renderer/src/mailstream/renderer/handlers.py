@@ -161,6 +161,7 @@ def render_content(d: Draft) -> DeliveryAttempted | None:
             custom,
             from_name=d.email.from_name,
             unsubscribe_link=d.unsubscribe,
+            marked=d.email.tracking,
         )
     except RenderFailed as exc:
         return d.drop(exc.result, exc.reason)
@@ -186,7 +187,9 @@ def build_message(d: Draft) -> DeliveryAttempted | None:
     if d.marketing:
         extra = (("List-Unsubscribe", f"<{d.unsubscribe}>"), ("List-Unsubscribe-Post", LIST_UNSUBSCRIBE_POST))
     html = d.rendered.html
-    if d.email.tracking:
+    if d.rendered.marked:
+        html = d.ports.tracker.track_marked(html, d.who, d.email.links)
+    elif d.email.tracking:
         html = d.ports.tracker.track_html(html, d.who, d.email.links)
     d.mime = build_mime(
         Headers(
@@ -202,6 +205,7 @@ def build_message(d: Draft) -> DeliveryAttempted | None:
         ),
         html=html,
         text=d.rendered.text,
+        html_wraps_in_text=d.email.compiled.wraps_in_text,
     )
     return None
 

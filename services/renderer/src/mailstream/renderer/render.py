@@ -8,6 +8,7 @@ Templates are customer input and run in `sandbox.MailSandbox`; autoescaping in H
 
 from __future__ import annotations
 
+import dataclasses
 import html as html_lib
 import json
 import re
@@ -17,6 +18,7 @@ from typing import Any
 from jinja2 import Template, TemplateError, UndefinedError
 from jinja2.sandbox import SecurityError
 
+from mailstream.renderer.mime import keeps_whitespace
 from mailstream.renderer.sandbox import (
     LenientProperties,
     LimitExceeded,
@@ -25,6 +27,7 @@ from mailstream.renderer.sandbox import (
     render_bounded,
     start_budget,
 )
+from mailstream.renderer.tracking import mark_links, strip_marks
 from mailstream.schemas import SendResult
 
 
@@ -36,6 +39,8 @@ class RenderFailed(Exception):
 
 _html_env = make_env(autoescape=True)
 _text_env = make_env(autoescape=False)
+# Templates whose links were marked for tracking (tracking.mark_links): no value may carry a mark.
+_marked_html_env = make_env(autoescape=True, finalize=strip_marks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,7 @@ class Rendered:
     from_name: str
     html: str
     text: str
+    marked: bool = False  # the HTML's links are marked for tracking.track_marked
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +61,28 @@ class CompiledEmail:
     html: Template
     text: Template | None
     derived_text: Template | None = None  # from the HTML source, when the email has no text part
+    marked_html: Template | None = None  # the HTML with its links marked for tracking (tracking.mark_links)
+    wraps_in_text: bool = True  # no element of the HTML keeps white space as written (mime.wrap_html)
 
 
 def _compile(env, source: str) -> Template:
     return env.compile_template(source)
 
 
-def compile_email(subject: str, html: str, text: str | None, from_name: str = "") -> CompiledEmail:
+def compile_email(
+    subject: str, html: str, text: str | None, from_name: str = "", *, tracking: bool = False
+) -> CompiledEmail:
+    """With `tracking`, the HTML is also compiled with its links marked (tracking.mark_links), so
+    that each message's links are signed without searching its rendered HTML for them."""
     try:
+        marked = mark_links(html) if tracking else None
         compiled = CompiledEmail(
             subject=_compile(_text_env, subject),
             from_name=_compile(_text_env, from_name) if "{" in from_name else None,
             html=_compile(_html_env, html),
             text=_compile(_text_env, text) if text else None,
+            marked_html=_compile(_marked_html_env, marked) if marked is not None else None,
+            wraps_in_text=not keeps_whitespace(html.encode("utf-8", "replace")),
         )
     except TemplateError as exc:
         raise RenderFailed(SendResult.TEMPLATE_RENDER_EXCEPTION, f"template does not compile: {exc}") from exc
@@ -79,7 +94,7 @@ def compile_email(subject: str, html: str, text: str | None, from_name: str = ""
             derived = _compile(_text_env, source)
         except TemplateError:
             derived = None  # the text is derived from each rendered HTML instead
-    return CompiledEmail(compiled.subject, compiled.from_name, compiled.html, None, derived)
+    return dataclasses.replace(compiled, derived_text=derived)
 
 
 def _render(template: Template, context: dict[str, Any]) -> str:
@@ -125,23 +140,27 @@ def render(
     *,
     from_name: str = "",
     unsubscribe_link: str = "",
+    marked: bool = False,
 ) -> Rendered:
+    """`marked`: render the HTML with its links marked (when the email has a marked template);
+    Rendered.marked says whether it did."""
     start_budget()
     context = {
         "contact": LenientProperties(contact),
         "custom": custom if isinstance(custom, Properties) else properties(custom),
         "unsubscribe_link": unsubscribe_link,
     }
-    html_out = _render(email.html, context)
+    marked = marked and email.marked_html is not None
+    html_out = _render(email.marked_html if marked else email.html, context)
     if email.text:
         text_out = _render(email.text, context)
     elif email.derived_text:
         text_out = drop_blank_lines(_render(email.derived_text, context)).strip() + "\n"
     else:
-        text_out = html_to_text(html_out)
+        text_out = html_to_text(strip_marks(html_out) if marked else html_out)
     subject_out = one_line(_render(email.subject, context))
     name_out = one_line(_render(email.from_name, context) if email.from_name else from_name)
-    return Rendered(subject=subject_out, from_name=name_out, html=html_out, text=text_out)
+    return Rendered(subject=subject_out, from_name=name_out, html=html_out, text=text_out, marked=marked)
 
 
 _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr|table|ul|ol)>|<br\s*/?>", re.I)

@@ -186,8 +186,8 @@ class MailSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%"})
     _binops = {"*": _bounded_mul, "**": _bounded_pow, "%": _bounded_mod}
 
-    def __init__(self, *, autoescape: bool, undefined: type) -> None:
-        super().__init__(autoescape=autoescape, undefined=undefined)
+    def __init__(self, *, autoescape: bool, undefined: type, finalize=None) -> None:
+        super().__init__(autoescape=autoescape, undefined=undefined, finalize=finalize)
         self.filters.update(
             center=_bounded_center,
             indent=_bounded_indent,
@@ -240,8 +240,9 @@ class MailSandbox(ImmutableSandboxedEnvironment):
         return self.template_class.from_code(self, self.compile(tree), self.make_globals(None), None)
 
 
-def make_env(*, autoescape: bool) -> MailSandbox:
-    return MailSandbox(autoescape=autoescape, undefined=StrictUndefined)
+def make_env(*, autoescape: bool, finalize=None) -> MailSandbox:
+    """`finalize` sees every `{{ }}` value before it is escaped and written."""
+    return MailSandbox(autoescape=autoescape, undefined=StrictUndefined, finalize=finalize)
 
 
 def render_bounded(template: Template, context: dict[str, Any]) -> str:

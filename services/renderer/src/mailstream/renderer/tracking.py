@@ -19,6 +19,52 @@ _BODY_END = re.compile(r"</body\s*>", re.I)
 NO_TRACK_ATTRIBUTE = "data-mailstream-notrack"
 NO_LINKS: Mapping[str, int] = {}
 
+# Marks written into an HTML template where its links and its pixel go (mark_links), so that a
+# message's tracking is a few string operations instead of a regular-expression pass over its
+# rendered HTML. Private-use characters: a template holding one is not marked, and no rendered
+# value can carry one (render.py strips them from every value).
+LINK_START, LINK_END, PIXEL = "\ue000", "\ue001", "\ue002"
+_NO_MARKS = str.maketrans("", "", LINK_START + LINK_END + PIXEL)
+# Jinja syntax: a link inside a tag or an expression is left as it is (it may be data, not HTML).
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+
+
+def strip_marks(value):
+    """A value without the tracking marks (render.py's finalize: no value can forge a link)."""
+    if isinstance(value, str) and (LINK_START in value or LINK_END in value or PIXEL in value):
+        return value.translate(_NO_MARKS)
+    return value
+
+
+def _opted_out(html: str, match: re.Match[str]) -> bool:
+    prefix = match.group(1)
+    return NO_TRACK_ATTRIBUTE in prefix or NO_TRACK_ATTRIBUTE in html[match.end() : html.find(">", match.end())]
+
+
+def mark_links(html: str) -> str | None:
+    """The HTML template with every href that may be tracked between LINK_START and LINK_END, and
+    PIXEL where the open pixel goes (before the last </body>, else at the end); None when the
+    template holds a mark character already (its messages are tracked by track_html)."""
+    if LINK_START in html or LINK_END in html or PIXEL in html:
+        return None
+    inside_jinja = [(m.start(), m.end()) for m in _JINJA.finditer(html)]
+
+    def mark(match: re.Match[str]) -> str:
+        prefix, double, single = match.groups()
+        quote, raw = ('"', double) if double is not None else ("'", single)
+        if _opted_out(html, match) or any(a <= match.start() < b for a, b in inside_jinja):
+            return match.group(0)
+        if "{" not in raw and not trackable(href_target(raw)):
+            return match.group(0)  # mailto:, #anchor, a relative link: never tracked
+        return f"{prefix}{quote}{LINK_START}{raw}{LINK_END}{quote}"
+
+    marked = HREF.sub(mark, html)
+    ends = list(_BODY_END.finditer(marked))
+    if ends:
+        at = ends[-1].start()
+        return f"{marked[:at]}{PIXEL}{marked[at:]}"
+    return marked + PIXEL
+
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
@@ -63,6 +109,37 @@ class Tracker:
     def is_ours(self, url: str) -> bool:
         return url.startswith(self._base + "/")
 
+    def pixel(self, links: MessageLinks) -> str:
+        return (
+            f'<img src="{links.url(LinkKind.OPEN)}" width="1" height="1" alt="" '
+            'style="display:block;width:1px;height:1px;border:0" />'
+        )
+
+    def _click(self, raw: str, links: MessageLinks, static: Mapping[str, int]) -> str:
+        """The signed click link of an href as written, or "" when it is not tracked."""
+        url = href_target(raw)
+        if not trackable(url) or self.is_ours(url):
+            return ""
+        if (index := static.get(url)) is not None:
+            return links.url(LinkKind.CLICK, link=index)
+        return links.url(LinkKind.CLICK, target=url)
+
+    def track_marked(self, html: str, who: Recipient, static: Mapping[str, int] = NO_LINKS) -> str:
+        """Tracking of HTML rendered from a marked template (mark_links): each marked href signed,
+        the pixel in its place, the marks gone."""
+        links = self.links(who)
+        parts = html.split(LINK_START)
+        out = [parts[0]]
+        signed: dict[str, str] = {}  # a receipt repeats the same few targets many times
+        for part in parts[1:]:
+            raw, _, rest = part.partition(LINK_END)
+            link = signed.get(raw)
+            if link is None:
+                link = signed[raw] = self._click(raw, links, static) or raw
+            out.append(link)
+            out.append(rest)
+        return "".join(out).replace(PIXEL, self.pixel(links), 1)
+
     def track_html(self, html: str, who: Recipient, static: Mapping[str, int] = NO_LINKS) -> str:
         """Rewrites the links and adds the open pixel (before </body>, or at the end). `static`:
         the email version's static links, target -> index (signed as the index)."""
@@ -74,27 +151,17 @@ class Tracker:
         def rewrite(match: re.Match[str]) -> str:
             prefix, double, single = match.groups()
             quote, raw = ('"', double) if double is not None else ("'", single)
-            if NO_TRACK_ATTRIBUTE in prefix or NO_TRACK_ATTRIBUTE in html[match.end() : html.find(">", match.end())]:
+            if _opted_out(html, match):
                 return match.group(0)
             link = signed.get(raw)
             if link is None:
-                url = href_target(raw)
-                if not trackable(url) or self.is_ours(url):
-                    link = ""
-                elif (index := static.get(url)) is not None:
-                    link = links.url(LinkKind.CLICK, link=index)
-                else:
-                    link = links.url(LinkKind.CLICK, target=url)
-                signed[raw] = link
+                link = signed[raw] = self._click(raw, links, static)
             if not link:
                 return match.group(0)
             return f"{prefix}{quote}{link}{quote}"
 
         tracked = HREF.sub(rewrite, html)
-        pixel = (
-            f'<img src="{links.url(LinkKind.OPEN)}" width="1" height="1" alt="" '
-            'style="display:block;width:1px;height:1px;border:0" />'
-        )
+        pixel = self.pixel(links)
         ends = list(_BODY_END.finditer(tracked))
         if ends:
             at = ends[-1].start()

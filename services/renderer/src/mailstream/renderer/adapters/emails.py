@@ -22,7 +22,9 @@ JOIN render_email_versions v ON v.account_id = q.account_id AND v.email_id = q.e
 
 def _compiled(row: asyncpg.Record) -> EmailVersion | RenderFailed:
     try:
-        compiled = compile_email(row["subject"], row["html"], row["text_body"], row["from_name"])
+        compiled = compile_email(
+            row["subject"], row["html"], row["text_body"], row["from_name"], tracking=row["tracking"]
+        )
     except RenderFailed as exc:
         return exc
     return EmailVersion(
