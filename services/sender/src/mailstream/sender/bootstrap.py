@@ -62,7 +62,7 @@ def build_pipeline(
                 resolve=resolver.mx_hosts,
                 mx_port=settings.sender_mx_port,
             ),
-            DkimSign(DkimKeys(pool).key),
+            DkimSign(DkimKeys(pool).key, canonicalization=settings.sender_dkim_canonicalization),
             CheckThrottle(shaper, max_wait=settings.sender_max_throttle_wait),
             Deliver(
                 transport,

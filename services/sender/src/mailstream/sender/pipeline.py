@@ -197,15 +197,22 @@ class DkimSign:
     way, so the message ends DROPPED with UNCONFIGURED_SENDING_DOMAIN and the reason instead
     of being retried: it is not sent unsigned from a domain that publishes a key."""
 
-    def __init__(self, keys: Keys) -> None:
+    def __init__(self, keys: Keys, *, canonicalization: str = "relaxed/simple") -> None:
         self.keys = keys
+        self.canonicalization = canonicalization
 
     async def __call__(self, a: Attempt) -> StepResult | None:
         key = await self.keys(a.msg.account_id, a.msg.sending_domain)
         if key is not None:
             selector, private_key = key
             try:
-                a.mime = sign(a.mime, domain=a.msg.sending_domain, selector=selector, private_key=private_key)
+                a.mime = sign(
+                    a.mime,
+                    domain=a.msg.sending_domain,
+                    selector=selector,
+                    private_key=private_key,
+                    canonicalization=self.canonicalization,
+                )
             except (dkim.DKIMException, ValueError) as exc:
                 return Dropped(
                     f"the DKIM key of {a.msg.sending_domain} (selector {selector.decode(errors='replace')})"

@@ -27,6 +27,11 @@ class SenderSettings(CommonSettings):
     sender_group_id: str = setting("mailstream-sender", "Kafka consumer group of the sender processes")
     sender_topic_prefix: str = setting("", "Prefix of the topic names the sender uses (isolated test runs only)")
     sender_max_records: int = setting(500, "Records fetched per batch; each batch is finished and committed whole")
+    sender_dkim_canonicalization: str = setting(
+        "relaxed/simple",
+        "DKIM header/body canonicalization: relaxed/simple (the body hashed as sent, as Amazon SES signs) or "
+        "relaxed/relaxed (survives relays that rewrite white space, ~0.1-0.8 ms more per message)",
+    )
     sender_fetch_min_bytes: int = setting(512 * 1024, "Bytes a sender fetch waits for before it answers")
     sender_fetch_max_wait_ms: int = setting(
         20, "Longest a sender fetch waits for sender_fetch_min_bytes (the most a message waits on a quiet stack)"

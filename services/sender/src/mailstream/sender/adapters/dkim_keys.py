@@ -20,6 +20,7 @@ import dkim
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from dkim.canonicalization import strip_trailing_lines
 
 from mailstream.sender.adapters.dkim_relaxed import header_fields, relaxed_body, relaxed_header
 from mailstream.sender.adapters.smtp_wire import CrlfMessage, normalize_line_endings
@@ -76,8 +77,16 @@ class DkimKeys:
         return value
 
 
-def sign(mime: bytes, *, domain: str, selector: bytes, private_key: bytes) -> bytes:
-    """The message with a DKIM-Signature header (relaxed/relaxed, rsa-sha256) prepended.
+# Header and body canonicalization. The body "simple" (as Amazon SES signs): hashed as sent,
+# where relaxed costs 0.1-0.8 ms per 40 KB body (a pass over every run of white space) and only
+# helps when something between us and the receiver rewrites white space in the body.
+CANONICALIZATIONS = ("relaxed/simple", "relaxed/relaxed")
+
+
+def sign(
+    mime: bytes, *, domain: str, selector: bytes, private_key: bytes, canonicalization: str = "relaxed/simple"
+) -> bytes:
+    """The message with a DKIM-Signature header (rsa-sha256, `canonicalization`) prepended.
 
     The message is normalized to CRLF first, so what is signed is what the SMTP client sends
     (it then does not check the line endings again, see smtp_wire.CrlfMessage). Raises
@@ -91,9 +100,13 @@ def sign(mime: bytes, *, domain: str, selector: bytes, private_key: bytes) -> by
     headers = header_fields(head)
     present = {name.lower() for name, _ in headers}
     include = [h for h in SIGNED_HEADERS if h in present or h == b"from"] + list(OVERSIGNED)  # From: always
-    body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
+    if canonicalization not in CANONICALIZATIONS:
+        raise dkim.ParameterError(f"canonicalization {canonicalization!r} is not one of {CANONICALIZATIONS}")
+    canonical = relaxed_body(body) if canonicalization.endswith("/relaxed") else strip_trailing_lines(body)
+    body_hash = base64.b64encode(hashlib.sha256(canonical).digest())
     d = domain.encode()
-    tags = [b"v=1", b"a=rsa-sha256", b"c=relaxed/relaxed", b"d=" + d, b"i=@" + d, b"q=dns/txt", b"s=" + selector]
+    tags = [b"v=1", b"a=rsa-sha256", b"c=" + canonicalization.encode(), b"d=" + d, b"i=@" + d, b"q=dns/txt"]
+    tags.append(b"s=" + selector)
     tags += [b"t=%d" % time.time(), b"h=" + b" : ".join(include), b"bh=" + body_hash, b"b="]
     unsigned = b"; ".join(tags)
     # Hashed as dkimpy's DomainSigner.gen_header does: the signed fields, then this header with an
