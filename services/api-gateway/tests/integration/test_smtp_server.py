@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from mailstream.core.kafka import reliable_producer
 from mailstream.gateway import tokens
 from mailstream.gateway.adapters import tokens_store
-from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.caches import Caches
 from mailstream.gateway.handlers import Acceptor
+from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.smtp.server import start_smtp_server
 from mailstream.schemas import SendSource, decode
 from mailstream.schemas.topics import SEND_REQUESTED

@@ -91,3 +91,33 @@ def test_an_email_notice_drops_that_email_only():
         caches.remember_email(EmailFacts(email_id, 1, "DRAFT", True, 1, "TRANSACTIONAL", "a@b.example"))
     caches.forget(email_changed(5))
     assert list(caches.emails) == [(1, 6)]
+
+
+def fast_client() -> httpx.AsyncClient:
+    from mailstream.gateway.fast_paths import FastPaths
+
+    deps = Dependencies(pool=NoPool(), kafka=KafkaLink(bootstrap="unused:1"))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=FastPaths(create_app(deps), deps)), base_url="http://g")
+
+
+async def test_the_fast_single_send_path_answers_401_in_the_same_shape_before_any_io():
+    async with fast_client() as fast, client() as framework:
+        for path in (
+            "/marketing/v3/transactional/single-email/send",
+            "/marketing/transactional/2026-03/single-email/send",
+        ):
+            for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}):
+                ours, theirs = await fast.post(path, json={}, headers=headers), await framework.post(path, json={})
+                assert ours.status_code == theirs.status_code == 401
+                assert {k for k in ours.json() if k != "correlationId"} == {
+                    k for k in theirs.json() if k != "correlationId"
+                }
+                assert ours.json()["category"] == "INVALID_AUTHENTICATION"
+                assert ours.json()["correlationId"] == ours.headers["x-correlation-id"]
+                assert ours.headers["x-hubspot-auth-failure"] == "401 Unauthorized"
+
+
+async def test_other_routes_pass_through_the_fast_paths_to_the_framework():
+    async with fast_client() as fast:
+        assert (await fast.get("/healthz")).json() == {"status": "ok"}
+        assert (await fast.get("/marketing/v3/transactional/single-email/send")).status_code == 405

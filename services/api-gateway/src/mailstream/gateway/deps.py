@@ -50,7 +50,11 @@ Deps = Annotated[Dependencies, Depends(deps_of)]
 
 
 async def account_id(request: Request) -> int:
-    header = request.headers.get("authorization", "")
+    return await account_for_header(request.app.state.deps, request.headers.get("authorization", ""))
+
+
+async def account_for_header(deps: Dependencies, header: str) -> int:
+    """The caller's account from its `Authorization: Bearer <API key>` header, or ApiError 401."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
@@ -58,7 +62,6 @@ async def account_id(request: Request) -> int:
             "INVALID_AUTHENTICATION",
             "Authentication credentials not found: send 'Authorization: Bearer <API key>'",
         )
-    deps: Dependencies = request.app.state.deps
     key_hash = hash_api_key(token.strip())
     found = deps.caches.account_for_key(key_hash)
     if found is None:

@@ -46,10 +46,10 @@ def unavailable(message: str) -> ApiError:
     return ApiError(503, "SERVICE_UNAVAILABLE", message)
 
 
-def error_response(
-    request: Request, status: int, category: str, message: str, errors: list[dict] | None = None
-) -> JSONResponse:
-    correlation_id = getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
+def error_parts(
+    status: int, category: str, message: str, errors: list[dict] | None, correlation_id: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(body, headers) of an error answer in HubSpot's shape."""
     body: dict[str, Any] = {
         "status": "error",
         "message": message,
@@ -63,12 +63,31 @@ def error_response(
         headers["x-hubspot-auth-failure"] = "401 Unauthorized"
     if status == 503:
         headers["Retry-After"] = "1"
+    return body, headers
+
+
+def error_response(
+    request: Request, status: int, category: str, message: str, errors: list[dict] | None = None
+) -> JSONResponse:
+    correlation_id = getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
+    body, headers = error_parts(status, category, message, errors, correlation_id)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field_path(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
+
+
+def validation_errors(errors: list[dict]) -> ApiError:
+    """A 400 naming each invalid field, from pydantic's (or FastAPI's) error list."""
+    found = [{"message": str(e["msg"]), "in": _field_path(tuple(e["loc"])), "code": str(e["type"])} for e in errors]
+    summary = "; ".join(f"{e['in']}: {e['message']}" for e in found)
+    return ApiError(400, "VALIDATION_ERROR", f"Invalid input: {summary}", found)
+
+
+DATABASE_DOWN_MESSAGE = "The database is unavailable: nothing was done or recorded; retry later"
+KAFKA_DOWN_MESSAGE = "Kafka did not acknowledge the send: it was not accepted and nothing was recorded; retry later"
 
 
 class CorrelationId:
@@ -106,11 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        errors = [
-            {"message": str(e["msg"]), "in": _field_path(tuple(e["loc"])), "code": str(e["type"])} for e in exc.errors()
-        ]
-        summary = "; ".join(f"{e['in']}: {e['message']}" for e in errors)
-        return error_response(request, 400, "VALIDATION_ERROR", f"Invalid input: {summary}", errors)
+        error = validation_errors(list(exc.errors()))
+        return error_response(request, error.status, error.category, error.message, error.errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -124,21 +140,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def database_down(request: Request, exc: Exception):
         log.warning("database unavailable", extra={"fields": {"error": repr(exc), "path": request.url.path}})
-        return error_response(
-            request,
-            503,
-            "SERVICE_UNAVAILABLE",
-            "The database is unavailable: nothing was done or recorded; retry later",
-        )
+        return error_response(request, 503, "SERVICE_UNAVAILABLE", DATABASE_DOWN_MESSAGE)
 
     async def kafka_down(request: Request, exc: Exception):
         log.warning("kafka unavailable", extra={"fields": {"error": repr(exc), "path": request.url.path}})
-        return error_response(
-            request,
-            503,
-            "SERVICE_UNAVAILABLE",
-            "Kafka did not acknowledge the send: it was not accepted and nothing was recorded; retry later",
-        )
+        return error_response(request, 503, "SERVICE_UNAVAILABLE", KAFKA_DOWN_MESSAGE)
 
     @app.exception_handler(asyncpg.DataError)
     async def bad_data(request: Request, exc: asyncpg.DataError):

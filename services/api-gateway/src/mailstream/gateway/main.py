@@ -16,6 +16,7 @@ from mailstream.core.runtime import run as run_loop
 from mailstream.core.runtime import stop_event
 from mailstream.gateway.app import create_app
 from mailstream.gateway.bootstrap import Gateway
+from mailstream.gateway.fast_paths import FastPaths
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.smtp.server import start_smtp_server
 
@@ -27,7 +28,7 @@ async def main(settings: GatewaySettings) -> None:
     gateway = await Gateway.start(settings, stop)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(gateway.deps),
+            FastPaths(create_app(gateway.deps), gateway.deps),
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",

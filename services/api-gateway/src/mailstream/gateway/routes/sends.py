@@ -24,8 +24,12 @@ STATUS = {"response_model": EmailSendStatusView, "response_model_exclude_none": 
 def _count(view: dict[str, Any]) -> Response:
     """The view as JSON, straight: it is built to the EmailSendStatusView schema (a unit test
     checks it), so FastAPI's response validation is skipped on the hot path."""
+    return Response(counted(view), media_type="application/json")
+
+
+def counted(view: dict[str, Any]) -> bytes:
     SENDS_ANSWERED.labels(view.get("sendResult") or view["status"]).inc()
-    return Response(orjson.dumps(view), media_type="application/json")
+    return orjson.dumps(view)
 
 
 @router.post("/marketing/v3/transactional/single-email/send", tags=["single send"], **STATUS)
@@ -33,8 +37,12 @@ def _count(view: dict[str, Any]) -> Response:
 async def single_send(body: SingleSendRequest, account: Account, deps: Deps) -> Response:
     """Send a converted email to one recipient. Problems with the email or recipient answer 200
     with status COMPLETE and a sendResult; the 200 comes only after Kafka acknowledged the send."""
+    return _count(await deps.acceptor.send(account, single_send_command(body, deps.require_sending_domain)))
+
+
+def single_send_command(body: SingleSendRequest, require_sending_domain: bool) -> handlers.SendCommand:
     msg = body.message
-    cmd = handlers.SendCommand(
+    return handlers.SendCommand(
         email_id=body.emailId,
         to=msg.to,
         require_single_send_api=True,
@@ -46,9 +54,8 @@ async def single_send(body: SingleSendRequest, account: Account, deps: Deps) -> 
         contact_properties=body.contactProperties,
         custom_properties=body.customProperties,
         send_at=body.sendAt,
-        require_sending_domain=deps.require_sending_domain,
+        require_sending_domain=require_sending_domain,
     )
-    return _count(await deps.acceptor.send(account, cmd))
 
 
 @router.post("/mailstream/v1/emails/{email_id}/send", tags=["emails"], **STATUS)
