@@ -67,6 +67,9 @@ def batch_consumer(
         # times out: 10 s bounds how long a restarted or surviving process waits for them.
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
+        # The broker checks every batch's CRC when it is produced and TCP checks what travels;
+        # checking again costs ~17 us per 25 KB record (librdkafka does not check by default).
+        check_crcs=False,
     )
 
 
