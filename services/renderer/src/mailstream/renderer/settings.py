@@ -11,6 +11,8 @@ class RendererSettings(LinkSettings):
     policy_dir: str = setting("deploy/policy", "Folder of the sending policy (pools.toml, shaping, bounces)")
     renderer_max_records: int = setting(500, "Send requests the renderer takes per batch (one lookup per kind each)")
     renderer_fetch_max_wait_ms: int = setting(
-        20, "Longest a renderer fetch waits for renderer_fetch_min_bytes (the most a request waits on a quiet stack)"
+        100, "Longest a renderer fetch waits for renderer_fetch_min_bytes (the most a request waits on a quiet stack)"
     )
-    renderer_fetch_min_bytes: int = setting(256 * 1024, "Bytes a renderer fetch waits for before it answers")
+    renderer_fetch_min_bytes: int = setting(
+        64 * 1024, "Bytes a renderer fetch waits for before it answers (~40 send requests; ~80 ms at 500/s)"
+    )

@@ -13,7 +13,7 @@ class TrackerSettings(LinkSettings):
     )
     tracker_max_records: int = setting(1000, "Records the tracker writes per batch (one transaction each)")
     tracker_fetch_max_wait_ms: int = setting(
-        100, "Longest a tracker fetch waits for tracker_fetch_min_bytes (how late a status may show on a quiet stack)"
+        200, "Longest a tracker fetch waits for tracker_fetch_min_bytes (how late a status may show on a quiet stack)"
     )
     tracker_fetch_min_bytes: int = setting(64 * 1024, "Bytes a tracker fetch waits for before it answers")
     link_scanner_window_s: float = setting(
