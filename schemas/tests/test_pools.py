@@ -4,6 +4,8 @@ import pytest
 
 from mailstream.schemas.pools import PoolsError, load_pools_file
 
+pytestmark = pytest.mark.unit
+
 GOOD = """
 [sources.a]
 address = "10.0.0.1"
