@@ -1,12 +1,18 @@
-"""Fixtures shared by integration and end-to-end tests: the real stack's public surfaces.
+"""The test tiers, and the fixtures shared by integration and end-to-end tests (the real stack's
+public surfaces).
 
-A component that is not running fails the test loudly, naming it and how to start it.
+Tiers (README "Tests"): every test has exactly one of the markers unit, integration, e2e, faults.
+In a tier folder the folder decides (`*/tests/unit/`, `*/tests/integration/`, `tests/e2e/` and
+`tests/security/` = e2e, `tests/faults/`); elsewhere the module says so (`pytestmark`). A unit
+test opens no socket: connect, bind and sendto fail it. A component that is not running fails an
+integration or end-to-end test loudly, naming it and how to start it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -28,9 +34,79 @@ COMPONENTS = {
 MAILSTREAM_CLI = str(Path(sys.executable).with_name("mailstream"))
 
 
+ROOT = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e", "faults")
+TIER_FOLDERS = {
+    "unit": "unit",  # services/<svc>/tests/unit/, libs/core/tests/unit/
+    "integration": "integration",
+    "e2e": "e2e",  # tests/e2e/
+    "security": "e2e",  # tests/security/: hostile input against the running stack
+    "faults": "faults",  # tests/faults/: restarts the stack's components
+}
+_tier_errors: list[str] = []
+
+
+def folder_tier(path: Path) -> str | None:
+    """The tier a test file's folder decides: the folder right under a `tests` folder."""
+    try:
+        parts = path.resolve().relative_to(ROOT).parts[:-1]
+    except ValueError:  # a test file outside the repository
+        return None
+    for i, part in enumerate(parts[:-1]):
+        if part == "tests" and parts[i + 1] in TIER_FOLDERS:
+            return TIER_FOLDERS[parts[i + 1]]
+    return None
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Gives each test its tier marker (from its folder), or records why it has none or two."""
+    declared = {m.name for m in item.iter_markers() if m.name in TIERS}
+    tier = folder_tier(item.path)
+    where = item.nodeid
+    if tier is not None and declared - {tier}:
+        _tier_errors.append(f"{where}: in a {tier} folder but marked {', '.join(sorted(declared - {tier}))}")
+    elif tier is None and len(declared) != 1:
+        found = ", ".join(sorted(declared)) or "none"
+        _tier_errors.append(f"{where}: outside a tier folder, needs exactly one of {', '.join(TIERS)} (has {found})")
+    elif tier is not None and tier not in declared:
+        item.add_marker(tier)
+
+
+@pytest.hookimpl(trylast=True)  # after tests/security/conftest.py put its log check last
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Fault-injection tests restart shared components: they run after everything else."""
+    """Fails the run on a test without a tier; fault-injection tests (they restart shared
+    components) run after everything else."""
+    if _tier_errors:
+        raise pytest.UsageError("tests without one tier (see conftest.py):\n  " + "\n  ".join(_tier_errors))
     items.sort(key=lambda item: item.get_closest_marker("faults") is not None)
+
+
+class SocketInUnitTest(RuntimeError):
+    """A unit test tried to open a network (or any) socket."""
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_open_no_socket(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """In the unit tier, socket connect/connect_ex/bind/sendto raise SocketInUnitTest, and the test
+    fails at teardown even if the code under test swallowed the error: move such a test to the
+    integration tier (or give it a fake)."""
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    attempts: list[str] = []
+
+    def refuse(name: str):
+        def guarded(self, *args, **kwargs):
+            attempts.append(f"socket.{name}{args!r}")
+            raise SocketInUnitTest(f"a unit test opened a socket: socket.{name}{args!r}; move it to tests/integration/")
+
+        return guarded
+
+    for name in ("connect", "connect_ex", "bind", "sendto"):
+        monkeypatch.setattr(socket.socket, name, refuse(name))
+    yield
+    if attempts:
+        pytest.fail(f"{request.node.nodeid} is a unit test and used sockets: {attempts}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

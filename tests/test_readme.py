@@ -3,10 +3,14 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.renderer.settings import RendererSettings
 from mailstream.sender.settings import SenderSettings
 from mailstream.tracker.settings import TrackerSettings
+
+pytestmark = pytest.mark.unit
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack: `stack.sh run|stop|status|test|up|infra`. Idempotent; state in .mailstream/.
+# The local stack: `stack.sh run|stop|status|test [TIER]|up|infra|restart NAME`. Idempotent; state in .mailstream/.
 source "$(dirname "$0")/lib.sh"
 HERE="$ROOT/deploy/local"
 cd "$ROOT"
@@ -116,15 +116,33 @@ mailstream is running ($((SECONDS - started)) s).
 MSG
 }
 
+# `stack.sh test [TIER] [pytest arguments]`. Without a tier (`make test`): ruff, the policy check,
+# the stack up, every test (faults last), the stack stopped again unless it was running before.
+# With one: unit runs `pytest -m unit` and needs no stack (its tests open no sockets), so it only
+# prepares the Python environment; integration, e2e and faults start the stack as above (no lint).
+# When this starts the tracker, its link-scanner window is 1 s (MAILSTREAM_LINK_SCANNER_WINDOW_S,
+# exported to the services and to pytest, which waits it out); a tracker already running keeps
+# its own window and the environment is left alone, so the tests read the one it reads.
+TEST_TIERS="unit integration e2e faults"
+
 run_tests() {
+  local tier="" select=()
+  if [[ " $TEST_TIERS " == *" ${1:-none} "* ]]; then tier=$1; select=(-m "$tier"); shift; fi
+  "$HERE/python-env.sh"
+  if [ "$tier" = unit ]; then
+    (cd "$ROOT" && "$PY" -m pytest "${select[@]}" "$@")
+    return
+  fi
   local was_running=0
   is_running gateway && was_running=1
-  "$HERE/python-env.sh"
-  (cd "$ROOT" && "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .)
-  (cd "$ROOT" && "$PY" -m mailstream.sender.policy check deploy/policy)
+  is_running tracker || export MAILSTREAM_LINK_SCANNER_WINDOW_S="${MAILSTREAM_LINK_SCANNER_WINDOW_S:-1}"
+  if [ -z "$tier" ]; then
+    (cd "$ROOT" && "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .)
+    (cd "$ROOT" && "$PY" -m mailstream.sender.policy check deploy/policy)
+  fi
   up
   local rc=0
-  (cd "$ROOT" && "$PY" -m pytest "$@") || rc=$?
+  (cd "$ROOT" && "$PY" -m pytest "${select[@]}" "$@") || rc=$?
   [ "$was_running" = 1 ] || stop_all
   return "$rc"
 }
@@ -137,5 +155,5 @@ case "${1:-}" in
   stop) stop_all ;;
   status) status ;;
   test) shift; run_tests "$@" ;;
-  *) die "usage: stack.sh run|stop|status|test|up|infra|restart NAME" ;;
+  *) die "usage: stack.sh run|stop|status|test [unit|integration|e2e|faults] [pytest args]|up|infra|restart NAME" ;;
 esac

@@ -30,6 +30,8 @@ from mailstream.schemas import (
 from mailstream.schemas.codec import MAGIC, Codec, load_schema, schema_fingerprint
 from mailstream.schemas.records import SCHEMA_FILES
 
+pytestmark = pytest.mark.unit
+
 NOW = datetime(2026, 11, 28, 12, 30, 15, 123000, tzinfo=UTC)
 
 SAMPLES = [

@@ -2,6 +2,8 @@ import pytest
 
 from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink, static_links
 
+pytestmark = pytest.mark.unit
+
 LINK = TrackedLink(LinkKind.CLICK, "m-1", 7, "jane@example.com", 42, None, "https://shop.example/o/1?a=b&c=d")
 
 

@@ -22,9 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailstream.schemas import DeliveryOutcome, decode
 from mailstream.schemas.topics import DELIVERY
+from testkit import common_settings
 
 pytestmark = pytest.mark.e2e
-DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
+SETTINGS = common_settings()
+DATABASE_URL = SETTINGS.database_url
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -109,7 +111,7 @@ async def test_mail_of_a_verified_sending_domain_arrives_dkim_signed(api, new_ac
 async def test_a_delivered_message_is_reported_on_email_delivery(api, new_account, sink, unique_address):
     consumer = AIOKafkaConsumer(
         DELIVERY.name,
-        bootstrap_servers="127.0.0.1:9092",
+        bootstrap_servers=SETTINGS.kafka_bootstrap,
         group_id=f"e2e-delivery-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="latest",
         enable_auto_commit=False,

@@ -10,7 +10,6 @@ import asyncio
 import email
 import hashlib
 import html as html_lib
-import os
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ pytestmark = pytest.mark.e2e
 SETTINGS = LinkSettings.from_env()
 SIGNER = LinkSigner.from_setting(SETTINGS.link_signing_keys)
 TRACKING = SETTINGS.tracking_base_url.rstrip("/")
-DATABASE_URL = os.environ.get("MAILSTREAM_DATABASE_URL", SETTINGS.database_url)
+DATABASE_URL = SETTINGS.database_url
 
 RECEIPT_HTML = """<html><body>
 <h1>Danke, {{ contact.firstname|default('Kunde') }}!</h1>

@@ -39,6 +39,8 @@ from mailstream.schemas import (
 )
 from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
 from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, UNSUBSCRIBE
+from mailstream.tracker.settings import TrackerSettings
+from testkit import link_scanner_pause
 
 pytestmark = pytest.mark.e2e
 
@@ -55,9 +57,20 @@ MAILSTREAM_CLI = str(Path(sys.executable).with_name("mailstream"))
 
 
 class Sent:
-    def __init__(self, *, message_id: str, status_id: str, account_id: int, email_id: int, to: str, data: str):
+    def __init__(
+        self,
+        *,
+        message_id: str,
+        status_id: str,
+        account_id: int,
+        email_id: int,
+        to: str,
+        data: str,
+        received_at: datetime,
+    ):
         self.message_id, self.status_id, self.account_id = message_id, status_id, account_id
         self.email_id, self.to, self.data = email_id, to, data
+        self.received_at = received_at  # at the sink; the sender's delivery time is a little later
 
     def link(self, kind: LinkKind, url: str | None = None, token: str | None = None) -> str:
         return SIGNER.url(
@@ -127,6 +140,7 @@ async def send(api, sink, key: str, email_id: int, to: str) -> Sent:
         email_id=email_id,
         to=to,
         data=received["data"],
+        received_at=datetime.fromisoformat(received["received_at"]),
     )
 
 
@@ -253,13 +267,18 @@ async def tracker():
         yield client
 
 
-@pytest.fixture
-async def one_sent(stack, api, new_account, sink, unique_address):
+async def send_one(api, new_account, sink, unique_address) -> Sent:
+    """One TRANSACTIONAL message of a new account, delivered to the sink; `.key` is the account's key."""
     key = new_account("tracking")
     email_id = await create_email(api, key)
     sent = await send(api, sink, key, email_id, unique_address())
     sent.key = key
     return sent
+
+
+@pytest.fixture
+async def one_sent(stack, api, new_account, sink, unique_address):
+    return await send_one(api, new_account, sink, unique_address)
 
 
 # --- HTTP tracking: pixel, click, bad tokens --------------------------------------------------------
@@ -280,7 +299,7 @@ async def test_the_open_pixel_is_an_uncached_gif_and_publishes_an_open(one_sent,
 
 async def test_a_click_redirects_to_the_signed_target_and_publishes_a_click(one_sent, tracker):
     target = f"https://shop.example/orders/{uuid.uuid4().hex}?a=1&b=2"
-    await asyncio.sleep(6)  # past the link-scanner window after delivery
+    await asyncio.sleep(link_scanner_pause())  # past the link-scanner window after delivery
     async with Tail(ENGAGEMENT, EngagementRecorded) as tail:
         reply = await tracker.get(
             one_sent.link(LinkKind.CLICK, target).removeprefix(TRACKER), headers={"User-Agent": BROWSER}
@@ -313,18 +332,28 @@ async def test_a_tampered_or_misused_token_is_a_404_without_event_or_redirect(on
         assert await tail.collect(of(one_sent.message_id), count=1, within=3.0) == []
 
 
-async def test_machine_opens_and_link_scanners_are_flagged(one_sent, api, tracker):
-    await wait_complete(api, one_sent.key, one_sent.status_id)  # delivered: the scanner window is open
-    click = one_sent.link(LinkKind.CLICK, "https://shop.example/scan").removeprefix(TRACKER)
-    opener = one_sent.link(LinkKind.OPEN).removeprefix(TRACKER)
+async def test_machine_opens_and_link_scanners_are_flagged(stack, api, new_account, sink, unique_address, tracker):
+    window = TrackerSettings.from_env().link_scanner_window_s
     async with Tail(ENGAGEMENT, EngagementRecorded) as tail:
-        assert (await tracker.get(click, headers={"User-Agent": BROWSER})).status_code == 302  # seconds after delivery
+        # A click within the window of its delivery is a scanner's. The window may be short (1 s when
+        # `make test` starts the tracker): if the stack was too slow to click in time, a new message.
+        for _ in range(3):
+            one_sent = await send_one(api, new_account, sink, unique_address)
+            await wait_complete(api, one_sent.key, one_sent.status_id)  # delivered: the scanner window is open
+            click = one_sent.link(LinkKind.CLICK, "https://shop.example/scan").removeprefix(TRACKER)
+            assert (await tracker.get(click, headers={"User-Agent": BROWSER})).status_code == 302
+            late = (datetime.now(UTC) - one_sent.received_at).total_seconds()
+            if late <= window:
+                break
+        else:
+            pytest.fail(f"three clicks came {late:.1f}+ s after their delivery, later than the {window} s window")
+        opener = one_sent.link(LinkKind.OPEN).removeprefix(TRACKER)
         assert (await tracker.get(opener, headers={"User-Agent": GMAIL_PROXY})).status_code == 200
         assert (await tracker.get(opener, headers={"User-Agent": "Mozilla/5.0"})).status_code == 200  # Apple MPP
         assert (await tracker.head(opener, headers={"User-Agent": BROWSER})).status_code == 200
         events = await tail.collect(of(one_sent.message_id), count=4)
         assert [e.machine for e in events] == [True, True, True, True], events
-        await asyncio.sleep(5.5)  # out of the scanner window: a person
+        await asyncio.sleep(link_scanner_pause())  # out of the scanner window: a person
         assert (await tracker.get(click, headers={"User-Agent": BROWSER})).status_code == 302
         assert (await tracker.get(opener, headers={"User-Agent": BROWSER})).status_code == 200
         events = await tail.collect(of(one_sent.message_id), count=6)
@@ -477,7 +506,7 @@ async def test_the_links_the_renderer_wrote_are_tracked_and_one_click_unsubscrib
     (click,) = re.findall(rf"{base}/c/[A-Za-z0-9_.-]+", html)
     unsubscribe = str(msg["List-Unsubscribe"]).strip().strip("<>")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    await asyncio.sleep(5.5)  # past the link-scanner window
+    await asyncio.sleep(link_scanner_pause())  # past the link-scanner window
     async with Tail(ENGAGEMENT, EngagementRecorded) as engagement, Tail(UNSUBSCRIBE, UnsubscribeRecorded) as unsubs:
         assert (await tracker.get(pixel.removeprefix(TRACKER), headers={"User-Agent": BROWSER})).status_code == 200
         reply = await tracker.get(click.removeprefix(TRACKER), headers={"User-Agent": BROWSER})
@@ -554,7 +583,7 @@ async def test_statistics_equal_the_event_counts_after_1000_opens_and_clicks(api
     email_id = await create_email(api, key)
     sents = [await send(api, sink, key, email_id, unique_address()) for _ in range(4)]
     account_id = sents[0].account_id
-    await asyncio.sleep(5.5)  # past the link-scanner window, so people's clicks count as people's
+    await asyncio.sleep(link_scanner_pause())  # past the link-scanner window, so people's clicks count as people's
     token = f"tok-{uuid.uuid4().hex[:8]}"  # as if the messages were submitted over SMTP with this token
     agents = [BROWSER, BROWSER, BROWSER, GMAIL_PROXY, "Mozilla/5.0"]
     rng = random.Random(6)

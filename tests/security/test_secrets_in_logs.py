@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +19,26 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 LOGS = Path(__file__).resolve().parents[2] / ".mailstream" / "logs"
+GATEWAY_LOG = LOGS / "gateway.log"
+
+
+def log_end() -> int:
+    return GATEWAY_LOG.stat().st_size if GATEWAY_LOG.exists() else 0
+
+
+async def until_logged(client: str, *, since: int, within: float = 10.0) -> None:
+    """Waits until the gateway's log, after offset `since`, has the failed AUTH's line (it names the
+    client address, unique to the session): the session's lines are written, so grepping means something."""
+    deadline = time.monotonic() + within
+    while True:
+        if GATEWAY_LOG.exists():
+            with GATEWAY_LOG.open("rb") as log:
+                log.seek(since)
+                if f'"{client}"'.encode() in log.read():
+                    return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{GATEWAY_LOG} has no line about the failed AUTH from {client} after {within} s")
+        await asyncio.sleep(0.1)
 
 
 def occurrences(value: str) -> dict[str, int]:
@@ -35,18 +56,19 @@ async def test_no_secret_used_in_the_run_appears_in_any_log(h, api, smtp_token, 
     token = await smtp_token("sec-logs")
     assert (await api.get(h.TOKENS, headers=h.auth(token.key))).status_code == 200
     assert (await api.get(h.TOKENS, headers=h.auth(token.key + "x"))).status_code == 401  # a near-miss key
+    since, near_miss_from = log_end(), h.client_address()
 
     def smtp_use() -> list[int]:
         codes = []
         with h.RawSmtp(h.SMTP_PORT, source=h.client_address()) as s:
             codes.append(s.session(token) and 235)
-        with h.RawSmtp(h.SMTP_PORT, source=h.client_address()) as s:
+        with h.RawSmtp(h.SMTP_PORT, source=near_miss_from) as s:
             s.starttls()
             codes.append(s.login(token.id, token.password[:-1] + "x")[0])  # near-miss password
         return codes
 
     assert await asyncio.to_thread(smtp_use) == [235, 535]
-    await asyncio.sleep(1.0)  # the services flush their log lines
+    await until_logged(near_miss_from, since=since)  # the last action's log line is written
 
     checked: dict[str, str] = dict(secrets.values)
     for entry in h.SETTINGS.link_signing_keys:
@@ -74,14 +96,15 @@ async def test_no_secret_used_in_the_run_appears_in_any_log(h, api, smtp_token, 
 
 async def test_a_password_sent_as_the_username_is_not_logged(h, smtp_token):
     token = await smtp_token("sec-logs-swap")
+    since, client = log_end(), h.client_address()
 
     def swapped() -> int:
-        with h.RawSmtp(h.SMTP_PORT, source=h.client_address()) as s:
+        with h.RawSmtp(h.SMTP_PORT, source=client) as s:
             s.starttls()
             return s.login(token.password, token.id)[0]
 
     assert await asyncio.to_thread(swapped) == 535
-    await asyncio.sleep(1.0)
+    await until_logged(client, since=since)
     where = occurrences(token.password)
     print(f"Secrets in logs (AUTH fields swapped): the token password found in {where or 'no log'}")
     assert where == {}

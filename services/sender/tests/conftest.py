@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +22,10 @@ from aiosmtpd.smtp import SMTP
 
 from mailstream.schemas import EmailRendered, SubscriptionType, decode, encode
 from mailstream.schemas.topics import DEAD_LETTER, DELIVERY, RENDERED, RETRY_TIERS
+from testkit import common_settings, free_port
 
-KAFKA = os.environ.get("MAILSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
+KAFKA = common_settings().kafka_bootstrap
+DATABASE_URL = common_settings().database_url
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -82,12 +82,6 @@ async def smtp_server():
     yield start
     for server in servers:
         server.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Topics:
@@ -351,7 +345,7 @@ async def sink_process():
 async def db():
     import asyncpg
 
-    conn = await asyncpg.connect(os.environ.get("MAILSTREAM_DATABASE_URL", DATABASE_URL))
+    conn = await asyncpg.connect(DATABASE_URL)
     yield conn
     await conn.close()
 

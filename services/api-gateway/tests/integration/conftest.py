@@ -6,7 +6,6 @@ import pytest
 
 SEND = "/marketing/v3/transactional/single-email/send"
 EMAILS = "/mailstream/v1/emails"
-DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
 
 
 def auth(key: str) -> dict[str, str]:
@@ -50,7 +49,6 @@ def h() -> type[Helpers]:
 import asyncio  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -60,12 +58,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 
 from mailstream.schemas import DecodeError, SendRequested, decode  # noqa: E402
 from mailstream.schemas.topics import SEND_REQUESTED  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from testkit import common_settings, free_port  # noqa: E402
 
 
 class PrivateGateway:
@@ -136,7 +129,7 @@ class SendRequestedTap:
     """Reads email.send.requested from the offsets at creation: which status ids were published, when."""
 
     def __init__(self) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=common_settings().kafka_bootstrap, enable_auto_commit=False)
         self.seen: dict[str, list[float]] = {}
 
     async def start(self) -> SendRequestedTap:

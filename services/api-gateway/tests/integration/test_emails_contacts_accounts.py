@@ -5,8 +5,10 @@ import uuid
 import asyncpg
 import pytest
 
+from testkit import common_settings
+
 pytestmark = pytest.mark.integration
-DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
+DATABASE_URL = common_settings().database_url
 
 
 async def test_an_email_is_created_as_a_draft_with_text_derived_from_html(api, new_account, h):

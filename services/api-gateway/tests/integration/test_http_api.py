@@ -6,8 +6,10 @@ import uuid
 import asyncpg
 import pytest
 
+from testkit import common_settings
+
 pytestmark = pytest.mark.integration
-DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
+DATABASE_URL = common_settings().database_url
 
 
 async def test_a_missing_or_bad_key_is_401_in_hubspot_shape(api, h):

@@ -14,8 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from testkit import common_settings
+
 pytestmark = pytest.mark.integration
-DATABASE_URL = "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream"
+DATABASE_URL = common_settings().database_url
 
 
 async def count_sends(send_id: str) -> int:

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from mailstream.core.kafka import reliable_producer
-from mailstream.gateway import tokens
+from mailstream.gateway import passwords
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.caches import Caches
 from mailstream.gateway.handlers import Acceptor
@@ -66,7 +66,7 @@ async def server(pool, producer):
 
 
 class Account:
-    def __init__(self, account_id: int, domain: str, token: tokens.TokenRow, password: str) -> None:
+    def __init__(self, account_id: int, domain: str, token: tokens_store.TokenRow, password: str) -> None:
         self.id, self.domain, self.token, self.password = account_id, domain, token, password
 
 
@@ -81,12 +81,12 @@ async def account(pool):
         account_id,
         domain,
     )
-    password = tokens.new_password()
+    password = passwords.new_password()
     token = await tokens_store.create_token(
         pool,
-        token_id=tokens.new_token_id(),
+        token_id=passwords.new_token_id(),
         account_id=account_id,
-        password_hash=tokens.hash_password(password),
+        password_hash=passwords.hash_password(password),
         campaign_name="integration",
         create_contact=True,
         created_by="ops@example.com",
@@ -279,8 +279,8 @@ async def test_a_password_reset_refuses_the_old_password_at_once_even_in_an_open
         return smtp
 
     smtp = await asyncio.to_thread(open_session, account.password)
-    new_password = tokens.new_password()
-    await tokens_store.reset_password(pool, account.id, account.token.id, tokens.hash_password(new_password))
+    new_password = passwords.new_password()
+    await tokens_store.reset_password(pool, account.id, account.token.id, passwords.hash_password(new_password))
     msg = message(f"a@{account.domain}", ["x@example.com"])
 
     def send_in_open_session():

@@ -32,6 +32,23 @@ async def test_a_request_without_bearer_key_is_401_in_hubspot_shape_before_any_i
             assert body["correlationId"] == reply.headers["x-correlation-id"]
 
 
+async def test_the_smtp_tokens_api_answers_401_without_a_bearer_key_before_any_io():
+    tokens = "/marketing/v3/transactional/smtp-tokens"
+    requests = [
+        ("POST", tokens, {"createContact": True, "campaignName": "c"}),
+        ("GET", tokens, None),
+        ("GET", f"{tokens}/abc", None),
+        ("DELETE", f"{tokens}/abc", None),
+        ("POST", f"{tokens}/abc/password-reset", None),
+        ("GET", f"{tokens}/abc/statistics", None),
+    ]
+    async with client() as api:
+        for method, path, body in requests:
+            reply = await api.request(method, path, json=body, headers={"Authorization": "Basic abc"})
+            assert reply.status_code == 401 and reply.json()["category"] == "INVALID_AUTHENTICATION", (method, path)
+            assert reply.headers["x-hubspot-auth-failure"] == "401 Unauthorized"
+
+
 async def test_every_response_has_its_own_correlation_id():
     async with client() as api:
         first, second = await api.get("/healthz"), await api.get("/healthz")

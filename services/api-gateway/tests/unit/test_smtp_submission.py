@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailstream.gateway import tokens
+from mailstream.gateway import passwords
+from mailstream.gateway.adapters.tokens_store import TokenRow
 from mailstream.gateway.smtp.auth import Principal, TokenAuthenticator
 from mailstream.gateway.smtp.submission import (
     Rejected,
@@ -16,7 +17,7 @@ from mailstream.gateway.smtp.submission import (
     from_domain,
     valid_recipient,
 )
-from mailstream.gateway.tokens import AuthThrottle, TokenRow
+from mailstream.gateway.smtp.throttle import AuthThrottle
 from mailstream.schemas import SendSource
 
 NOW = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -24,7 +25,7 @@ PASSWORD = "correct-horse-battery-staple-0123"
 TOKEN = TokenRow(
     id="tok1",
     account_id=7,
-    password_hash=tokens.hash_password(PASSWORD),
+    password_hash=passwords.hash_password(PASSWORD),
     campaign_name="Receipts",
     email_campaign_id=10000042,
     create_contact=False,
@@ -112,7 +113,7 @@ class FakeTokens:
 
 
 async def test_the_authenticator_accepts_the_token_password_and_refuses_others():
-    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(5, 60))
+    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(max_failures=5, window_s=60))
     principal, reply = await auth.check("10.0.0.1", "tok1", PASSWORD)
     assert principal == Principal("tok1", 7, TOKEN.password_hash) and reply is None
     assert (await auth.check("10.0.0.1", "tok1", "wrong"))[1].startswith("535 5.7.8")
@@ -120,7 +121,7 @@ async def test_the_authenticator_accepts_the_token_password_and_refuses_others()
 
 
 async def test_the_authenticator_throttles_an_address_after_its_failures():
-    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(2, 60))
+    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(max_failures=2, window_s=60))
     for _ in range(2):
         assert (await auth.check("10.0.0.9", "tok1", "wrong"))[1].startswith("535")
     principal, reply = await auth.check("10.0.0.9", "tok1", PASSWORD)
@@ -129,23 +130,23 @@ async def test_the_authenticator_throttles_an_address_after_its_failures():
 
 
 async def test_parallel_guesses_from_one_address_are_throttled_while_they_are_checked():
-    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(5, 60))
+    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(max_failures=5, window_s=60))
     replies = await asyncio.gather(*(auth.check("10.0.0.7", "tok1", f"guess{i}") for i in range(30)))
     assert sum(r.startswith("535") for _, r in replies) == 5
     assert sum(r.startswith("454") for _, r in replies) == 25
 
 
 async def test_successes_do_not_count_against_the_address():
-    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(2, 60))
+    auth = TokenAuthenticator(load_token=FakeTokens(TOKEN).load, throttle=AuthThrottle(max_failures=2, window_s=60))
     for _ in range(5):
         assert (await auth.check("10.0.0.8", "tok1", PASSWORD))[0] is not None
 
 
 async def test_a_reset_password_misses_the_verified_cache():
     store = FakeTokens(TOKEN)
-    auth = TokenAuthenticator(load_token=store.load, throttle=AuthThrottle(5, 60))
+    auth = TokenAuthenticator(load_token=store.load, throttle=AuthThrottle(max_failures=5, window_s=60))
     assert (await auth.check("10.0.0.1", "tok1", PASSWORD))[0] is not None  # now cached
-    new_password = tokens.new_password()
-    store.rows["tok1"] = dataclasses.replace(TOKEN, password_hash=tokens.hash_password(new_password))
+    new_password = passwords.new_password()
+    store.rows["tok1"] = dataclasses.replace(TOKEN, password_hash=passwords.hash_password(new_password))
     assert (await auth.check("10.0.0.1", "tok1", PASSWORD))[0] is None
     assert (await auth.check("10.0.0.1", "tok1", new_password))[0] is not None

@@ -1,6 +1,18 @@
+import dataclasses
 from datetime import UTC, datetime
 
-from mailstream.gateway.views import iso, stats_view, status_view
+import pytest
+
+from mailstream.gateway.adapters.tokens_store import TokenRow
+from mailstream.gateway.views import (
+    iso,
+    parse_token_cursor,
+    stats_view,
+    status_view,
+    token_page_view,
+    token_statistics_view,
+    token_view,
+)
 from mailstream.schemas import SendResult
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, 120000, tzinfo=UTC)
@@ -83,3 +95,72 @@ def test_status_views_conform_to_the_documented_schema():
     for row in rows:
         view = status_view(row)
         assert EmailSendStatusView.model_validate(view).model_dump(exclude_none=True) == view
+
+
+TOKEN = TokenRow(
+    id="abc123",
+    account_id=7,
+    password_hash="$argon2id$...",
+    campaign_name="Receipts",
+    email_campaign_id=10000042,
+    create_contact=True,
+    created_by="ops@shop.example",
+    created_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+)
+
+
+def test_the_token_view_has_the_password_only_when_given():
+    view = token_view(TOKEN)
+    assert view == {
+        "id": "abc123",
+        "createdBy": "ops@shop.example",
+        "emailCampaignId": "10000042",
+        "createdAt": "2026-03-01T10:00:00.000Z",
+        "createContact": True,
+        "campaignName": "Receipts",
+    }
+    assert token_view(TOKEN, password="secret")["password"] == "secret"
+
+
+def test_a_token_page_has_paging_next_after_only_when_there_is_more():
+    second = dataclasses.replace(TOKEN, id="def456", email_campaign_id=10000043)
+    page = token_page_view([TOKEN, second], 1, lambda after: f"/next?after={after}")
+    assert [t["id"] for t in page["results"]] == ["abc123"]
+    assert page["paging"] == {"next": {"after": "10000042", "link": "/next?after=10000042"}}
+    assert "paging" not in token_page_view([TOKEN, second], 2, str)
+
+
+@pytest.mark.parametrize("raw, parsed", [(None, 0), ("", 0), ("10000042", 10000042)])
+def test_token_cursors_parse(raw, parsed):
+    assert parse_token_cursor(raw) == parsed
+
+
+@pytest.mark.parametrize("raw", ["abc", "-1", "1.5"])
+def test_malformed_token_cursors_are_refused(raw):
+    with pytest.raises(ValueError):
+        parse_token_cursor(raw)
+
+
+def test_token_statistics_are_zero_without_a_row_and_rates_are_unique_human_over_delivered():
+    empty = token_statistics_view(TOKEN, None)
+    assert set(empty["counters"].values()) == {0} and empty["ratios"] == {"openRate": 0.0, "clickRate": 0.0}
+    assert empty["updatedAt"] is None
+    row = {
+        "sent": 10,
+        "delivered": 8,
+        "bounced": 2,
+        "opens_total": 9,
+        "opens_unique_human": 4,
+        "opens_machine": 3,
+        "clicks_total": 2,
+        "clicks_unique_human": 2,
+        "spam_reports": 1,
+        "updated_at": TOKEN.created_at,
+    }
+    view = token_statistics_view(TOKEN, row)
+    assert (
+        view["counters"]["sent"] == 10 and view["counters"]["uniqueOpens"] == 4 and view["counters"]["spamReports"] == 1
+    )
+    assert view["ratios"] == {"openRate": 0.5, "clickRate": 0.25}
+    assert view["tokenId"] == "abc123" and view["emailCampaignId"] == "10000042"
+    assert view["updatedAt"] == "2026-03-01T10:00:00.000Z"

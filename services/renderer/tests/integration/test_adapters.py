@@ -6,7 +6,6 @@ always under a fresh account, so shared data is never touched.
 """
 
 import hashlib
-import os
 import random
 
 import asyncpg
@@ -19,7 +18,7 @@ from mailstream.schemas import SubscriptionType
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = os.environ.get("MAILSTREAM_DATABASE_URL", CommonSettings().database_url)
+DATABASE_URL = CommonSettings.from_env().database_url
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ weight = 1
 
 
 def test_a_pool_naming_a_missing_source_is_an_error(tmp_path):
-    with pytest.raises(PolicyError, match="undefined sources"):
+    with pytest.raises(PolicyError, match="missing source"):
         load_pools(write(tmp_path, '[sources.a]\naddress = "127.0.0.2"\n[pools.shared.zz]\nweight = 1\n'))
 
 

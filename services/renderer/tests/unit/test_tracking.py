@@ -142,7 +142,8 @@ def test_a_static_link_of_the_email_version_is_signed_as_its_index():
 
 MARKED_CASES = [
     "<html><body><a href=\"https://shop.example/p?a=1&amp;b=2\">P</a><a HREF='http://x.example'>X</a></body></html>",
-    '<p><a href="https://shop.example/o/{{ custom.id }}">o</a> <a href="mailto:a@b.example">m</a> <a href="#top">t</a></p>',
+    '<p><a href="https://shop.example/o/{{ custom.id }}">o</a> <a href="mailto:a@b.example">m</a>'
+    ' <a href="#top">t</a></p>',
     '<a data-mailstream-notrack href="https://shop.example">x</a><a href="https://shop.example">y</a>',
     '<a href="{{ unsubscribe_link }}">u</a><A\nHREF="https://c.example">c</A></BODY>',
     "{% for i in custom['items'] %}<a href=\"https://s.example/{{ i }}\">{{ i }}</a>{% endfor %}<p>no body tag",

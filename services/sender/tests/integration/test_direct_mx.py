@@ -3,41 +3,21 @@ null MX and A records for test domains; the MX hosts are private aiosmtpd server
 
 import asyncio
 import shutil
-import socket
 import subprocess
 
 import pytest
 
 from mailstream.schemas import DeliveryOutcome
 from mailstream.sender.adapters.dns import BadDomain, MxResolver
+from testkit import free_port
 
 pytestmark = pytest.mark.integration
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_port_on(*hosts: str) -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind((hosts[0], 0))
-            port = s.getsockname()[1]
-        try:
-            for host in hosts[1:]:
-                with socket.socket() as s:
-                    s.bind((host, port))
-            return port
-        except OSError:
-            continue
-
-
 @pytest.fixture
 async def dns_server():
-    port = free_udp_port()
+    port = free_port(udp=True)
     records = [
         "--mx-host=mx.test,mx-backup.mx.test,20",
         "--mx-host=mx.test,mx-primary.mx.test,10",
@@ -98,7 +78,8 @@ async def test_the_resolver_orders_mx_by_preference_and_knows_bad_domains(dns_se
 async def test_direct_mode_delivers_to_the_preferred_mx_falls_back_and_bounces_bad_domains(
     dns_server, topics, producer, smtp_server, sender_process, policy_dir, receiver_class, make_rendered
 ):
-    port = free_port_on("127.0.0.1", "127.0.0.7", "127.0.0.9")
+    # one MX port for every host (a setting of the sender); nothing may listen on 127.0.0.9
+    port = free_port("127.0.0.1", "127.0.0.7", "127.0.0.9")
     primary = await smtp_server(receiver_class(), host="127.0.0.7", port=port)
     backup = await smtp_server(receiver_class(), host="127.0.0.1", port=port)
     await sender_process(

@@ -5,12 +5,12 @@ private sink (mailsink.py in its own process), and duplicates only inside the st
 import asyncio
 import collections
 import signal
-import socket
 import time
 
 import pytest
 
 from mailstream.schemas import DeliveryOutcome
+from testkit import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -65,9 +65,7 @@ async def test_kill_9_mid_run_loses_nothing_and_duplicates_only_in_flight_transa
 async def test_the_receiver_down_for_30_s_defers_then_everything_is_delivered(
     topics, producer, sink_process, sender_process, policy_dir, make_rendered
 ):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here for the first 30 s
+    port = free_port()  # nothing listens here for the first 30 s
     await sender_process(
         topics, policy_dir(), relay=f"127.0.0.1:{port}", sender_retry_base_seconds=4, sender_smtp_timeout=3
     )

@@ -10,7 +10,6 @@ import email.policy
 import os
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,17 +18,11 @@ import pytest
 
 from mailstream.sender.adapters.smtp import Route, SmtpTransport
 from mailstream.sender.outcomes import Bounced, Deferred, Delivered
+from testkit import free_port
 
 pytestmark = pytest.mark.integration
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-
-
-def free_port() -> int:
-    # smtp-sink binds with SO_REUSEPORT: a port the kernel just handed out is one nobody else listens on
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -41,6 +34,8 @@ async def smtp_sink(tmp_path):
     folders: list[Path] = []
 
     async def start(*options: str, dump: bool = False) -> tuple[int, Path]:
+        # smtp-sink binds with SO_REUSEPORT, so it would share a port another listener holds:
+        # free_port() checks none does (it binds without SO_REUSEPORT)
         port, log = free_port(), tmp_path / f"smtp-sink-{len(procs)}.log"
         # Run by root, smtp-sink must drop to `nobody` (-u), who cannot reach pytest's private tmp_path.
         user = ["-u", "nobody"] if os.geteuid() == 0 else []

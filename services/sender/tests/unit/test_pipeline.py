@@ -435,7 +435,7 @@ class TestRecordWhileHoldingTheConnection:
 
         monkeypatch.setattr(records, "record", record)
         no_wait = asyncio.sleep
-        monkeypatch.setattr("mailstream.sender.finish.asyncio.sleep", lambda seconds: no_wait(0))
+        monkeypatch.setattr("mailstream.core.retry.asyncio.sleep", lambda seconds: no_wait(0))
         a = attempt(policy)
         await finish.record_delivered(a, Delivered(250, "OK", "relay"))
         assert records.rows["m-1"][0] == "DELIVERED" and a.recorded_event is not None

@@ -12,10 +12,9 @@ from mailstream.core.db import database_reachable
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
 from mailstream.gateway.models import ErrorBody
-from mailstream.gateway.routes import contacts, emails, sends, stats, users
-from mailstream.gateway.routes_tokens import tokens_router
+from mailstream.gateway.routes import contacts, emails, sends, stats, tokens, users
 
-ROUTERS = (sends.router, emails.router, contacts.router, stats.router, users.router)
+ROUTERS = (sends.router, emails.router, contacts.router, stats.router, users.router, tokens.router)
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",
     "401": "Missing, invalid or revoked API key (INVALID_AUTHENTICATION)",
@@ -31,7 +30,6 @@ def create_app(deps: Dependencies) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(tokens_router(deps.pool))  # SMTP tokens (issue 7)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

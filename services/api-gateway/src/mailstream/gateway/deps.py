@@ -53,8 +53,8 @@ async def account_id(request: Request) -> int:
     return await account_for_header(request.app.state.deps, request.headers.get("authorization", ""))
 
 
-async def account_for_header(deps: Dependencies, header: str) -> int:
-    """The caller's account from its `Authorization: Bearer <API key>` header, or ApiError 401."""
+def bearer_key_hash(header: str) -> bytes:
+    """The hash of the API key in an `Authorization: Bearer <API key>` header, or ApiError 401."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
@@ -62,7 +62,12 @@ async def account_for_header(deps: Dependencies, header: str) -> int:
             "INVALID_AUTHENTICATION",
             "Authentication credentials not found: send 'Authorization: Bearer <API key>'",
         )
-    key_hash = hash_api_key(token.strip())
+    return hash_api_key(token.strip())
+
+
+async def account_for_header(deps: Dependencies, header: str) -> int:
+    """The caller's account from its `Authorization: Bearer <API key>` header, or ApiError 401."""
+    key_hash = bearer_key_hash(header)
     found = deps.caches.account_for_key(key_hash)
     if found is None:
         found = await store.account_for_key_hash(deps.pool, key_hash)
@@ -73,4 +78,10 @@ async def account_for_header(deps: Dependencies, header: str) -> int:
     return found
 
 
+async def api_key_hash(request: Request) -> bytes:
+    return bearer_key_hash(request.headers.get("authorization", ""))
+
+
 Account = Annotated[int, Depends(account_id)]
+# The hash of the caller's API key (Account checks the key), for what records who created something.
+ApiKeyHash = Annotated[bytes, Depends(api_key_hash)]

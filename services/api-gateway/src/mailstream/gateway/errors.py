@@ -18,13 +18,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailstream.core.db import DATABASE_DOWN
+from mailstream.core.retry import MailstreamError
 from mailstream.gateway.kafka_link import KafkaUnavailable
 
 CORRELATION_HEADER = "X-Correlation-Id"
 log = logging.getLogger("mailstream.gateway.errors")
 
 
-class ApiError(Exception):
+class ApiError(MailstreamError):
+    """An answer in HubSpot's error shape to the request as it is: not retriable (the database or
+    Kafka being down raise their own, transient errors)."""
+
     def __init__(self, status: int, category: str, message: str, errors: list[dict] | None = None):
         super().__init__(message)
         self.status, self.category, self.message, self.errors = status, category, message, errors
@@ -40,10 +44,6 @@ def conflict(message: str) -> ApiError:
 
 def invalid(field: str, message: str) -> ApiError:
     return ApiError(400, "VALIDATION_ERROR", f"Invalid input: {field}: {message}", [{"message": message, "in": field}])
-
-
-def unavailable(message: str) -> ApiError:
-    return ApiError(503, "SERVICE_UNAVAILABLE", message)
 
 
 def error_parts(

@@ -4,19 +4,22 @@ answer 503 while Kafka is unreachable instead of refusing to start."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
+from mailstream.core.retry import TransientError, backoff
 
 log = logging.getLogger("mailstream.gateway.kafka")
 
 
-class KafkaUnavailable(Exception):
-    """The producer is not connected: nothing was published."""
+class KafkaUnavailable(TransientError):
+    """The producer is not connected or Kafka did not acknowledge: the same send may succeed later."""
 
 
 class KafkaLink:
     def __init__(self, *, bootstrap: str, client_id: str = "mailstream-gateway", retry_s: float = 1.0) -> None:
+        # retry_s caps the wait between two connection attempts (core.retry's backoff up to it)
         self.bootstrap, self.client_id, self.retry_s = bootstrap, client_id, retry_s
         self.producer: ReliableProducer | None = None
 
@@ -33,12 +36,13 @@ class KafkaLink:
         return True
 
     async def keep_connected(self, stop: asyncio.Event) -> None:
+        # A loop, not core.retry.retrying: a wait must end on `stop` without cancelling a half-started producer.
+        attempt = 0
         while self.producer is None and not stop.is_set():
             if not await self.connect():
-                try:
-                    await asyncio.wait_for(stop.wait(), self.retry_s)
-                except TimeoutError:
-                    pass
+                attempt += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff(attempt, most=self.retry_s))
 
     async def send(self, topic: str, value: bytes, key: bytes) -> None:
         """Returns once Kafka acknowledged the record (acks=all, idempotent producer)."""

@@ -207,6 +207,15 @@ class ApiKeyView(BaseModel):
     key: str | None = Field(default=None, description="the key itself: returned only when it is created")
 
 
+class SmtpTokenCreate(BaseModel):
+    """SmtpApiTokenRequestEgg: both fields required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    createContact: bool
+    campaignName: str = Field(min_length=1, max_length=255)
+
+
 class ErrorDetail(BaseModel):
     message: str
     # 'in' is a Python keyword: the JSON field is "in"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from mailstream.gateway.adapters.emails import EmailRow
+from mailstream.gateway.adapters.tokens_store import TokenRow
 from mailstream.schemas.counters import COUNTERS
 
 
@@ -135,3 +137,67 @@ def api_key_view(row: dict[str, Any], key: str | None = None) -> dict[str, Any]:
 
 def user_view(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "email": row["email"], "name": row["name"], "createdAt": iso(row["created_at"])}
+
+
+def token_view(token: TokenRow, password: str | None = None) -> dict[str, Any]:
+    """SmtpApiTokenView; `password` only on create and password-reset."""
+    view: dict[str, Any] = {"id": token.id}
+    if password is not None:
+        view["password"] = password
+    view.update(
+        createdBy=token.created_by,
+        emailCampaignId=str(token.email_campaign_id),
+        createdAt=iso(token.created_at),
+        createContact=token.create_contact,
+        campaignName=token.campaign_name,
+    )
+    return view
+
+
+def token_page_view(tokens: list[TokenRow], limit: int, link: Callable[[str], str]) -> dict[str, Any]:
+    """CollectionResponseSmtpApiTokenViewForwardPaging: `tokens` holds up to limit+1 rows."""
+    body: dict[str, Any] = {"results": [token_view(t) for t in tokens[:limit]]}
+    if len(tokens) > limit:
+        after = str(tokens[limit - 1].email_campaign_id)
+        body["paging"] = {"next": {"after": after, "link": link(after)}}
+    return body
+
+
+def parse_token_cursor(after: str | None) -> int:
+    """The `after` cursor of token_page_view is the last listed token's emailCampaignId; ValueError
+    when malformed."""
+    if after is None or after == "":
+        return 0
+    value = int(after)
+    if value < 0:
+        raise ValueError(after)
+    return value
+
+
+def token_statistics_view(token: TokenRow, stats: dict[str, Any] | None) -> dict[str, Any]:
+    """The token's counters from the tracker's `stats_counters` row (zeros before the first event) and rates."""
+    s = {c: int((stats or {}).get(c) or 0) for c in COUNTERS}
+    return {
+        "tokenId": token.id,
+        "emailCampaignId": str(token.email_campaign_id),
+        "campaignName": token.campaign_name,
+        "counters": {
+            "sent": s["sent"],
+            "delivered": s["delivered"],
+            "bounced": s["bounced"],
+            "dropped": s["dropped"],
+            "opens": s["opens_total"],
+            "uniqueOpens": s["opens_unique_human"],
+            "machineOpens": s["opens_machine"],
+            "clicks": s["clicks_total"],
+            "uniqueClicks": s["clicks_unique_human"],
+            "machineClicks": s["clicks_machine"],
+            "spamReports": s["spam_reports"],
+            "unsubscribes": s["unsubscribes"],
+        },
+        "ratios": {
+            "openRate": rate(s["opens_unique_human"], s["delivered"]),
+            "clickRate": rate(s["clicks_unique_human"], s["delivered"]),
+        },
+        "updatedAt": iso(stats.get("updated_at")) if stats else None,
+    }

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
 
+from mailstream.core.retry import MailstreamError
 from mailstream.renderer.mime import Headers, build_mime, format_mailbox, valid_address
 from mailstream.renderer.pools import Pool
 from mailstream.renderer.ports import EmailKey, EmailVersion, Facts, Ports, RecipientKey
@@ -40,7 +41,9 @@ LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"  # RFC 8058
 Outcome = EmailRendered | DeliveryAttempted
 
 
-class Unprocessable(Exception):
+class Unprocessable(MailstreamError):
+    """The send request's own input stops it: retrying cannot help (retriable is False)."""
+
     def __init__(self, result: SendResult, reason: str):
         super().__init__(reason)
         self.result, self.reason = result, reason

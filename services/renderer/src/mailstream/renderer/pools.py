@@ -1,22 +1,15 @@
-"""Sending-IP choice from the pools of deploy/policy/pools.toml (weighted).
-
-[sources.local-1]
-address = "127.0.0.2"
-
-[pools.shared.local-1]
-weight = 1
-"""
+"""Sending-IP choice from the pools of the policy's pools.toml (weighted), read by the one loader
+both the renderer and the sender use (mailstream.schemas.pools)."""
 
 from __future__ import annotations
 
 import random
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailstream.schemas.pools import PoolsError, load_pools_file
 
-class PolicyError(ValueError):
-    pass
+PolicyError = PoolsError  # what a malformed pools.toml raises here
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +25,8 @@ class Pool:
 
 
 def load_pools(policy_dir: str | Path) -> dict[str, Pool]:
-    path = Path(policy_dir) / "pools.toml"
-    data = tomllib.loads(path.read_text())
-    sources = {name: spec["address"] for name, spec in data.get("sources", {}).items()}
-    pools = {}
-    for pool_name, members in data.get("pools", {}).items():
-        missing = [m for m in members if m not in sources]
-        if missing:
-            raise PolicyError(f"{path}: pool {pool_name!r} names undefined sources {missing}")
-        weights = tuple(int(spec.get("weight", 1)) for spec in members.values())
-        if not members or any(w <= 0 for w in weights):
-            raise PolicyError(f"{path}: pool {pool_name!r} needs members with positive weights")
-        pools[pool_name] = Pool(pool_name, tuple(sources[m] for m in members), weights)
-    if "shared" not in pools:
-        raise PolicyError(f"{path}: a 'shared' pool is required")
-    return pools
+    loaded = load_pools_file(policy_dir)
+    return {
+        name: Pool(name, tuple(loaded.sources[s].address for s, _ in pool.members), tuple(w for _, w in pool.members))
+        for name, pool in loaded.pools.items()
+    }

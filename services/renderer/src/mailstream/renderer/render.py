@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import Template, TemplateError, UndefinedError
 from jinja2.sandbox import SecurityError
 
+from mailstream.core.retry import MailstreamError
 from mailstream.renderer.mime import keeps_whitespace
 from mailstream.renderer.sandbox import (
     LenientProperties,
@@ -31,7 +32,9 @@ from mailstream.renderer.tracking import mark_links, strip_marks
 from mailstream.schemas import SendResult
 
 
-class RenderFailed(Exception):
+class RenderFailed(MailstreamError):
+    """The send request's own input stops it: retrying cannot help (retriable is False)."""
+
     def __init__(self, result: SendResult, reason: str):
         super().__init__(reason)
         self.result, self.reason = result, reason

@@ -20,8 +20,8 @@ from mailstream.sender.adapters.dkim_keys import DkimKeys
 from mailstream.sender.adapters.dns import MxResolver
 from mailstream.sender.adapters.publisher import KafkaPublisher
 from mailstream.sender.adapters.smtp import SmtpTransport
-from mailstream.sender.consumer import SenderIntake
 from mailstream.sender.finish import Finish
+from mailstream.sender.intake import SenderIntake
 from mailstream.sender.metrics import BACKOFF, OUTCOMES
 from mailstream.sender.pipeline import (
     CheckDuplicate,

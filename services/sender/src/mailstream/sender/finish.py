@@ -16,7 +16,6 @@ message per connection slot exists at any moment.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import uuid
@@ -25,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from mailstream.core.db import DATABASE_DOWN
+from mailstream.core.retry import retrying
 from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, EmailRendered, SendResult, encode
 from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Dropped, Outcome, Replayed, Rerouted, StepResult
 from mailstream.sender.pipeline import Attempt
@@ -112,18 +112,11 @@ class Finish:
         The receiver has the message: its record is retried until the database takes it (a
         failed batch would be consumed again and the message sent twice)."""
         encoded = encode(delivery_event(a, outcome))
-        delay = 0.2
-        while True:
-            try:
-                await self.records.record(a.msg.message_id, DeliveryOutcome.DELIVERED.value, encoded)
-                break
-            except DATABASE_DOWN as exc:
-                log.warning(
-                    "cannot record a delivered message yet, retrying",
-                    extra={"fields": {"message_id": a.msg.message_id, "error": repr(exc), "retry_in_s": delay}},
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await retrying(
+            lambda: self.records.record(a.msg.message_id, DeliveryOutcome.DELIVERED.value, encoded),
+            what=f"recording delivered message {a.msg.message_id}",
+            transient=lambda exc: isinstance(exc, DATABASE_DOWN),
+        )
         a.recorded_event = encoded
 
 

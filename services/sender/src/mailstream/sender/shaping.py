@@ -26,7 +26,9 @@ class Gcra:
 
     Permits are granted at the moment they are used (`acquire`), in FIFO order, never reserved
     ahead: if the process stalls, the waiters do not fire together when it resumes. With
-    max_burst 1 (the default), no one-second window holds more than limit/period + 1 grants."""
+    max_burst 1 (the default), no one-second window holds more than limit/period + 1 grants.
+    Kept by hand: aiolimiter and pyrate-limiter grant on acquire but let a stalled process's
+    waiters through together (they fill a bucket meanwhile), which a receiver counts as a burst."""
 
     def __init__(self, spec: ThrottleSpec, clock: Callable[[], float] = time.monotonic) -> None:
         self.spec = spec

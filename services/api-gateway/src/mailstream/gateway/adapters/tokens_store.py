@@ -1,14 +1,12 @@
-"""PostgreSQL queries of the SMTP API: tokens, the caller behind an API key, sending domains,
-and the facts an SMTP message is accepted with. Scoped by account_id."""
+"""PostgreSQL queries of the SMTP API: tokens, who created them, and the facts an SMTP message
+is accepted with. Scoped by account_id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
-
-from mailstream.gateway.keys import hash_api_key
-from mailstream.gateway.tokens import TokenRow
 
 TOKEN_COLUMNS = (
     "id, account_id, password_hash, campaign_name, email_campaign_id, create_contact, created_by, created_at"
@@ -16,28 +14,28 @@ TOKEN_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class Caller:
+class TokenRow:
+    id: str
     account_id: int
-    created_by: str  # the email of the user behind the API key when known, else the account's name
+    password_hash: str
+    campaign_name: str
+    email_campaign_id: int
+    create_contact: bool
+    created_by: str
+    created_at: datetime
 
 
-async def caller_for_key(pool: asyncpg.Pool, api_key: str) -> Caller | None:
-    key_hash = hash_api_key(api_key)
-    try:
-        row = await pool.fetchrow(
-            """SELECT k.account_id, coalesce(u.email, a.name) AS created_by
-               FROM api_keys k JOIN accounts a ON a.id = k.account_id
-               LEFT JOIN users u ON u.id = k.created_by
-               WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
-            key_hash,
-        )
-    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):  # before users exist
-        row = await pool.fetchrow(
-            """SELECT k.account_id, a.name AS created_by FROM api_keys k JOIN accounts a ON a.id = k.account_id
-               WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
-            key_hash,
-        )
-    return Caller(row["account_id"], row["created_by"]) if row else None
+async def creator_of_key(pool: asyncpg.Pool, account_id: int, key_hash: bytes) -> str | None:
+    """A new token's `created_by`: the email of the user behind the API key when known (even one
+    removed since), else the account's name; None when the account is gone."""
+    return await pool.fetchval(
+        """SELECT coalesce(u.email, a.name) FROM accounts a
+           LEFT JOIN api_keys k ON k.account_id = a.id AND k.key_hash = $2
+           LEFT JOIN users u ON u.id = k.created_by
+           WHERE a.id = $1""",
+        account_id,
+        key_hash,
+    )
 
 
 async def create_token(

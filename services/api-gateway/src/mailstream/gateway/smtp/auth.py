@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult
 from prometheus_client import Counter
 
-from mailstream.gateway import tokens
-from mailstream.gateway.tokens import AuthThrottle, TokenRow, VerifiedCache
+from mailstream.gateway.adapters.tokens_store import TokenRow
+from mailstream.gateway.passwords import VerifiedCache, verify_password
+from mailstream.gateway.smtp.throttle import AuthThrottle
 
 log = logging.getLogger("mailstream.gateway.smtp")
 AUTH_RESULTS = Counter("mailstream_gateway_smtp_auth_total", "SMTP AUTH attempts", ["result"])
@@ -52,7 +53,7 @@ class TokenAuthenticator:
         if token is not None and self.cache.hit(token.password_hash, password):
             ok = True
         else:
-            ok = await asyncio.to_thread(tokens.verify_password, token.password_hash if token else None, password)
+            ok = await asyncio.to_thread(verify_password, token.password_hash if token else None, password)
             if ok and token is not None:
                 self.cache.add(token.password_hash, password)
         if not ok or token is None:

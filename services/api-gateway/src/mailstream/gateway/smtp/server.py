@@ -20,7 +20,7 @@ from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.smtp.auth import TokenAuthenticator
 from mailstream.gateway.smtp.handler import SubmissionHandler
-from mailstream.gateway.tokens import AuthThrottle
+from mailstream.gateway.smtp.throttle import AuthThrottle
 
 _aiosmtpd_log = logging.getLogger("mail.log")
 _aiosmtpd_log.setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
@@ -98,7 +98,7 @@ async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, ac
     context = tls_context(settings)
     authenticator = TokenAuthenticator(
         load_token=lambda token_id: tokens_store.token_by_id(pool, token_id),
-        throttle=AuthThrottle(settings.smtp_auth_max_failures, settings.smtp_auth_failure_window),
+        throttle=AuthThrottle(max_failures=settings.smtp_auth_max_failures, window_s=settings.smtp_auth_failure_window),
     )
     handler = SubmissionHandler(
         pool=pool,

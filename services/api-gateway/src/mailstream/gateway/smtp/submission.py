@@ -11,15 +11,17 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
+from mailstream.core.retry import MailstreamError
 from mailstream.gateway.adapters.accepting import RequestRow
+from mailstream.gateway.adapters.tokens_store import TokenRow
 from mailstream.gateway.rules import valid_address
 from mailstream.gateway.smtp.auth import Principal
-from mailstream.gateway.tokens import TokenRow
 from mailstream.schemas import SendRequested, SendSource
 
 
-class Rejected(Exception):
-    """The message is refused with this SMTP reply; nothing was recorded or published."""
+class Rejected(MailstreamError):
+    """The message is refused with this SMTP reply (5xx: the same message would be refused again);
+    nothing was recorded or published."""
 
     def __init__(self, reply: str) -> None:
         super().__init__(reply)

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import asyncpg
 import dkim
+from cachetools import TTLCache
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -54,26 +55,19 @@ class DkimKeys:
 
     def __init__(self, pool: asyncpg.Pool, *, ttl: float = 300.0, max_entries: int = MAX_KEYS) -> None:
         self._pool = pool
-        self._ttl = ttl
-        self._max_entries = max_entries
-        self._cache: dict[tuple[int, str], tuple[float, tuple[bytes, bytes] | None]] = {}
+        self._cache: TTLCache[tuple[int, str], tuple[bytes, bytes] | None] = TTLCache(maxsize=max_entries, ttl=ttl)
 
     async def key(self, account_id: int, domain: str) -> tuple[bytes, bytes] | None:
         cache_key = (account_id, domain.lower())
-        hit = self._cache.get(cache_key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if cache_key in self._cache:
+            return self._cache[cache_key]
         row = await self._pool.fetchrow(
             "SELECT dkim_selector, dkim_private_key FROM dkim_signing_keys WHERE account_id = $1 AND domain = $2",
             account_id,
             domain.lower(),
         )
         value = (row["dkim_selector"].encode(), row["dkim_private_key"].encode()) if row else None
-        self._cache.pop(cache_key, None)  # re-inserted last: dicts keep insertion order
-        while len(self._cache) >= self._max_entries:
-            del self._cache[next(iter(self._cache))]
-        self._cache[cache_key] = (now + self._ttl, value)
+        self._cache[cache_key] = value
         return value
 
 

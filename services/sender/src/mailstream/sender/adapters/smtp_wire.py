@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailstream.core.retry import MailstreamError
+
 CRLF = b"\r\n"
 MAX_LINE = 8192  # longest reply line accepted (RFC 5321 allows 512; some servers send more)
 MAX_REPLY_LINES = 256  # a bound on multi-line replies, so a broken server cannot grow memory forever
@@ -21,7 +23,7 @@ _BARE_LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
 _UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f<>]")
 
 
-class SmtpError(Exception):
+class SmtpError(MailstreamError):
     """A failed SMTP exchange. `code` is the server's reply code (None when there was no reply);
     `message` the reply text or what went wrong. outcomes.classify_smtp_error reads both."""
 
@@ -64,6 +66,8 @@ class SmtpRecipientsRefused(SmtpReplyError):
 
 class SmtpConnectionLost(SmtpError):
     """No reply can come: the connection failed, closed, or was closed by us after a timeout."""
+
+    retriable = True  # another attempt (a retry tier) may well get through
 
 
 class SmtpTimeout(SmtpConnectionLost, TimeoutError):

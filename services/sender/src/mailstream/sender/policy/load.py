@@ -2,7 +2,8 @@
 
 Unknown keys, zero limits, a pool naming a missing source, a bad regex or an unknown warm-up
 schedule are errors (PolicyError naming the file and key). Missing shaping/warmup/bounces
-files mean built-in defaults; pools.toml is required (the renderer reads it too).
+files mean built-in defaults; pools.toml is required and read by the loader the renderer uses too
+(mailstream.schemas.pools).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from mailstream.schemas.pools import PoolsError, load_pools_file
 from mailstream.sender.policy.model import (
     Action,
     Automation,
@@ -27,7 +29,6 @@ from mailstream.sender.policy.model import (
 )
 from mailstream.sender.policy.throttle import PolicyError, ThrottleSpec, parse_duration
 
-_SOURCE_KEYS = {"address", "max_message_rate", "connection_limit", "warmup", "warmup_started"}
 _SHAPING_KEYS = {
     "connection_limit",
     "max_connection_rate",
@@ -96,14 +97,16 @@ def _warmups(path: Path) -> dict[str, WarmupSchedule]:
     return schedules
 
 
-def _sources_and_pools(path: Path, warmups: dict[str, WarmupSchedule]) -> tuple[dict[str, Source], dict[str, Pool]]:
-    data = _keys(str(path), _read(path, required=True), {"sources", "pools"})
+def _sources_and_pools(folder: Path, warmups: dict[str, WarmupSchedule]) -> tuple[dict[str, Source], dict[str, Pool]]:
+    """pools.toml through the one loader the renderer uses too; the per-IP keys read here."""
+    try:
+        loaded = load_pools_file(folder)
+    except PoolsError as exc:
+        raise PolicyError(str(exc)) from exc
     sources: dict[str, Source] = {}
-    for name, spec in data.get("sources", {}).items():
-        where = f"{path} [sources.{name}]"
-        spec = _keys(where, spec, _SOURCE_KEYS)
-        if not isinstance(spec.get("address"), str):
-            raise PolicyError(f"{where}: address is required")
+    for name, entry in loaded.sources.items():
+        where = f"{loaded.path} [sources.{name}]"
+        spec = entry.options
         warmup = None
         if "warmup" in spec:
             if spec["warmup"] not in warmups:
@@ -113,7 +116,7 @@ def _sources_and_pools(path: Path, warmups: dict[str, WarmupSchedule]) -> tuple[
             warmup = warmups[spec["warmup"]]
         sources[name] = Source(
             name=name,
-            address=spec["address"],
+            address=entry.address,
             max_message_rate=_rate(f"{where} max_message_rate", spec["max_message_rate"])
             if "max_message_rate" in spec
             else None,
@@ -123,22 +126,10 @@ def _sources_and_pools(path: Path, warmups: dict[str, WarmupSchedule]) -> tuple[
             warmup=warmup,
             warmup_started=spec.get("warmup_started") if warmup else None,
         )
-    pools: dict[str, Pool] = {}
-    for pool_name, members in data.get("pools", {}).items():
-        where = f"{path} [pools.{pool_name}]"
-        if not isinstance(members, dict) or not members:
-            raise PolicyError(f"{where}: a pool needs at least one source")
-        entries = []
-        for source_name, spec in members.items():
-            if source_name not in sources:
-                raise PolicyError(f"{where}: names missing source {source_name!r}")
-            spec = _keys(f"{where}.{source_name}", spec, {"weight"})
-            entries.append(
-                (sources[source_name], _positive_int(f"{where}.{source_name} weight", spec.get("weight", 1)))
-            )
-        pools[pool_name] = Pool(pool_name, tuple(entries))
-    if "shared" not in pools:
-        raise PolicyError(f"{path}: a 'shared' pool is required")
+    pools = {
+        name: Pool(name, tuple((sources[source], weight) for source, weight in pool.members))
+        for name, pool in loaded.pools.items()
+    }
     return sources, pools
 
 
@@ -258,14 +249,10 @@ def load_policy(folder: str | Path) -> Policy:
     if not folder.is_dir():
         raise PolicyError(f"{folder}: not a folder")
     warmups = _warmups(folder / "warmup.toml")
-    sources, pools = _sources_and_pools(folder / "pools.toml", warmups)
+    sources, pools = _sources_and_pools(folder, warmups)
     default, rules = _destinations(folder / "shaping.toml")
     classes, fallback, expired, bad_domain = _bounces(folder / "bounces.toml")
-    by_address: dict[str, Source] = {}
-    for source in sources.values():
-        if source.address in by_address:
-            raise PolicyError(f"{folder / 'pools.toml'}: address {source.address} is used by two sources")
-        by_address[source.address] = source
+    by_address = {source.address: source for source in sources.values()}  # unique: the loader checks
     return Policy(
         sources=sources,
         pools=pools,

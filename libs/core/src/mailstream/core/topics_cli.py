@@ -1,4 +1,5 @@
-"""`mailstream topics create|list` and `mailstream events tail`: topics from the registry."""
+"""`mailstream topics create|list` and `mailstream events tail`: the registry's topics, administered
+and read (tools, not contracts: they live in core, the registry in schemas)."""
 
 from __future__ import annotations
 
