@@ -242,6 +242,11 @@ async def test_after_a_spam_report_the_next_send_completes_with_previous_spam(ap
     (received,) = await sink.wait_for(to)
     message_id = email.message_from_string(received["data"], policy=default)["X-Mailstream-ID"]
     assert message_id, received["data"][:500]
+    # the complaint must find the message: wait until the tracker counted it sent (it may lag the sink)
+    deadline = time.monotonic() + 20
+    while (await api.get("/mailstream/v1/stats", headers=auth(key), params={"emailId": email_id})).json()["sent"] < 1:
+        assert time.monotonic() < deadline, "the tracker never recorded the rendered message"
+        await asyncio.sleep(0.2)
     complaint = {
         "notificationType": "Complaint",
         "complaint": {"complainedRecipients": [{"emailAddress": to}], "complaintFeedbackType": "abuse"},
