@@ -12,12 +12,20 @@ SERVICES=(
   "tracker 8090 http://127.0.0.1:8090/readyz mailstream.tracker"
 )
 
+# The development DNS server: the stack's own names (mailstream.test, mailstream.local) from
+# .mailstream/dns/*.conf, every other name forwarded to the system's resolvers. Domain verification
+# asks it (the gateway inherits MAILSTREAM_DNS_NAMESERVERS from here).
+DNS_PORT=5354
+export MAILSTREAM_DNS_NAMESERVERS=${MAILSTREAM_DNS_NAMESERVERS:-127.0.0.1:$DNS_PORT}
+DEMO_DOMAIN=demo.mailstream.test
+
 infra() {
   "$HERE/python-env.sh"
   "$HERE/system-packages.sh"
   "$HERE/kafka.sh" start
   "$HERE/postgres.sh" start
   sink_up
+  dns_up
   "$VENV/bin/mailstream" topics create
   "$VENV/bin/mailstream" db migrate
 }
@@ -25,6 +33,38 @@ infra() {
 sink_up() {
   is_running sink || start_bg sink "$PY" "$HERE/mailsink.py"
   wait_http sink http://127.0.0.1:8025/healthz 30
+}
+
+dns_up() {
+  local dir="$STATE/dns"
+  mkdir -p "$dir"
+  "$PY" "$HERE/dev-dns.py" base >"$dir/base.conf"
+  is_running dns && return 0
+  start_bg dns "$(command -v dnsmasq || echo /usr/sbin/dnsmasq)" --keep-in-foreground --conf-file=/dev/null \
+    --no-hosts --pid-file= --bind-interfaces --listen-address=127.0.0.1 --port="$DNS_PORT" \
+    --local=/mailstream.test/ --local=/mailstream.local/ --conf-dir="$dir,*.conf"
+  local deadline=$((SECONDS + 10))
+  until "$PY" -c "import dns.resolver as r; x = r.Resolver(configure=False); x.nameservers = ['127.0.0.1']; \
+x.port = $DNS_PORT; x.resolve('bounces.mailstream.local', 'A', lifetime=1)" 2>/dev/null; do
+    is_running dns || { say "dnsmasq exited; last lines of $LOGS/dns.log:"; tail -n 20 "$LOGS/dns.log" >&2; return 1; }
+    (( SECONDS < deadline )) || die "the development DNS server does not answer on 127.0.0.1:$DNS_PORT"
+    sleep 0.2
+  done
+}
+
+# The demo account gets the policy's "pair" pool as its dedicated IPs and the sending domain
+# demo.mailstream.test, whose records the development DNS server publishes, verified.
+demo_domain() {  # $1=the demo API key
+  local api=http://127.0.0.1:8080 auth=(-H "Authorization: Bearer $1" -H 'Content-Type: application/json')
+  local conf="$STATE/dns/demo.conf" view
+  curl -fsS -o /dev/null -XPUT "$api/mailstream/v1/ips" "${auth[@]}" -d '{"pool": "pair"}'
+  view=$(curl -fsS "$api/mailstream/v1/sending-domains/$DEMO_DOMAIN" "${auth[@]}" 2>/dev/null) ||
+    view=$(curl -fsS -XPOST "$api/mailstream/v1/sending-domains" "${auth[@]}" -d "{\"domain\": \"$DEMO_DOMAIN\"}")
+  "$PY" "$HERE/dev-dns.py" domain <<<"$view" >"$conf.new"
+  if cmp -s "$conf.new" "$conf"; then rm "$conf.new"; else mv "$conf.new" "$conf"; stop_pid dns 5; dns_up; fi
+  curl -fsS -XPOST "$api/mailstream/v1/sending-domains/$DEMO_DOMAIN/verify" "${auth[@]}" |
+    "$PY" -c 'import json, sys; v = json.load(sys.stdin); sys.exit(0 if v["verified"] else
+      "the demo domain did not verify: " + "; ".join(r["reason"] for r in v["records"] if r["status"] != "VERIFIED"))'
 }
 
 services_up() {
@@ -44,6 +84,7 @@ up() { infra; services_up; }
 restart() {  # $1=service name (or sink): stop it and start it again with the current code
   local line name
   if [ "$1" = sink ]; then stop_pid sink 5; sink_up; return; fi
+  if [ "$1" = dns ]; then stop_pid dns 5; dns_up; return; fi  # re-reads .mailstream/dns/*.conf
   for line in "${SERVICES[@]}"; do
     read -r name _ <<<"$line"
     if [ "$name" = "$1" ]; then stop_pid "$name" 30; services_up; return; fi
@@ -62,6 +103,7 @@ stop_all() {
   done
   wait "${stoppers[@]}"
   stop_pid sink 5
+  stop_pid dns 5
   "$HERE/kafka.sh" stop
   "$HERE/postgres.sh" stop
 }
@@ -75,7 +117,7 @@ rss_mb() {  # $1=pid
 
 status() {
   printf '%-9s %-8s %-6s %-8s %s\n' NAME PID PORT RSS_MB HEALTH
-  local rows=("kafka 9092 -" "postgres 5432 -" "sink 2525 http://127.0.0.1:8025/healthz")
+  local rows=("kafka 9092 -" "postgres 5432 -" "sink 2525 http://127.0.0.1:8025/healthz" "dns $DNS_PORT -")
   local line name port url module health pid
   for line in "${SERVICES[@]}"; do
     read -r name port url module <<<"$line"; rows+=("$name $port http://127.0.0.1:$port/healthz")
@@ -103,14 +145,16 @@ run() {
   if [ ! -s "$keyfile" ]; then
     "$VENV/bin/mailstream" accounts create demo >"$keyfile.new" && mv "$keyfile.new" "$keyfile"
   fi
+  demo_domain "$(cat "$keyfile")"
   cat <<MSG
 mailstream is running ($((SECONDS - started)) s).
   demo account API key:  $(cat "$keyfile")
+  its sending domain:    $DEMO_DOMAIN (verified; dedicated IPs 127.0.0.2, 127.0.0.3: pool "pair")
   HTTP API:              http://127.0.0.1:8080  (POST /marketing/v3/transactional/single-email/send)
   SMTP submission:       127.0.0.1:2587
   tracking:              http://127.0.0.1:8090
   mail sink:             smtp 127.0.0.1:2525, messages at http://127.0.0.1:8025/api/messages
-  Kafka:                 127.0.0.1:9092      PostgreSQL: 127.0.0.1:5432
+  Kafka:                 127.0.0.1:9092      PostgreSQL: 127.0.0.1:5432      DNS: 127.0.0.1:$DNS_PORT
   logs:                  $LOGS
   stop with:             make stop
 MSG

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages the tests use as real peers, installed when missing:
-#   dnsmasq-base  a real DNS server the sender's direct-to-MX tests start (binary only, no service)
+#   dnsmasq-base  a real DNS server: the stack's development DNS and the sender's direct-to-MX tests (binary only, no service)
 #   swaks         a real SMTP client for the submission server's tests (+ its STARTTLS modules)
 source "$(dirname "$0")/lib.sh"
 
