@@ -21,14 +21,15 @@ CHECKED = Counter(
 )
 
 
-async def recheck_pass(service: DomainService) -> int | None:
-    """Re-verify the due domains if no other replica is at it; how many were checked, None if locked out."""
+async def recheck_pass(service: DomainService, *, account_id: int | None = None) -> int | None:
+    """Re-verify the due domains (one account's, when given) if no other replica is at it; how many
+    were checked, None if locked out."""
     async with service.pool.acquire() as conn:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             return None
         try:
             checked = 0
-            while batch := await service.recheck_due(limit=100):
+            while batch := await service.recheck_due(limit=100, account_id=account_id):
                 for details in batch:
                     CHECKED.labels(details.row.state).inc()
                     if details.row.state != "VERIFIED":

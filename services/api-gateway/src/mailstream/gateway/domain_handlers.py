@@ -209,11 +209,13 @@ class DomainService:
             raise not_found(f"Sending domain {row.domain}")
         return DomainDetails(saved, records, checks)
 
-    async def recheck_due(self, *, limit: int = 100) -> list[DomainDetails]:
-        """Re-verify the verified (and FAILING) domains not checked for recheck_interval_s."""
+    async def recheck_due(self, *, limit: int = 100, account_id: int | None = None) -> list[DomainDetails]:
+        """Re-verify the verified (and FAILING) domains not checked for recheck_interval_s (one
+        account's only, when given)."""
         cutoff = self.clock() - timedelta(seconds=self.config.recheck_interval_s)
         checked = []
-        for row in await domains_store.due_for_recheck(self.pool, checked_before=cutoff, limit=limit):
+        due = await domains_store.due_for_recheck(self.pool, checked_before=cutoff, limit=limit, account_id=account_id)
+        for row in due:
             try:
                 checked.append(await self._check(row))
             except Exception as exc:

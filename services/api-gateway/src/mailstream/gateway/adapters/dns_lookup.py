@@ -37,7 +37,7 @@ class DnsLookup:
             answer = await self._resolver.resolve(name, rdtype, search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return NO_RECORD
-        except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout):
+        except (dns.exception.DNSException, OSError):  # timeout, SERVFAIL/REFUSED (NoNameservers), unreachable
             return NO_ANSWER
         return Answer(tuple(_text(rdtype, r) for r in answer))
 

@@ -120,15 +120,18 @@ async def has_verified_domain(pool: asyncpg.Pool, account_id: int) -> bool:
 
 
 async def due_for_recheck(
-    pool: asyncpg.Pool | asyncpg.Connection, *, checked_before: datetime, limit: int
+    pool: asyncpg.Pool, *, checked_before: datetime, limit: int, account_id: int | None = None
 ) -> list[DomainRow]:
-    """Verified (or FAILING) domains last checked before the cutoff, oldest first."""
+    """Verified (or FAILING) domains last checked (or verified, if never checked) before the cutoff,
+    oldest first; only one account's when account_id is given."""
     rows = await pool.fetch(
         f"""SELECT {DOMAIN_COLUMNS} FROM sending_domains
-            WHERE verified_at IS NOT NULL AND (last_checked_at IS NULL OR last_checked_at < $1)
-            ORDER BY last_checked_at NULLS FIRST LIMIT $2""",
+            WHERE verified_at IS NOT NULL AND coalesce(last_checked_at, verified_at) < $1
+              AND ($3::bigint IS NULL OR account_id = $3)
+            ORDER BY coalesce(last_checked_at, verified_at) LIMIT $2""",
         checked_before,
         limit,
+        account_id,
     )
     return [_row(r) for r in rows]
 

@@ -8,7 +8,8 @@ ALTER TABLE sending_domains
     ADD COLUMN record_checks   jsonb NOT NULL DEFAULT '{}';
 UPDATE sending_domains SET state = 'VERIFIED' WHERE verified_at IS NOT NULL;
 -- the re-verification pass looks for verified domains checked longest ago
-CREATE INDEX sending_domains_recheck ON sending_domains (last_checked_at) WHERE verified_at IS NOT NULL;
+CREATE INDEX sending_domains_recheck ON sending_domains ((coalesce(last_checked_at, verified_at)))
+    WHERE verified_at IS NOT NULL;
 
 -- An account's dedicated transactional pool: a pool name of the sending policy's pools.toml.
 CREATE TABLE account_ip_pools (
