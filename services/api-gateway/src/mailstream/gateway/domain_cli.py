@@ -85,7 +85,7 @@ def domains_command(subparsers: argparse._SubParsersAction, settings) -> None:
             raise SystemExit(1)
 
     def listing(args: argparse.Namespace) -> None:
-        found = [domain_view(d) for d in run_action(args.account, lambda s: s.list(args.account, limit=10_000))]
+        found = [domain_view(d) for d in run_action(args.account, lambda s: s.list_domains(args.account, limit=10_000))]
         if args.json:
             print(json.dumps([v.model_dump(mode="json") for v in found], indent=2))
         for view in [] if args.json else found:

@@ -19,7 +19,7 @@ from mailstream.gateway.adapters.domains_store import DomainRow
 from mailstream.gateway.adapters.policy_files import load_pools_policy
 from mailstream.gateway.dkim_keys import new_dkim_key
 from mailstream.gateway.domains import DomainState, RecordCheck, RecordKind, RecordStatus
-from mailstream.gateway.errors import conflict, invalid, not_found
+from mailstream.gateway.errors import ApiError, conflict, invalid, not_found
 from mailstream.schemas.pools import SHARED_POOL, PoolsFile
 
 MAX_SPF_FETCHES = 60  # the SPF walk stops following includes past 20 lookups; this bounds the fetches
@@ -108,12 +108,13 @@ async def judge_records(
 class DomainService:
     pool: asyncpg.Pool
     config: DomainConfig = field(default_factory=DomainConfig)
-    lookup: Lookup | None = None  # None: dnspython with config.dns_nameservers
+    lookup: Lookup | None = None  # None: dnspython with config.dns_nameservers, made on first use
     clock: Callable[[], datetime] = utc_now
 
-    def __post_init__(self) -> None:
-        if self.lookup is None:
+    def _lookup(self) -> Lookup:
+        if self.lookup is None:  # not at construction: reading resolv.conf is I/O
             self.lookup = DnsLookup(nameservers=self.config.dns_nameservers, timeout=self.config.dns_timeout_s)
+        return self.lookup
 
     def policy(self) -> PoolsFile:
         return load_pools_policy(self.config.policy_dir)
@@ -171,7 +172,7 @@ class DomainService:
         row = await self._owned(account_id, name)
         return self._details(row, await self.record_policy(account_id))
 
-    async def list(self, account_id: int, *, after: str = "", limit: int = 100) -> list[DomainDetails]:
+    async def list_domains(self, account_id: int, *, after: str = "", limit: int = 100) -> list[DomainDetails]:
         rows = await domains_store.list_domains(self.pool, account_id, after=after, limit=limit)
         policy = await self.record_policy(account_id)
         return [self._details(row, policy) for row in rows]
@@ -187,7 +188,7 @@ class DomainService:
     async def _check(self, row: DomainRow) -> DomainDetails:
         policy = await self.record_policy(row.account_id)
         records = domains.expected_records(row.domain, row.dkim_selector, row.dkim_public_key, policy)
-        checks = await judge_records(records, policy, self.lookup)
+        checks = await judge_records(records, policy, self._lookup())
         now = self.clock()
         status = domains.next_status(
             domains.DomainStatus(DomainState(row.state), row.verified_at, row.failing_since),
@@ -218,8 +219,8 @@ class DomainService:
         for row in due:
             try:
                 checked.append(await self._check(row))
-            except Exception as exc:
-                if getattr(exc, "status", None) != 404:
+            except ApiError as exc:
+                if exc.status != 404:  # a domain deleted meanwhile is simply skipped
                     raise
         return checked
 

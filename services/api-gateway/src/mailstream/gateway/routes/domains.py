@@ -35,7 +35,7 @@ async def list_domains(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SendingDomainPage:
     """The account's domains by name, `limit` per page; `paging.next.after` is the next page's cursor."""
-    found = await deps.domains.list(account, after=(after or "").lower(), limit=limit + 1)
+    found = await deps.domains.list_domains(account, after=(after or "").lower(), limit=limit + 1)
     page = SendingDomainPage(results=[domain_view(d) for d in found[:limit]])
     if len(found) > limit:
         cursor = found[limit - 1].row.domain
