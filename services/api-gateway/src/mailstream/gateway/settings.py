@@ -60,7 +60,8 @@ class GatewaySettings(CommonSettings):
         "", "Address the recommended DMARC record sends aggregate reports to (rua=mailto:); empty = none"
     )
     dns_nameservers: str = setting(
-        "", "Nameservers domain verification asks, host:port comma-separated (one port for all); empty = the system's"
+        "",
+        "Nameservers domain verification asks: host[:port] comma-separated (port 53 by default); empty = the system's",
     )
     dns_timeout_s: float = setting(5.0, "Seconds a DNS lookup of domain verification may take (then UNKNOWN)")
     domain_recheck_interval_s: float = setting(

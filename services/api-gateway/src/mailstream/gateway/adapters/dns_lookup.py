@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dns.asyncresolver
 import dns.exception
+import dns.nameserver
 import dns.resolver
 
 from mailstream.gateway.spf import NO_ANSWER, NO_RECORD, Answer
@@ -27,9 +28,7 @@ class DnsLookup:
         servers = parse_nameservers(nameservers)
         self._resolver = dns.asyncresolver.Resolver(configure=not servers)
         if servers:
-            # dnspython keeps one port for all its nameservers: the first entry's port
-            self._resolver.nameservers = [host for host, _ in servers]
-            self._resolver.port = servers[0][1]
+            self._resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port=port) for host, port in servers]
         self._resolver.lifetime = timeout
 
     async def lookup(self, rdtype: str, name: str) -> Answer:
