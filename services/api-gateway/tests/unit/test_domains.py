@@ -255,3 +255,10 @@ class TestVerdictAndState:
         assert domains.next_status(failing, Verdict.UNKNOWN, now=later, grace=self.GRACE) == failing
         cleared = domains.next_status(failing, Verdict.VERIFIED, now=later, grace=self.GRACE)
         assert cleared == DomainStatus(DomainState.VERIFIED, self.NOW, None)
+
+
+def test_the_nameserver_setting_is_host_and_optional_port():
+    from mailstream.gateway.adapters.dns_lookup import parse_nameservers
+
+    assert parse_nameservers("127.0.0.1:5353, 10.0.0.1") == [("127.0.0.1", 5353), ("10.0.0.1", 53)]
+    assert parse_nameservers("") == []
