@@ -1,12 +1,11 @@
 """The PostgreSQL adapters against the real database: read-only views of other services' tables.
 
 Rows the renderer does not own are created through the gateway's API where one exists
-(accounts, emails, contacts) and inserted as test set-up otherwise (suppressions, account_pools),
+(accounts, emails, contacts) and inserted as test set-up otherwise (suppressions, the gateway's account_ip_pools),
 always under a fresh account, so shared data is never touched.
 """
 
 import hashlib
-import random
 
 import asyncpg
 import pytest
@@ -70,16 +69,13 @@ async def test_an_unknown_recipient_has_no_statuses_but_may_be_suppressed(accoun
     assert status.subscription_status == "NOT_SPECIFIED" and status.suppressed == frozenset({"SPAM_REPORT"})
 
 
-async def test_account_pool_assignments_are_read_and_cached(pool):
-    account_id = random.randint(10**12, 10**13)
+async def test_account_pool_assignments_are_read_and_cached(account, pool):
+    account_id, _ = account
     pools = AccountPoolAssignments(pool, ttl=60)
     assert await pools.dedicated(account_id) is None
-    await pool.execute("INSERT INTO account_pools (account_id, pool) VALUES ($1, 'acme')", account_id)
-    try:
-        assert await pools.dedicated(account_id) is None  # cached
-        assert await AccountPoolAssignments(pool).dedicated(account_id) == "acme"
-    finally:
-        await pool.execute("DELETE FROM account_pools WHERE account_id = $1", account_id)
+    await pool.execute("INSERT INTO account_ip_pools (account_id, pool) VALUES ($1, 'acme')", account_id)
+    assert await pools.dedicated(account_id) is None  # cached
+    assert await AccountPoolAssignments(pool).dedicated(account_id) == "acme"
 
 
 async def test_email_versions_are_loaded_compiled_and_scoped_to_the_account(api, account, pool):

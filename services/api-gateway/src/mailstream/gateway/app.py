@@ -12,9 +12,18 @@ from mailstream.core.db import database_reachable
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
 from mailstream.gateway.models import ErrorBody
-from mailstream.gateway.routes import contacts, emails, sends, stats, tokens, users
+from mailstream.gateway.routes import contacts, domains, emails, ips, sends, stats, tokens, users
 
-ROUTERS = (sends.router, emails.router, contacts.router, stats.router, users.router, tokens.router)
+ROUTERS = (
+    sends.router,
+    emails.router,
+    contacts.router,
+    stats.router,
+    users.router,
+    tokens.router,
+    domains.router,
+    ips.router,
+)
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",
     "401": "Missing, invalid or revoked API key (INVALID_AUTHENTICATION)",
@@ -68,7 +77,9 @@ def openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             for status, description in ERROR_STATUSES.items():
-                if status == "409" and "/emails/" not in path and "/cancel" not in path and "/users" not in path:
+                if status == "409" and not any(
+                    p in path for p in ("/emails/", "/cancel", "/users", "/sending-domains")
+                ):
                     continue
                 responses.setdefault(status, {"description": description, **error})
     app.openapi_schema = schema

@@ -19,6 +19,8 @@ from mailstream.core.retry import retrying
 from mailstream.gateway.adapters.invalidation import listen
 from mailstream.gateway.caches import CHANNEL, Caches
 from mailstream.gateway.deps import Dependencies
+from mailstream.gateway.domain_checks import run_domain_checks
+from mailstream.gateway.domain_handlers import DomainService
 from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.kafka_link import KafkaLink
 from mailstream.gateway.scheduler import run_scheduler
@@ -55,6 +57,7 @@ class Gateway:
             caches=caches,
             require_sending_domain=settings.require_sending_domain,
             acceptor=acceptor,
+            domains=DomainService(pool, settings.domain_config()),
         )
         gateway = cls(settings, deps, stop)
         gateway.background.append(asyncio.create_task(kafka.keep_connected(stop), name="kafka"))
@@ -73,6 +76,8 @@ class Gateway:
                     name="scheduler",
                 )
             )
+        if settings.domain_checks_enabled:
+            gateway.background.append(asyncio.create_task(run_domain_checks(deps.domains, stop), name="domain-checks"))
         return gateway
 
     async def stop_all(self) -> None:

@@ -1,5 +1,5 @@
-"""What routes need: the pool, the Kafka link, the send acceptor, the caches, and the caller's
-account from its API key."""
+"""What routes need: the pool, the Kafka link, the send acceptor, the caches, the domain settings,
+and the caller's account from its API key."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from mailstream.gateway.adapters import store
 from mailstream.gateway.adapters.invalidation import announce
 from mailstream.gateway.caches import CHANNEL, KEYS, Caches, email_changed
+from mailstream.gateway.domain_handlers import DomainService
 from mailstream.gateway.errors import ApiError
 from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.kafka_link import KafkaLink
@@ -25,10 +26,13 @@ class Dependencies:
     caches: Caches = field(default_factory=lambda: Caches(api_key_ttl_s=2.0))
     require_sending_domain: bool = False
     acceptor: Acceptor | None = None
+    domains: DomainService | None = None
 
     def __post_init__(self) -> None:
         if self.acceptor is None:
             self.acceptor = Acceptor(self.pool, self.kafka.send_all, self.caches)
+        if self.domains is None:
+            self.domains = DomainService(self.pool)
 
     async def keys_changed(self) -> None:
         """An API key was revoked: this process stops accepting it at once, the others on notice."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailstream.core.settings import CommonSettings, setting
+from mailstream.gateway.domain_handlers import DomainConfig
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,46 @@ class GatewaySettings(CommonSettings):
     smtp_require_verified_domain: bool = setting(
         False, "Accept SMTP mail only From a verified sending domain (else any of the account's sending domains)"
     )
+    # Sending domains and dedicated IPs (issue 15)
+    policy_dir: str = setting("deploy/policy", "Folder of the sending policy (pools.toml, shaping, bounces)")
+    spf_include: str = setting(
+        "spf.mailstream.local",
+        "Host name an account without a dedicated pool puts in its SPF record (include:<this>)",
+    )
+    return_path_label: str = setting(
+        "bounces", "Label of a sending domain's return-path CNAME: <label>.<domain> -> MAILSTREAM_BOUNCE_HOST"
+    )
+    bounce_host: str = setting(
+        "bounces.mailstream.local", "Host name every return-path CNAME must point at (where bounces are received)"
+    )
+    dmarc_report_to: str = setting(
+        "", "Address the recommended DMARC record sends aggregate reports to (rua=mailto:); empty = none"
+    )
+    dns_nameservers: str = setting(
+        "",
+        "Nameservers domain verification asks: host[:port] comma-separated (port 53 by default); empty = the system's",
+    )
+    dns_timeout_s: float = setting(5.0, "Seconds a DNS lookup of domain verification may take (then UNKNOWN)")
+    domain_recheck_interval_s: float = setting(
+        21600.0, "Verified sending domains are checked again after this many seconds (6 h)"
+    )
+    domain_failing_grace_s: float = setting(
+        259200.0,
+        "Seconds a verified domain whose records fail stays FAILING (still signing) before losing verification (72 h)",
+    )
+    domain_checks_enabled: bool = setting(
+        True, "Run the re-verification of sending domains in this replica (one replica at a time checks, by lock)"
+    )
+
+    def domain_config(self) -> DomainConfig:
+        return DomainConfig(
+            policy_dir=self.policy_dir,
+            spf_include=self.spf_include,
+            return_path_label=self.return_path_label,
+            bounce_host=self.bounce_host,
+            dmarc_report_to=self.dmarc_report_to,
+            dns_nameservers=self.dns_nameservers,
+            dns_timeout_s=self.dns_timeout_s,
+            recheck_interval_s=self.domain_recheck_interval_s,
+            failing_grace_s=self.domain_failing_grace_s,
+        )

@@ -1,5 +1,5 @@
 """Recipient statuses and dedicated pools, read through their owners' views: the gateway's
-`contact_statuses`, the tracker's `suppression_reasons`, the sender's `account_pool_assignments`.
+`contact_statuses`, the tracker's `suppression_reasons`, the gateway's `account_dedicated_pools`.
 
 A batch asks for all its recipients in one query; pool assignments change rarely and are cached.
 """
@@ -72,7 +72,7 @@ class AccountPoolAssignments:
         missing = sorted(account_ids - found.keys())
         if missing:
             rows = await self._pool.fetch(
-                "SELECT account_id, pool FROM account_pool_assignments WHERE account_id = ANY($1::bigint[])", missing
+                "SELECT account_id, pool FROM account_dedicated_pools WHERE account_id = ANY($1::bigint[])", missing
             )
             assigned = {r["account_id"]: r["pool"] for r in rows}
             for account_id in missing:
