@@ -5,7 +5,7 @@ import time
 import httpx
 
 from mailstream.gateway.app import create_app
-from mailstream.gateway.caches import Caches, email_changed
+from mailstream.gateway.caches import Caches, domains_changed, email_changed
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.kafka_link import KafkaLink
 
@@ -108,6 +108,15 @@ def test_an_email_notice_drops_that_email_only():
         caches.remember_email(EmailFacts(email_id, 1, "DRAFT", True, 1, "TRANSACTIONAL", "a@b.example"))
     caches.forget(email_changed(5))
     assert list(caches.emails) == [(1, 6)]
+
+
+def test_a_domains_notice_drops_that_accounts_verified_domains_only():
+    caches = Caches(api_key_ttl_s=1)
+    caches.set_listening(True)
+    caches.remember_domains(1, frozenset({"a.example"}))
+    caches.remember_domains(2, frozenset({"b.example"}))
+    caches.forget(domains_changed(1))
+    assert dict(caches.domains) == {2: frozenset({"b.example"})}
 
 
 def fast_client() -> httpx.AsyncClient:

@@ -4,7 +4,8 @@
   one notification on the others, at most `api_key_cache_s` if notifications are lost).
 - Emails: (account, email id) -> the facts of its current version (state, version, type, From);
   an edit, publish, archive or convert drops the entry here and, by notification, everywhere.
-- Verified sending domains per account (only when the domain check is on): short-lived.
+- Verified sending domains per account (only when the domain check is on): short-lived; a
+  verification that changes them, or a deletion, drops the account's entry everywhere.
 
 Changes are announced with PostgreSQL's NOTIFY on one channel; each gateway process LISTENs
 (adapters/invalidation.py) and drops what the message names. While no listener runs (starting,
@@ -18,7 +19,7 @@ from cachetools import TTLCache
 from mailstream.gateway.adapters.accepting import EmailFacts
 
 CHANNEL = "mailstream_gateway_cache"
-KEYS, EMAIL = "keys", "email"
+KEYS, EMAIL, DOMAINS = "keys", "email", "domains"
 
 
 class Caches:
@@ -50,13 +51,15 @@ class Caches:
             self.domains[account_id] = domains
 
     def forget(self, message: str) -> None:
-        """Applies one invalidation message: "keys" or "email:<id>"."""
+        """Applies one invalidation message: "keys", "email:<id>" or "domains:<account id>"."""
         kind, _, ident = message.partition(":")
         if kind == KEYS and self.api_keys is not None:
             self.api_keys.clear()
         elif kind == EMAIL:
             for key in [k for k in self.emails if str(k[1]) == ident]:
                 self.emails.pop(key, None)
+        elif kind == DOMAINS and ident.isdigit():
+            self.domains.pop(int(ident), None)
         else:
             self.clear()
 
@@ -69,3 +72,7 @@ class Caches:
 
 def email_changed(email_id: int) -> str:
     return f"{EMAIL}:{email_id}"
+
+
+def domains_changed(account_id: int) -> str:
+    return f"{DOMAINS}:{account_id}"

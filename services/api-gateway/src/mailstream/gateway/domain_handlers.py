@@ -16,7 +16,9 @@ from mailstream.gateway import domains, spf
 from mailstream.gateway.adapters import domains_store
 from mailstream.gateway.adapters.dns_lookup import DnsLookup
 from mailstream.gateway.adapters.domains_store import DomainRow
+from mailstream.gateway.adapters.invalidation import announce
 from mailstream.gateway.adapters.policy_files import load_pools_policy
+from mailstream.gateway.caches import CHANNEL, domains_changed
 from mailstream.gateway.dkim_keys import new_dkim_key
 from mailstream.gateway.domains import DomainState, RecordCheck, RecordKind, RecordStatus
 from mailstream.gateway.errors import ApiError, conflict, invalid, not_found
@@ -181,6 +183,7 @@ class DomainService:
         row = await self._owned(account_id, name)
         if not await domains_store.delete_domain(self.pool, account_id, row.domain):
             raise not_found(f"Sending domain {name}")
+        await announce(self.pool, CHANNEL, domains_changed(account_id))
 
     async def verify(self, account_id: int, name: str) -> DomainDetails:
         return await self._check(await self._owned(account_id, name))
@@ -208,6 +211,8 @@ class DomainService:
         )
         if saved is None:  # deleted meanwhile
             raise not_found(f"Sending domain {row.domain}")
+        if (saved.verified_at is None) != (row.verified_at is None):  # ready (or not) at once, in every gateway
+            await announce(self.pool, CHANNEL, domains_changed(row.account_id))
         return DomainDetails(saved, records, checks)
 
     async def recheck_due(self, *, limit: int = 100, account_id: int | None = None) -> list[DomainDetails]:
