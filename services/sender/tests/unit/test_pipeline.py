@@ -177,6 +177,30 @@ class TestChooseSourceIp:
         assert await restarted(attempt(sending_ip="127.0.0.3", pool="cold")) is None
         assert isinstance(await restarted(attempt(sending_ip="127.0.0.3", pool="cold")), Deferred)
 
+    async def test_a_store_that_is_down_stops_the_message_instead_of_letting_it_past_the_cap(self, policy):
+        class Down(FakeWarmupPositions):
+            async def take(self, address, window, *, today):
+                raise ConnectionRefusedError("database down")
+
+        with pytest.raises(ConnectionRefusedError):  # the batch is consumed again (intake.py)
+            await ChooseSourceIp(policy, Down(), now=at(DAY0))(attempt(sending_ip="127.0.0.3", pool="cold"))
+
+    async def test_a_warming_ip_that_never_sent_is_not_taken_for_a_warm_one(self, tmp_path):
+        (tmp_path / "pools.toml").write_text(
+            '[sources.a]\naddress = "127.0.0.2"\nwarmup = "s"\n[sources.b]\naddress = "127.0.0.3"\nwarmup = "s"\n'
+            "[pools.shared.a]\n[pools.shared.b]\n"
+        )
+        (tmp_path / "warmup.toml").write_text("[schedules.s]\ncaps = [1]\n")
+        positions = FakeWarmupPositions(first_use={"127.0.0.3": DAY0 - timedelta(days=5)})
+        step = ChooseSourceIp(load_policy(tmp_path), positions, now=at(DAY0))
+        assert await step(attempt(sending_ip="127.0.0.2")) is None  # its first use: day 0, a cap of 1
+        assert positions.first_use["127.0.0.2"] == DAY0
+        assert await step(attempt(sending_ip="127.0.0.2")) == Rerouted(
+            "127.0.0.3", "127.0.0.2 reached its warm-up cap of 1"
+        )
+        positions.first_use["127.0.0.3"] = DAY0
+        assert isinstance(await step(attempt(sending_ip="127.0.0.2")), Deferred)
+
     async def test_an_ip_outside_the_policy_moves_to_its_pool_and_is_never_bound(self, policy):
         step = ChooseSourceIp(policy, FakeWarmupPositions(), now=at(DAY0))
         result = await step(attempt(sending_ip="10.9.9.9", pool="mixed"))
