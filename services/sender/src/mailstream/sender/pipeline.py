@@ -102,8 +102,6 @@ class ChooseSourceIp:
             return self._not_a_source(a)
         source = self.policy.source(a.msg.sending_ip)
         a.source = source
-        if source.warmup is None:
-            return None
         now = self.now()
         window = await self._window(source, now)
         if window is None or await self.positions.take(source.address, window, today=now.date()):
