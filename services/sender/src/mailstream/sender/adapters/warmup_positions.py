@@ -21,17 +21,19 @@ import asyncpg
 from mailstream.core.batching import Batcher
 from mailstream.sender.warmup import Window
 
+# $4 sends wanted, $5 the cap. SET expressions see the old row (p) and RETURNING only the new
+# one, hence last_granted. A row of an earlier period rolls over (EXCLUDED: counted from zero).
 _RESERVE = """
 INSERT INTO warmup_positions AS p (address, first_used_on, window_start, window_sent, last_granted)
-VALUES ($1, $2, $3, LEAST($4, $5), LEAST($4, $5))
+VALUES ($1::text, $2::date, $3::timestamptz, LEAST($4::integer, $5::integer), LEAST($4::integer, $5::integer))
 ON CONFLICT (address) DO UPDATE SET
     window_start = GREATEST(p.window_start, EXCLUDED.window_start),
     window_sent = CASE WHEN p.window_start >= EXCLUDED.window_start
-                       THEN p.window_sent + LEAST($4, GREATEST(0, $5 - p.window_sent))
-                       ELSE LEAST($4, $5) END,
+                       THEN p.window_sent + LEAST($4::integer, GREATEST(0, $5::integer - p.window_sent))
+                       ELSE EXCLUDED.window_sent END,
     last_granted = CASE WHEN p.window_start >= EXCLUDED.window_start
-                        THEN LEAST($4, GREATEST(0, $5 - p.window_sent))
-                        ELSE LEAST($4, $5) END,
+                        THEN LEAST($4::integer, GREATEST(0, $5::integer - p.window_sent))
+                        ELSE EXCLUDED.window_sent END,
     updated_at = now()
 RETURNING last_granted, first_used_on
 """
