@@ -23,7 +23,8 @@ from mailstream.sender.pipeline import (
 )
 from mailstream.sender.policy import load_policy
 from mailstream.sender.retry import RetrySchedule
-from mailstream.sender.shaping import Shaper, WarmupCounter
+from mailstream.sender.shaping import Shaper
+from mailstream.sender.warmup import Position, grant
 
 REPO = Path(__file__).resolve().parents[4]
 POOLS = """
@@ -104,6 +105,30 @@ class FakeRecords:
         self.rows.setdefault(message_id, (outcome, event))
 
 
+class FakeWarmupPositions:
+    """The stored positions of adapters/warmup_positions.py, in a dict, by the same grant rule."""
+
+    def __init__(self, first_use=None):
+        self.first_use = dict(first_use or {})
+        self.positions: dict[str, Position] = {}
+
+    async def first_used_on(self, address):
+        return self.first_use.get(address)
+
+    async def take(self, address, window, *, today):
+        self.first_use.setdefault(address, today)
+        self.positions[address], granted = grant(self.positions.get(address), window, 1)
+        return granted == 1
+
+
+def at(day: date, seconds: float = 1000.0):
+    """A clock stopped `seconds` into `day` (UTC)."""
+    return lambda: datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+DAY0 = date(2026, 11, 28)
+
+
 class FakeTransport:
     def __init__(self, *outcomes):
         self.outcomes = list(outcomes)
@@ -126,36 +151,69 @@ class TestCheckDuplicate:
 
 class TestChooseSourceIp:
     async def test_a_warm_ip_is_kept(self, policy):
-        step = ChooseSourceIp(policy, WarmupCounter(), today=lambda: date(2026, 11, 28))
+        step = ChooseSourceIp(policy, FakeWarmupPositions(), now=at(DAY0))
         a = attempt()
         assert await step(a) is None and a.source.address == "127.0.0.2"
 
     async def test_a_warming_ip_over_its_cap_overflows_to_a_warm_ip_of_its_pool(self, policy):
-        step = ChooseSourceIp(policy, WarmupCounter(clock=lambda: 1000.0), today=lambda: date(2026, 11, 28))
+        step = ChooseSourceIp(policy, FakeWarmupPositions(), now=at(DAY0))
         results = [await step(attempt(sending_ip="127.0.0.3", pool="mixed")) for _ in range(4)]
         assert results[:2] == [None, None]  # the day-0 cap is 2 per hour
         assert results[2:] == [Rerouted("127.0.0.2", "127.0.0.3 reached its warm-up cap of 2")] * 2
 
     async def test_without_a_warm_ip_the_overflow_is_deferred_to_the_next_window(self, policy):
-        step = ChooseSourceIp(policy, WarmupCounter(clock=lambda: 1000.0), today=lambda: date(2026, 11, 28))
+        step = ChooseSourceIp(policy, FakeWarmupPositions(), now=at(DAY0))
         for _ in range(2):
             assert await step(attempt(sending_ip="127.0.0.3", pool="cold")) is None
         result = await step(attempt(sending_ip="127.0.0.3", pool="cold"))
         assert isinstance(result, Deferred) and result.retry_after == pytest.approx(2600.0)
 
+    async def test_the_count_is_the_stored_one_so_a_new_step_continues_it(self, policy):
+        positions = FakeWarmupPositions()
+        assert (
+            await ChooseSourceIp(policy, positions, now=at(DAY0))(attempt(sending_ip="127.0.0.3", pool="cold")) is None
+        )
+        restarted = ChooseSourceIp(policy, positions, now=at(DAY0, 1500.0))
+        assert await restarted(attempt(sending_ip="127.0.0.3", pool="cold")) is None
+        assert isinstance(await restarted(attempt(sending_ip="127.0.0.3", pool="cold")), Deferred)
+
+    async def test_a_store_that_is_down_stops_the_message_instead_of_letting_it_past_the_cap(self, policy):
+        class Down(FakeWarmupPositions):
+            async def take(self, address, window, *, today):
+                raise ConnectionRefusedError("database down")
+
+        with pytest.raises(ConnectionRefusedError):  # the batch is consumed again (intake.py)
+            await ChooseSourceIp(policy, Down(), now=at(DAY0))(attempt(sending_ip="127.0.0.3", pool="cold"))
+
+    async def test_a_warming_ip_that_never_sent_is_not_taken_for_a_warm_one(self, tmp_path):
+        (tmp_path / "pools.toml").write_text(
+            '[sources.a]\naddress = "127.0.0.2"\nwarmup = "s"\n[sources.b]\naddress = "127.0.0.3"\nwarmup = "s"\n'
+            "[pools.shared.a]\n[pools.shared.b]\n"
+        )
+        (tmp_path / "warmup.toml").write_text("[schedules.s]\ncaps = [1]\n")
+        positions = FakeWarmupPositions(first_use={"127.0.0.3": DAY0 - timedelta(days=5)})
+        step = ChooseSourceIp(load_policy(tmp_path), positions, now=at(DAY0))
+        assert await step(attempt(sending_ip="127.0.0.2")) is None  # its first use: day 0, a cap of 1
+        assert positions.first_use["127.0.0.2"] == DAY0
+        assert await step(attempt(sending_ip="127.0.0.2")) == Rerouted(
+            "127.0.0.3", "127.0.0.2 reached its warm-up cap of 1"
+        )
+        positions.first_use["127.0.0.3"] = DAY0
+        assert isinstance(await step(attempt(sending_ip="127.0.0.2")), Deferred)
+
     async def test_an_ip_outside_the_policy_moves_to_its_pool_and_is_never_bound(self, policy):
-        step = ChooseSourceIp(policy, WarmupCounter(), today=lambda: date(2026, 11, 28))
+        step = ChooseSourceIp(policy, FakeWarmupPositions(), now=at(DAY0))
         result = await step(attempt(sending_ip="10.9.9.9", pool="mixed"))
         assert isinstance(result, Rerouted) and result.sending_ip in {"127.0.0.2", "127.0.0.3"}
         assert result.reason == "10.9.9.9 is not a source in the sending policy"
 
     async def test_an_ip_and_pool_outside_the_policy_are_deferred_with_the_reason(self, policy):
-        step = ChooseSourceIp(policy, WarmupCounter(), today=lambda: date(2026, 11, 28))
+        step = ChooseSourceIp(policy, FakeWarmupPositions(), now=at(DAY0))
         result = await step(attempt(sending_ip="10.9.9.9", pool="gone"))
         assert isinstance(result, Deferred) and "neither 10.9.9.9 nor pool 'gone'" in result.reply
 
     async def test_the_cap_lifts_once_the_schedule_is_over(self, policy):
-        step = ChooseSourceIp(policy, WarmupCounter(), today=lambda: date(2026, 11, 29))
+        step = ChooseSourceIp(policy, FakeWarmupPositions(), now=at(DAY0 + timedelta(days=1)))
         assert all([await step(attempt(sending_ip="127.0.0.3", pool="cold")) is None for _ in range(5)])
 
 

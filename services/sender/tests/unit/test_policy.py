@@ -126,6 +126,20 @@ class TestWarmup:
         assert a.warmup_cap(date(2026, 11, 23)) is None
         assert policy.sources["b"].warmup_cap(date(2026, 11, 20)) is None
 
+    def test_warmup_started_may_be_left_out_then_day_0_is_the_first_use(self, tmp_path):
+        warmup = "[schedules.s]\ncaps = [20, 28]\n"
+        pools = '[sources.a]\naddress = "127.0.0.2"\nwarmup = "s"\n[pools.shared.a]\n'
+        a = load_policy(folder(tmp_path, pools=pools, warmup=warmup)).sources["a"]
+        assert a.warmup_started is None
+        assert a.warmup_cap(date(2026, 11, 21), first_used_on=date(2026, 11, 20)) == 28
+        assert a.warmup_cap(date(2026, 11, 21)) == 20  # never sent: day 0 is today
+
+    def test_warmup_started_that_is_not_a_date_is_an_error(self, tmp_path):
+        warmup = "[schedules.s]\ncaps = [20]\n"
+        pools = '[sources.a]\naddress = "127.0.0.2"\nwarmup = "s"\nwarmup_started = "soon"\n[pools.shared.a]\n'
+        with pytest.raises(PolicyError, match="warmup_started must be a date"):
+            load_policy(folder(tmp_path, pools=pools, warmup=warmup))
+
     def test_shipped_sendgrid_curve_grows_about_1_4x_a_day(self):
         caps = load_policy(REPO / "deploy/policy").sources["local-1"].warmup
         assert caps is None  # the development IPs are warm

@@ -20,6 +20,7 @@ from mailstream.sender.adapters.dkim_keys import DkimKeys
 from mailstream.sender.adapters.dns import MxResolver
 from mailstream.sender.adapters.publisher import KafkaPublisher
 from mailstream.sender.adapters.smtp import SmtpTransport
+from mailstream.sender.adapters.warmup_positions import PgWarmupPositions
 from mailstream.sender.finish import Finish
 from mailstream.sender.intake import SenderIntake
 from mailstream.sender.metrics import BACKOFF, OUTCOMES
@@ -35,7 +36,7 @@ from mailstream.sender.pipeline import (
 from mailstream.sender.policy import Policy, load_policy
 from mailstream.sender.retry import RetrySchedule
 from mailstream.sender.settings import SenderSettings
-from mailstream.sender.shaping import Shaper, WarmupCounter
+from mailstream.sender.shaping import Shaper
 
 log = logging.getLogger("mailstream.sender")
 
@@ -55,7 +56,7 @@ def build_pipeline(
     return Pipeline(
         (
             CheckDuplicate(finish.records),
-            ChooseSourceIp(policy, WarmupCounter()),
+            ChooseSourceIp(policy, PgWarmupPositions(pool)),
             ResolveRoute(
                 policy,
                 relay=parse_relay(settings.sender_relay),

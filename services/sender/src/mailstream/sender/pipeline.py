@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dkim
 
@@ -28,7 +28,8 @@ from mailstream.sender.adapters.smtp import Route
 from mailstream.sender.metrics import SMTP_SECONDS
 from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Dropped, Replayed, Rerouted, StepResult
 from mailstream.sender.policy import DestinationRule, Policy, Source
-from mailstream.sender.shaping import Shaper, WarmupCounter
+from mailstream.sender.shaping import Shaper
+from mailstream.sender.warmup import WarmupPositions, Window, window_of
 
 
 @dataclass(slots=True)
@@ -79,13 +80,21 @@ class CheckDuplicate:
 
 
 class ChooseSourceIp:
-    """The renderer assigned the IP; a warming IP over today's cap overflows to a warm IP of
-    the message's pool (re-published under that IP's key), or defers to the next window."""
+    """The renderer assigned the IP; a warming IP over its cap for the period overflows to a warm
+    IP of the message's pool (re-published under that IP's key), or defers to the next period.
+    The cap is drawn from the stored positions that every sender process shares."""
 
-    def __init__(self, policy: Policy, warmup: WarmupCounter, *, today: Callable[[], date] | None = None, rng=None):
+    def __init__(
+        self,
+        policy: Policy,
+        positions: WarmupPositions,
+        *,
+        now: Callable[[], datetime] | None = None,
+        rng=None,
+    ) -> None:
         self.policy = policy
-        self.warmup = warmup
-        self.today = today or (lambda: datetime.now(UTC).date())
+        self.positions = positions
+        self.now = now or (lambda: datetime.now(UTC))
         self.rng = rng or random.Random()
 
     async def __call__(self, a: Attempt) -> StepResult | None:
@@ -93,19 +102,32 @@ class ChooseSourceIp:
             return self._not_a_source(a)
         source = self.policy.source(a.msg.sending_ip)
         a.source = source
-        cap = source.warmup_cap(self.today())
-        if cap is None:
-            return None
-        wait = self.warmup.take(source, cap)
-        if wait is None:
+        now = self.now()
+        window = await self._window(source, now)
+        if window is None or await self.positions.take(source.address, window, today=now.date()):
             return None
         pool = self.policy.pools.get(a.msg.pool)
-        warm = [(s, w) for s, w in (pool.members if pool else ()) if s.address != source.address]
-        warm = [(s, w) for s, w in warm if s.warmup_cap(self.today()) is None]
+        warm = [
+            (s, w)
+            for s, w in (pool.members if pool else ())
+            if s.address != source.address and await self._window(s, now) is None
+        ]
         if warm:
             chosen = self.rng.choices([s for s, _ in warm], weights=[w for _, w in warm])[0]
-            return Rerouted(chosen.address, f"{source.address} reached its warm-up cap of {cap}")
-        return Deferred(None, f"warm-up cap of {cap} reached on {source.address}, no warm IP in pool", retry_after=wait)
+            return Rerouted(chosen.address, f"{source.address} reached its warm-up cap of {window.cap}")
+        return Deferred(
+            None,
+            f"warm-up cap of {window.cap} reached on {source.address}, no warm IP in pool",
+            retry_after=window.seconds_left(now),
+        )
+
+    async def _window(self, source: Source, now: datetime) -> Window | None:
+        """The source's warm-up period now (None: warm); the stored first use only when the
+        policy gives no warmup_started."""
+        if source.warmup is None:
+            return None
+        first = None if source.warmup_started else await self.positions.first_used_on(source.address)
+        return window_of(source, first_used_on=first, now=now)
 
     def _not_a_source(self, a: Attempt) -> StepResult:
         """An IP this sender does not send from (taken out of the policy while mail for it waited

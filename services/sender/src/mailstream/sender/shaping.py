@@ -1,10 +1,11 @@
-"""Runtime traffic shaping for the IPs this process owns: rate limiters, connection gates,
-warm-up counters and automation (reactions to replies), per source IP and per (IP, site).
+"""Runtime traffic shaping for the IPs this process owns: rate limiters, connection gates and
+automation (reactions to replies), per source IP and per (IP, site). (Warm-up caps are shared
+by all processes and stored: warmup.py, adapters/warmup_positions.py.)
 
 No shared limiter: email.rendered and its retry tiers are keyed by sending IP, so exactly one
 sender process of the group consumes an IP's traffic (see docs/sender-notes.md). All state
-here is in memory and lives as long as the process; a restart starts warm-up hour counters
-and automation afresh (the conservative direction for rates is the policy's base rate).
+here is in memory and lives as long as the process; a restart starts automation afresh (the
+conservative direction for rates is the policy's base rate).
 """
 
 from __future__ import annotations
@@ -254,26 +255,4 @@ class Shaper:
                     await state.gate.set_limit(auto.connection_limit)
             self._on_change(source.address, rule.name, state.state(now))
             return auto
-        return None
-
-
-class WarmupCounter:
-    """Messages sent per warm-up period (hour or day, wall clock) per IP, in this process."""
-
-    def __init__(self, *, clock: Clock = time.time) -> None:
-        self._clock = clock
-        self._windows: dict[str, tuple[int, int]] = {}  # ip -> (window number, count)
-
-    def take(self, source: Source, cap: int) -> float | None:
-        """Count one message if under the cap: None; else the seconds until the next window."""
-        assert source.warmup is not None
-        now = self._clock()
-        period = source.warmup.period
-        window = int(now // period)
-        current, count = self._windows.get(source.address, (window, 0))
-        if current != window:
-            count = 0
-        if count >= cap:
-            return (window + 1) * period - now
-        self._windows[source.address] = (window, count + 1)
         return None

@@ -111,8 +111,8 @@ def _sources_and_pools(folder: Path, warmups: dict[str, WarmupSchedule]) -> tupl
         if "warmup" in spec:
             if spec["warmup"] not in warmups:
                 raise PolicyError(f"{where}: unknown warm-up schedule {spec['warmup']!r} (see warmup.toml)")
-            if not isinstance(spec.get("warmup_started"), date):
-                raise PolicyError(f"{where}: warmup needs warmup_started = YYYY-MM-DD")
+            if "warmup_started" in spec and not isinstance(spec["warmup_started"], date):
+                raise PolicyError(f"{where}: warmup_started must be a date (YYYY-MM-DD), or left out (first use)")
             warmup = warmups[spec["warmup"]]
         sources[name] = Source(
             name=name,

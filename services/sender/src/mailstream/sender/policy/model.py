@@ -46,11 +46,16 @@ class Source:
     warmup: WarmupSchedule | None = None
     warmup_started: date | None = None
 
-    def warmup_cap(self, today: date) -> int | None:
+    def warmup_start(self, first_used_on: date | None, today: date) -> date:
+        """Day 0 of the curve: the policy's warmup_started wins; else the IP's recorded first use;
+        an IP that never sent starts today."""
+        return self.warmup_started or first_used_on or today
+
+    def warmup_cap(self, today: date, first_used_on: date | None = None) -> int | None:
         """Messages allowed per warm-up period today, or None once warm (or never warming)."""
-        if self.warmup is None or self.warmup_started is None:
+        if self.warmup is None:
             return None
-        return self.warmup.cap((today - self.warmup_started).days)
+        return self.warmup.cap((today - self.warmup_start(first_used_on, today)).days)
 
 
 @dataclass(frozen=True, slots=True)
