@@ -1,24 +1,20 @@
-"""Delivery through the whole running stack (gateway -> renderer -> sender -> sink): DKIM with
-the account's verified sending domain, the delivery event on email.delivery, the shipped policy.
+"""Delivery through the whole running stack (gateway -> renderer -> sender -> sink): the delivery
+event on email.delivery, the shipped policy, a dedicated pool (DKIM with a verified sending
+domain: test_sending_domains.py).
 
 The sink's fault modes are not used (the stack is shared); faults (421, 550, downtime, kill -9,
 per-IP limits with two processes) are covered by the sender's integration tests against
 private receivers and private topics: services/sender/tests/integration/.
 """
 
-import base64
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import asyncpg
-import dkim
 import pytest
 from aiokafka import AIOKafkaConsumer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailstream.schemas import DeliveryOutcome, decode
 from mailstream.schemas.topics import DELIVERY
@@ -26,7 +22,6 @@ from testkit import common_settings
 
 pytestmark = pytest.mark.e2e
 SETTINGS = common_settings()
-DATABASE_URL = SETTINGS.database_url
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -53,59 +48,6 @@ async def single_send(api, headers, from_email: str, to: str) -> dict:
     )
     assert reply.status_code == 200, reply.text
     return {"email_id": email_id, **reply.json()}
-
-
-@pytest.fixture
-async def db():
-    conn = await asyncpg.connect(DATABASE_URL)
-    yield conn
-    await conn.close()
-
-
-async def test_mail_of_a_verified_sending_domain_arrives_dkim_signed(api, new_account, sink, unique_address, db):
-    headers = {"Authorization": f"Bearer {new_account('dkim')}"}
-    domain = f"d{uuid.uuid4().hex[:10]}.example"
-    # The account's email tells us its id; then its sending domain, as the gateway stores one.
-    probe = await api.post(
-        "/mailstream/v1/emails",
-        headers=headers,
-        json={
-            "name": "p",
-            "subject": "p",
-            "fromEmail": f"p@{domain}",
-            "html": "p",
-            "subscriptionType": "TRANSACTIONAL",
-        },
-    )
-    account_id = await db.fetchval("SELECT account_id FROM emails WHERE id = $1", probe.json()["emailId"])
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    public = base64.b64encode(
-        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    await db.execute(
-        """INSERT INTO sending_domains
-               (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key, verified_at)
-           VALUES ($1, $2, 'ms1', $3, $4, now())""",
-        account_id,
-        domain,
-        pem.decode(),
-        public.decode(),
-    )
-    try:
-        to = unique_address()
-        await single_send(api, headers, f"orders@{domain}", to)
-        (received,) = await sink.wait_for(to)
-    finally:
-        await db.execute("DELETE FROM sending_domains WHERE account_id = $1", account_id)
-    raw = base64.b64decode(received["data_base64"])
-    assert raw.startswith(b"DKIM-Signature:") and f"d={domain}".encode() in raw
-
-    def dnsfunc(name, timeout=5):
-        name = name.decode() if isinstance(name, bytes) else name
-        return b"v=DKIM1; k=rsa; p=" + public if name == f"ms1._domainkey.{domain}." else None
-
-    assert dkim.verify(raw, dnsfunc=dnsfunc)
 
 
 async def test_a_delivered_message_is_reported_on_email_delivery(api, new_account, sink, unique_address):
@@ -154,7 +96,7 @@ def test_the_shipped_policy_passes_the_check_command():
 
 
 async def test_a_dedicated_pool_of_two_ips_weighted_1_1_uses_both_in_equal_shares(
-    api, new_account, sink, unique_address, db
+    api, new_account, sink, unique_address
 ):
     headers = {"Authorization": f"Bearer {new_account('pool')}"}
     created = await api.post(
@@ -169,25 +111,22 @@ async def test_a_dedicated_pool_of_two_ips_weighted_1_1_uses_both_in_equal_share
         },
     )
     email_id = created.json()["emailId"]
-    account_id = await db.fetchval("SELECT account_id FROM emails WHERE id = $1", email_id)
     # deploy/policy/pools.toml: [pools.pair] = 127.0.0.2 and 127.0.0.3, weight 1 each
-    await db.execute("INSERT INTO account_pools (account_id, pool) VALUES ($1, 'pair')", account_id)
-    try:
-        await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
-        recipients = [unique_address() for _ in range(200)]
-        for to in recipients:
-            reply = await api.post(
-                "/marketing/v3/transactional/single-email/send",
-                headers=headers,
-                json={"emailId": email_id, "message": {"to": to}},
-            )
-            assert reply.status_code == 200, reply.text
-        peers = []
-        for to in recipients:
-            (received,) = await sink.wait_for(to, within=60)
-            peers.append(received["peer"])
-    finally:
-        await db.execute("DELETE FROM account_pools WHERE account_id = $1", account_id)
+    assigned = await api.put("/mailstream/v1/ips", headers=headers, json={"pool": "pair"})
+    assert assigned.status_code == 200, assigned.text
+    await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
+    recipients = [unique_address() for _ in range(200)]
+    for to in recipients:
+        reply = await api.post(
+            "/marketing/v3/transactional/single-email/send",
+            headers=headers,
+            json={"emailId": email_id, "message": {"to": to}},
+        )
+        assert reply.status_code == 200, reply.text
+    peers = []
+    for to in recipients:
+        (received,) = await sink.wait_for(to, within=60)
+        peers.append(received["peer"])
     shares = {ip: peers.count(ip) / len(peers) for ip in set(peers)}
     assert set(shares) == {"127.0.0.2", "127.0.0.3"}
     assert all(abs(share - 0.5) <= 0.10 for share in shares.values()), shares

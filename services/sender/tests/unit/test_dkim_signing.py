@@ -211,7 +211,24 @@ class TestKeys:
         for domain in ["a.example", "b.example", "c.example", "d.example", "d.example", "a.example"]:
             assert await keys.key(1, domain) == (b"s", f"pem of {domain}".encode())
         assert pool.queries == ["a.example", "b.example", "c.example", "d.example", "a.example"]  # a was evicted
-        assert len(keys._cache) == 3
+        assert len(keys._keys) == 3
+
+    async def test_a_domain_without_a_key_is_asked_again_after_the_short_miss_ttl(self):
+        class Pool:
+            row = None
+            queries = 0
+
+            async def fetchrow(self, sql, account_id, domain):
+                self.queries += 1
+                return self.row
+
+        pool, now = Pool(), [0.0]
+        keys = DkimKeys(pool, miss_ttl=2.0, clock=lambda: now[0])
+        assert await keys.key(1, "late.example") is None
+        pool.row = {"dkim_selector": "s", "dkim_private_key": "pem"}  # verified meanwhile
+        assert await keys.key(1, "late.example") is None and pool.queries == 1  # within the miss TTL
+        now[0] = 2.5
+        assert await keys.key(1, "late.example") == (b"s", b"pem") and pool.queries == 2
 
 
 class TestRelaxedBody:

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from functools import lru_cache
 
 import asyncpg
@@ -50,24 +51,39 @@ _TAG_TOKEN = re.compile(rb"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
 
 class DkimKeys:
     """(account, domain) -> (selector, private key PEM) of a verified sending domain, or None.
-    Cached for `ttl` seconds, misses too, so a domain verified later is picked up; at most
-    `max_entries` entries (the oldest go first), so many domains cannot grow memory forever."""
+    Keys are cached for `ttl` seconds; a miss only for `miss_ttl`, so a domain verified a moment
+    ago signs its next messages (the domain settings promise it is ready at once). At most
+    `max_entries` of each (the oldest go first), so many domains cannot grow memory forever."""
 
-    def __init__(self, pool: asyncpg.Pool, *, ttl: float = 300.0, max_entries: int = MAX_KEYS) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        ttl: float = 300.0,
+        miss_ttl: float = 2.0,
+        max_entries: int = MAX_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._pool = pool
-        self._cache: TTLCache[tuple[int, str], tuple[bytes, bytes] | None] = TTLCache(maxsize=max_entries, ttl=ttl)
+        self._keys: TTLCache[tuple[int, str], tuple[bytes, bytes]] = TTLCache(max_entries, ttl, timer=clock)
+        self._misses: TTLCache[tuple[int, str], bool] = TTLCache(max_entries, miss_ttl, timer=clock)
 
     async def key(self, account_id: int, domain: str) -> tuple[bytes, bytes] | None:
         cache_key = (account_id, domain.lower())
-        if cache_key in self._cache:
-            return self._cache[cache_key]
+        if (cached := self._keys.get(cache_key)) is not None:
+            return cached
+        if cache_key in self._misses:
+            return None
         row = await self._pool.fetchrow(
             "SELECT dkim_selector, dkim_private_key FROM dkim_signing_keys WHERE account_id = $1 AND domain = $2",
             account_id,
             domain.lower(),
         )
-        value = (row["dkim_selector"].encode(), row["dkim_private_key"].encode()) if row else None
-        self._cache[cache_key] = value
+        if row is None:
+            self._misses[cache_key] = True
+            return None
+        value = (row["dkim_selector"].encode(), row["dkim_private_key"].encode())
+        self._keys[cache_key] = value
         return value
 
 
