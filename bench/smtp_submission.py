@@ -29,7 +29,6 @@ from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 import aiosmtplib
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,18 +145,11 @@ async def setup(http: str, key: str) -> tuple[str, str, str]:
                 json={"createContact": False, "campaignName": "bench"},
             )
         ).json()
-    domain = f"bench-{uuid.uuid4().hex[:8]}.example"
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        account = await conn.fetchval("SELECT account_id FROM smtp_tokens WHERE id = $1", token["id"])
-        await conn.execute(
-            """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key)
-               VALUES ($1, $2, 'bench', 'unused', 'unused')""",
-            account,
-            domain,
+        domain = f"bench-{uuid.uuid4().hex[:8]}.example"  # a sending domain of the account (not verified)
+        added = await api.post(
+            "/mailstream/v1/sending-domains", headers={"Authorization": f"Bearer {key}"}, json={"domain": domain}
         )
-    finally:
-        await conn.close()
+        added.raise_for_status()
     return token["id"], token["password"], f"orders@{domain}"
 
 

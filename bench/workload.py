@@ -1,29 +1,24 @@
 """The benchmark's workload: a 20 KB HTML receipt with 10 line items, sent by one bench account
-whose From domain (shop.example) is a verified sending domain with its own DKIM key."""
+from its own sending domain (bench-<hex>.mailstream.test), added through the domain settings API,
+published by the local stack's DNS server and verified, so the sender signs with its DKIM key."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import os
 import re
 import subprocess
 import sys
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-import asyncpg
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 GATEWAY = "http://127.0.0.1:8080"
 MAILSTREAM_CLI = Path(sys.executable).with_name("mailstream")
 DATABASE_URL = os.environ.get("MAILSTREAM_DATABASE_URL", "postgresql://mailstream:mailstream@127.0.0.1:5432/mailstream")
 MESSAGE_BYTES = 20 * 1024
-FROM_DOMAIN = "shop.example"
-DKIM_SELECTOR = "bench"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def receipt_html() -> str:
@@ -84,47 +79,36 @@ def create_account() -> tuple[int, str]:
     return account_id, done.stdout.strip()
 
 
-def dkim_key_pair() -> tuple[str, str]:
-    """(private key PEM, public key base64 DER): RSA 2048, as the gateway stores a domain's key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public_der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private_pem, base64.b64encode(public_der).decode()
-
-
-async def insert_sending_domain(account_id: int) -> None:
-    # There is no sending-domains API yet: the row the gateway would write once DNS checks pass.
-    private_pem, public_b64 = dkim_key_pair()
-    db = await asyncpg.connect(DATABASE_URL)
-    try:
-        await db.execute(
-            """INSERT INTO sending_domains
-                   (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key, verified_at)
-               VALUES ($1, $2, $3, $4, $5, now())""",
-            account_id,
-            FROM_DOMAIN.lower(),
-            DKIM_SELECTOR,
-            private_pem,
-            public_b64,
-        )
-    finally:
-        await db.close()
+def verified_sending_domain(api_key: str) -> str:
+    """A new sending domain of the account, its records published as the stack publishes the demo
+    domain's (deploy/local/dev-dns.py, one file for the bench, replaced each run), verified."""
+    domain = f"bench-{uuid.uuid4().hex[:8]}.mailstream.test"
+    view = post("/mailstream/v1/sending-domains", api_key, {"domain": domain})
+    records = subprocess.run(
+        [sys.executable, str(REPO / "deploy/local/dev-dns.py"), "domain"],
+        input=json.dumps(view),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    (REPO / ".mailstream/dns/bench.conf").write_text(records)
+    subprocess.run([str(REPO / "deploy/local/stack.sh"), "restart", "dns"], check=True, timeout=60)
+    verified = post(f"/mailstream/v1/sending-domains/{domain}/verify", api_key)
+    if not verified["verified"]:
+        raise SystemExit(f"the bench's sending domain did not verify: {verified['records']}")
+    return domain
 
 
 def prepare_account() -> BenchAccount:
     """A fresh account, its verified sending domain, and the receipt converted to the single-send API.
-    Before the sender's restart: the sender caches a domain's key (or its absence) for 300 s."""
+    Before the sender's restart (it caches a domain's key for 300 s)."""
     account_id, api_key = create_account()
-    asyncio.run(insert_sending_domain(account_id))
+    domain = verified_sending_domain(api_key)
     email = {
         "name": "Benchmark receipt",
         "subject": "Your order {{ custom.order_id }}",
         "fromName": "Shop",
-        "fromEmail": f"orders@{FROM_DOMAIN}",
+        "fromEmail": f"orders@{domain}",
         "html": receipt_html(),
         "subscriptionType": "TRANSACTIONAL",
     }

@@ -58,19 +58,15 @@ class Token:
 
 @pytest.fixture
 async def token(api, new_account) -> Token:
-    """A new account with one sending domain (inserted directly: no domain API yet) and one token."""
+    """A new account with one sending domain (added through the API, not verified) and one token."""
     key = new_account("smtp")
     created = await api.post(TOKENS, headers=auth(key), json={"createContact": True, "campaignName": "Receipts"})
     assert created.status_code == 201, created.text
     view = created.json()
     account_id = (await db("SELECT account_id FROM smtp_tokens WHERE id = $1", view["id"]))[0]["account_id"]
     domain = f"shop-{uuid.uuid4().hex[:10]}.example"
-    await db(
-        """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key)
-           VALUES ($1, $2, 'ms1', 'unused', 'unused')""",
-        account_id,
-        domain,
-    )
+    added = await api.post("/mailstream/v1/sending-domains", headers=auth(key), json={"domain": domain})
+    assert added.status_code == 201, added.text
     return Token(key, view, account_id, domain)
 
 
@@ -353,12 +349,8 @@ async def test_created_by_is_the_users_email_and_the_token_outlives_the_users_re
     view = created.json()
     account_id = (await db("SELECT account_id FROM smtp_tokens WHERE id = $1", view["id"]))[0]["account_id"]
     domain = f"shop-{uuid.uuid4().hex[:10]}.example"
-    await db(
-        """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key)
-           VALUES ($1, $2, 'ms1', 'unused', 'unused')""",
-        account_id,
-        domain,
-    )
+    added = await api.post("/mailstream/v1/sending-domains", headers=auth(admin), json={"domain": domain})
+    assert added.status_code == 201, added.text
 
     assert (await api.delete(f"/mailstream/v1/users/{user_id}", headers=auth(admin))).status_code == 204
     got = await api.get(f"{TOKENS}/{view['id']}", headers=auth(admin))

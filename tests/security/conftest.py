@@ -105,7 +105,7 @@ class Token:
 
 @pytest.fixture
 def smtp_token(api, account, secrets):
-    """A new account with one sending domain (inserted directly: there is no domain API) and one token."""
+    """A new account with one sending domain (added through the API, not verified) and one token."""
 
     async def create(name: str = "sec-smtp") -> Token:
         key = account(name)
@@ -115,12 +115,8 @@ def smtp_token(api, account, secrets):
         secrets.add(f"SMTP token password of {name}", view["password"])
         account_id = (await db("SELECT account_id FROM smtp_tokens WHERE id = $1", view["id"]))[0]["account_id"]
         domain = f"{name}-{uuid.uuid4().hex[:10]}.example"
-        await db(
-            """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key)
-               VALUES ($1, $2, 'ms1', 'unused', 'unused')""",
-            account_id,
-            domain,
-        )
+        added = await api.post("/mailstream/v1/sending-domains", headers=auth(key), json={"domain": domain})
+        assert added.status_code == 201, added.text
         return Token(key, view["id"], view["password"], account_id, domain)
 
     return create

@@ -50,6 +50,9 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
     assert api_key.status_code == 201, api_key.text
     token = await api.post(h.TOKENS, headers=h.auth(key), json={"createContact": False, "campaignName": marker})
     assert token.status_code == 201, token.text
+    domain = f"owner-{uuid.uuid4().hex[:10]}.example"
+    added = await api.post("/mailstream/v1/sending-domains", headers=h.auth(key), json={"domain": domain})
+    assert added.status_code == 201, added.text
     ids = {
         "email_id": str(email_id),
         "status_id": sent.json()["statusId"],
@@ -57,6 +60,7 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
         "user_id": str(user.json()["id"]),
         "key_id": str(api_key.json()["id"]),
         "token_id": token.json()["id"],
+        "domain": domain,
     }
     secrets = [marker, user_email, api_key.json()["key"], token.json()["password"]]
     return key, ids, secrets
@@ -155,12 +159,13 @@ async def test_every_operation_with_an_object_id_is_404_for_another_account(h, a
         "smtp-tokens": (h.TOKENS, {}),
         "smtp-tokens?campaignName": (h.TOKENS, {"campaignName": owner_secrets[0]}),
         "stats": ("/mailstream/v1/stats", {}),
+        "sending-domains": ("/mailstream/v1/sending-domains", {}),
     }
     for name, (path, params) in lists.items():
         reply = await api.get(path, params=params, headers=other_h)
         operations.append((f"GET {name}", "", reply.status_code))
         if any(s in reply.text for s in owner_secrets) or any(
-            f'"{v}"' in reply.text for k, v in ids.items() if k in ("token_id", "status_id", "email")
+            f'"{v}"' in reply.text for k, v in ids.items() if k in ("token_id", "status_id", "email", "domain")
         ):
             leaks.append((f"list {name}", reply.status_code))
 
@@ -176,6 +181,8 @@ async def test_every_operation_with_an_object_id_is_404_for_another_account(h, a
     users = (await api.get("/mailstream/v1/users", headers=h.auth(owner))).json()
     keys = (await api.get("/mailstream/v1/api-keys", headers=h.auth(owner))).json()
     changed = [k for k in ("email", "contact", "token") if before[k] != after[k]]
+    if (await api.get(f"/mailstream/v1/sending-domains/{ids['domain']}", headers=h.auth(owner))).status_code != 200:
+        changed.append("sending domain deleted")
     if before["status"].get("status") != "CANCELED" and after["status"].get("status") == "CANCELED":
         changed.append("status canceled")
     if ids["user_id"] not in re.findall(r'"id":\s*(\d+)', str(users).replace("'", '"')):

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mailstream.gateway.adapters import domains_store
+from mailstream.gateway.dkim_keys import new_dkim_key
 from testkit import common_settings
 
 pytestmark = pytest.mark.integration
@@ -160,23 +160,31 @@ async def test_with_the_sending_domain_check_on_an_unverified_from_domain_is_unc
     gw = await private_gateway({"MAILSTREAM_REQUIRE_SENDING_DOMAIN": "true"})
     verified = f"{uuid.uuid4().hex[:8]}.example"
     # a real key: the sender signs the accepted send below with it (a bogus one would stall its partition)
-    key_pem = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        .decode()
-    )
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:  # a verified sending domain of this account (as the domain settings would leave it)
-        account_id = await conn.fetchval("SELECT account_id FROM emails WHERE id = $1", email_id)
-        await conn.execute(
-            """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key,
-                   verified_at) VALUES ($1, $2, 'ms1', $3, 'unpublished', now())""",
+    key_pair = new_dkim_key()
+    pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=1)
+    try:  # a verified sending domain of this account, as the domain settings leave one
+        account_id = await pool.fetchval("SELECT account_id FROM emails WHERE id = $1", email_id)
+        await domains_store.insert_domain(
+            pool,
             account_id,
             verified,
-            key_pem,
+            selector=key_pair.selector,
+            private_key=key_pair.private_key,
+            public_key=key_pair.public_key,
+        )
+        now = datetime.now(UTC)
+        await domains_store.save_check(
+            pool,
+            account_id,
+            verified,
+            state="VERIFIED",
+            verified_at=now,
+            failing_since=None,
+            checked_at=now,
+            record_checks={},
         )
     finally:
-        await conn.close()
+        await pool.close()
     async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
         unconfigured = await client.post(
             h.SEND, headers=h.auth(key), json={"emailId": email_id, "message": {"to": "d@example.com"}}

@@ -16,8 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from mailstream.core.kafka import reliable_producer
 from mailstream.gateway import passwords
-from mailstream.gateway.adapters import tokens_store
+from mailstream.gateway.adapters import domains_store, tokens_store
 from mailstream.gateway.caches import Caches
+from mailstream.gateway.dkim_keys import new_dkim_key
 from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.smtp.server import start_smtp_server
@@ -75,11 +76,9 @@ async def account(pool):
     """An account with one sending domain (random) and one token that creates contacts."""
     account_id = await pool.fetchval("INSERT INTO accounts (name) VALUES ($1) RETURNING id", "smtp-test")
     domain = f"d{uuid.uuid4().hex[:10]}.example"
-    await pool.execute(
-        """INSERT INTO sending_domains (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key)
-           VALUES ($1, $2, 'ms1', 'unused', 'unused')""",
-        account_id,
-        domain,
+    key = new_dkim_key()  # added as the domain settings add one (not verified)
+    await domains_store.insert_domain(
+        pool, account_id, domain, selector=key.selector, private_key=key.private_key, public_key=key.public_key
     )
     password = passwords.new_password()
     token = await tokens_store.create_token(
