@@ -9,56 +9,21 @@ deploy/local/dev-dns.py writes .mailstream/dns/<domain>.conf and `stack.sh resta
 """
 
 import base64
-import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
+import dev_dns
 import dkim
-import dns.resolver
 import httpx
 import pytest
 from private_gateway import PrivateGateway
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
-DNS_FOLDER = REPO / ".mailstream" / "dns"
-DNS_SERVER = os.environ.get("MAILSTREAM_DNS_NAMESERVERS", "127.0.0.1:5354").split(",")[0]
 SEND = "/marketing/v3/transactional/single-email/send"
 DEDICATED = {"127.0.0.2", "127.0.0.3"}  # deploy/policy/pools.toml: [pools.pair]
 
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-def reload_dns() -> None:
-    subprocess.run([str(REPO / "deploy/local/stack.sh"), "restart", "dns"], check=True, timeout=30)
-
-
-def publish(view: dict) -> Path:
-    lines = subprocess.run(
-        [sys.executable, str(REPO / "deploy/local/dev-dns.py"), "domain"],
-        input=json.dumps(view),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = DNS_FOLDER / f"{view['domain']}.conf"
-    path.write_text(lines)
-    reload_dns()
-    return path
-
-
-def txt_from_the_stacks_dns(name, timeout=5):
-    host, _, port = DNS_SERVER.partition(":")
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers, resolver.port = [host], int(port or 53)
-    name = name.decode() if isinstance(name, bytes) else name
-    answer = resolver.resolve(name, "TXT", lifetime=timeout)
-    return b"".join(answer[0].strings)
 
 
 @pytest.fixture
@@ -122,7 +87,7 @@ async def test_a_verified_domain_sends_from_the_dedicated_ips_dkim_signed_and_no
     ).json()
     assert (refused["status"], refused["sendResult"]) == ("COMPLETE", "UNCONFIGURED_SENDING_DOMAIN"), refused
 
-    conf = publish(view)
+    dev_dns.publish(view)
     try:
         verified = await api.post(f"/mailstream/v1/sending-domains/{domain}/verify", headers=auth(key))
         assert verified.json()["verified"], verified.text
@@ -151,10 +116,9 @@ async def test_a_verified_domain_sends_from_the_dedicated_ips_dkim_signed_and_no
         assert received["peer"] in DEDICATED, received["peer"]
         raw = base64.b64decode(received["data_base64"])  # the exact bytes, CRLF and all
         assert raw.startswith(b"DKIM-Signature:") and f"d={domain}".encode() in raw
-        assert dkim.verify(raw, dnsfunc=txt_from_the_stacks_dns)
-        assert not dkim.verify(raw.replace(b"Your receipt", b"Your rec3ipt"), dnsfunc=txt_from_the_stacks_dns)
+        assert dkim.verify(raw, dnsfunc=dev_dns.txt)
+        assert not dkim.verify(raw.replace(b"Your receipt", b"Your rec3ipt"), dnsfunc=dev_dns.txt)
         assert await sink.wait_for(early, within=1) == [] and await sink.wait_for(theirs, within=1) == []
     finally:
-        conf.unlink(missing_ok=True)
-        reload_dns()
+        dev_dns.withdraw(domain)
         await api.delete(f"/mailstream/v1/sending-domains/{domain}", headers=auth(key))

@@ -1,48 +1,51 @@
-"""DKIM signing with the sending domain's key from the sending_domains table (real PostgreSQL),
-verified at the receiver with dkimpy against the published public key."""
+"""DKIM signing with a verified sending domain's key (real PostgreSQL: the domain added and
+verified with the admin CLI, as operators do, its records on the local stack's DNS server),
+verified at the receiver with dkimpy against the published record."""
 
-import base64
+import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
+import dev_dns
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailstream.schemas import DeliveryOutcome
 
 pytestmark = pytest.mark.integration
+CLI = str(Path(sys.executable).with_name("mailstream"))
+
+
+def admin(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MAILSTREAM_DNS_NAMESERVERS": dev_dns.SERVER}
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 @pytest.fixture
-async def sending_domain(db, account_id):
-    """A verified sending domain with a fresh RSA 2048 key, as the gateway stores it."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public_der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    domain, selector = f"d{uuid.uuid4().hex[:10]}.example", "ms1"
-    await db.execute(
-        """INSERT INTO sending_domains
-               (account_id, domain, dkim_selector, dkim_private_key, dkim_public_key, verified_at)
-           VALUES ($1, $2, $3, $4, $5, now())""",
-        account_id,
-        domain,
-        selector,
-        private_pem,
-        base64.b64encode(public_der).decode(),
-    )
-    yield account_id, domain, selector, base64.b64encode(public_der)
-    await db.execute("DELETE FROM sending_domains WHERE account_id = $1", account_id)
+async def sending_domain(account_id):
+    """A verified sending domain of the account: `mailstream domains add`, publish, `verify`."""
+    domain = f"d{uuid.uuid4().hex[:10]}.mailstream.test"
+    added = await asyncio.to_thread(admin, "domains", "add", domain, "--account", str(account_id), "--json")
+    assert added.returncode == 0, added.stderr
+    view = json.loads(added.stdout)
+    await asyncio.to_thread(dev_dns.publish, view)
+    try:
+        verified = await asyncio.to_thread(admin, "domains", "verify", domain, "--account", str(account_id))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        yield account_id, domain, view["dkimSelector"]
+    finally:
+        await asyncio.to_thread(dev_dns.withdraw, domain)
+        await asyncio.to_thread(admin, "domains", "delete", domain, "--account", str(account_id))
 
 
 async def test_a_delivered_message_carries_a_valid_signature_of_the_sending_domain(
     sending_domain, topics, producer, smtp_server, sender_process, policy_dir, receiver_class, make_rendered
 ):
-    account, domain, selector, public_b64 = sending_domain
+    account, domain, selector = sending_domain
     sink = await smtp_server(receiver_class())
     await sender_process(topics, policy_dir(), relay=f"127.0.0.1:{sink.port}")
     signed = make_rendered("signed@example.com", account_id=account, domain=domain)
@@ -52,11 +55,7 @@ async def test_a_delivered_message_carries_a_valid_signature_of_the_sending_doma
     assert all(e.outcome is DeliveryOutcome.DELIVERED for e in events)
     data = {r["rcpt_tos"][0]: r["data"] for r in sink.received}
 
-    published = {f"{selector}._domainkey.{domain}.": b"v=DKIM1; k=rsa; p=" + public_b64}
-
-    def dnsfunc(name, timeout=5):
-        return published.get(name.decode() if isinstance(name, bytes) else name)
-
+    dnsfunc = dev_dns.txt  # the record the domain published
     message = data["signed@example.com"]
     assert message.startswith(b"DKIM-Signature:")
     assert f"d={domain}".encode() in message and f"s={selector}".encode() in message
