@@ -2,8 +2,9 @@
 
 `dev-dns.py base` prints the records every local domain relies on (the bounce host, the SPF include
 of accounts without a dedicated pool); `dev-dns.py domain < view.json` prints the records a
-sending domain's view (GET /mailstream/v1/sending-domains/{domain}) asks to publish. The stack
-writes them under .mailstream/dns/ and restarts its dnsmasq (TXT records are read at start only).
+sending domain's view (GET /mailstream/v1/sending-domains/{domain}) asks to publish.
+`stack.sh dns-publish` writes them under .mailstream/dns/ and restarts its dnsmasq (TXT records
+are read at start only).
 """
 
 from __future__ import annotations

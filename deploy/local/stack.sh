@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack: `stack.sh run|stop|status|test [TIER]|up|infra|restart NAME`. Idempotent; state in .mailstream/.
+# The local stack: `stack.sh run|stop|status|test [TIER]|up|infra|restart NAME|dns-publish|dns-withdraw`. Idempotent; state in .mailstream/.
 source "$(dirname "$0")/lib.sh"
 HERE="$ROOT/deploy/local"
 cd "$ROOT"
@@ -52,16 +52,35 @@ x.port = $DNS_PORT; x.resolve('bounces.mailstream.local', 'A', lifetime=1)" 2>/d
   done
 }
 
+# `stack.sh dns-publish [NAME] < view.json`: the records of a sending domain's view (the API's or
+# `mailstream domains add --json`) served by the development DNS from .mailstream/dns/NAME.conf
+# (NAME: the domain by default; a fixed NAME replaces what it published before).
+# `stack.sh dns-withdraw NAME` stops serving them. The server reads TXT records at start only.
+dns_publish() {  # [$1=NAME]
+  local view name conf
+  view=$(cat)
+  name=${1:-$("$PY" -c 'import json, sys; print(json.load(sys.stdin)["domain"])' <<<"$view")}
+  conf="$STATE/dns/$name.conf"
+  mkdir -p "$STATE/dns"
+  "$PY" "$HERE/dev-dns.py" domain <<<"$view" >"$conf.new"
+  if cmp -s "$conf.new" "$conf"; then rm "$conf.new"; else mv "$conf.new" "$conf"; stop_pid dns 5; dns_up; fi
+}
+
+dns_withdraw() {  # $1=NAME
+  rm -f "$STATE/dns/$1.conf"
+  stop_pid dns 5
+  dns_up
+}
+
 # The demo account gets the policy's "pair" pool as its dedicated IPs and the sending domain
 # demo.mailstream.test, whose records the development DNS server publishes, verified.
 demo_domain() {  # $1=the demo API key
   local api=http://127.0.0.1:8080 auth=(-H "Authorization: Bearer $1" -H 'Content-Type: application/json')
-  local conf="$STATE/dns/demo.conf" view
+  local view
   curl -fsS -o /dev/null -XPUT "$api/mailstream/v1/ips" "${auth[@]}" -d '{"pool": "pair"}'
   view=$(curl -fsS "$api/mailstream/v1/sending-domains/$DEMO_DOMAIN" "${auth[@]}" 2>/dev/null) ||
     view=$(curl -fsS -XPOST "$api/mailstream/v1/sending-domains" "${auth[@]}" -d "{\"domain\": \"$DEMO_DOMAIN\"}")
-  "$PY" "$HERE/dev-dns.py" domain <<<"$view" >"$conf.new"
-  if cmp -s "$conf.new" "$conf"; then rm "$conf.new"; else mv "$conf.new" "$conf"; stop_pid dns 5; dns_up; fi
+  dns_publish demo <<<"$view"
   curl -fsS -XPOST "$api/mailstream/v1/sending-domains/$DEMO_DOMAIN/verify" "${auth[@]}" |
     "$PY" -c 'import json, sys; v = json.load(sys.stdin); sys.exit(0 if v["verified"] else
       "the demo domain did not verify: " + "; ".join(r["reason"] for r in v["records"] if r["status"] != "VERIFIED"))'
@@ -199,5 +218,7 @@ case "${1:-}" in
   stop) stop_all ;;
   status) status ;;
   test) shift; run_tests "$@" ;;
-  *) die "usage: stack.sh run|stop|status|test [unit|integration|e2e|faults] [pytest args]|up|infra|restart NAME" ;;
+  dns-publish) dns_publish "${2:-}" ;;
+  dns-withdraw) dns_withdraw "${2:?name}" ;;
+  *) die "usage: stack.sh run|stop|status|test [unit|integration|e2e|faults] [pytest args]|up|infra|restart NAME|dns-publish [NAME] < view.json|dns-withdraw NAME" ;;
 esac

@@ -4,8 +4,8 @@ before that a send from the domain ends UNCONFIGURED_SENDING_DOMAIN, after it th
 dedicated source address and a DKIM signature dkimpy verifies against the published TXT record.
 
 The rule is on in a private gateway (MAILSTREAM_REQUIRE_SENDING_DOMAIN=true); the stack's gateway
-keeps its default. Records are published as the stack publishes the demo domain's:
-deploy/local/dev-dns.py writes .mailstream/dns/<domain>.conf and `stack.sh restart dns` reloads.
+keeps its default. Records are published as `make run` publishes the demo domain's
+(`stack.sh dns-publish`, tests/support/dev_dns.py).
 """
 
 import base64

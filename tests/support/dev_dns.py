@@ -1,42 +1,27 @@
-"""The local stack's DNS server (dnsmasq, deploy/local/stack.sh) for tests that publish a sending
-domain's records: written as the stack writes the demo domain's (deploy/local/dev-dns.py) into
-.mailstream/dns/<domain>.conf, then the server restarted (it reads TXT records at start only)."""
+"""The local stack's DNS server (dnsmasq) for tests that publish a sending domain's records:
+`deploy/local/stack.sh dns-publish` serves a domain view's records (as `make run` serves the demo
+domain's), `dns-withdraw` stops; `txt` reads a record back as dkimpy's dnsfunc."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import dns.resolver
 
-REPO = Path(__file__).resolve().parents[2]
-FOLDER = REPO / ".mailstream" / "dns"
+STACK = str(Path(__file__).resolve().parents[2] / "deploy/local/stack.sh")
 SERVER = os.environ.get("MAILSTREAM_DNS_NAMESERVERS", "127.0.0.1:5354").split(",")[0]
 
 
-def reload() -> None:
-    subprocess.run([str(REPO / "deploy/local/stack.sh"), "restart", "dns"], check=True, timeout=30)
-
-
 def publish(view: dict) -> None:
-    """Publishes the records of a sending domain's view (the API's or `mailstream domains add --json`)."""
-    lines = subprocess.run(
-        [sys.executable, str(REPO / "deploy/local/dev-dns.py"), "domain"],
-        input=json.dumps(view),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    (FOLDER / f"{view['domain']}.conf").write_text(lines)
-    reload()
+    """Serves the records of a sending domain's view (the API's or `mailstream domains add --json`)."""
+    subprocess.run([STACK, "dns-publish"], input=json.dumps(view), text=True, check=True, timeout=30)
 
 
 def withdraw(domain: str) -> None:
-    (FOLDER / f"{domain}.conf").unlink(missing_ok=True)
-    reload()
+    subprocess.run([STACK, "dns-withdraw", domain], check=True, timeout=30)
 
 
 def txt(name, timeout=5) -> bytes:
