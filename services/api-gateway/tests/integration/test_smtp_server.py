@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from mailstream.core.kafka import reliable_producer
 from mailstream.gateway import passwords
 from mailstream.gateway.adapters import domains_store, tokens_store
+from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.caches import Caches
 from mailstream.gateway.dkim_keys import new_dkim_key
 from mailstream.gateway.handlers import Acceptor
@@ -59,7 +60,7 @@ async def server(pool, producer):
         }
     )
     server = await start_smtp_server(
-        settings, pool=pool, acceptor=Acceptor(pool, producer.send_all, Caches(api_key_ttl_s=0))
+        settings, pool=pool, acceptor=Acceptor(PgAcceptStore(pool), producer.send_all, Caches(api_key_ttl_s=0))
     )
     yield server.sockets[0].getsockname()[1]
     server.close()
@@ -315,7 +316,7 @@ async def test_when_kafka_does_not_acknowledge_the_message_is_451_and_nothing_is
         raise TimeoutError("no ack")
 
     settings = GatewaySettings.from_env({"MAILSTREAM_SMTP_PORT": "0"})
-    acceptor = Acceptor(pool, unacknowledged, Caches(api_key_ttl_s=0))
+    acceptor = Acceptor(PgAcceptStore(pool), unacknowledged, Caches(api_key_ttl_s=0))
     server = await start_smtp_server(settings, pool=pool, acceptor=acceptor)
     port = server.sockets[0].getsockname()[1]
     try:

@@ -16,6 +16,7 @@ import asyncpg
 from mailstream.core.db import create_pool
 from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.core.retry import retrying
+from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.adapters.invalidation import listen
 from mailstream.gateway.caches import CHANNEL, Caches
 from mailstream.gateway.deps import Dependencies
@@ -50,7 +51,7 @@ class Gateway:
         pool = await create_pool(settings.database_url, min_size=0, max_size=settings.db_pool_size)
         kafka = KafkaLink(bootstrap=settings.kafka_bootstrap)
         caches = Caches(api_key_ttl_s=settings.api_key_cache_s)
-        acceptor = Acceptor(pool, kafka.send_all, caches, max_batch=settings.accept_max_batch)
+        acceptor = Acceptor(PgAcceptStore(pool), kafka.send_all, caches, max_batch=settings.accept_max_batch)
         deps = Dependencies(
             pool=pool,
             kafka=kafka,

@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import Depends, Request
 
 from mailstream.gateway.adapters import store
+from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.adapters.invalidation import announce
 from mailstream.gateway.caches import CHANNEL, KEYS, Caches, email_changed
 from mailstream.gateway.domain_handlers import DomainService
@@ -30,7 +31,7 @@ class Dependencies:
 
     def __post_init__(self) -> None:
         if self.acceptor is None:
-            self.acceptor = Acceptor(self.pool, self.kafka.send_all, self.caches)
+            self.acceptor = Acceptor(PgAcceptStore(self.pool), self.kafka.send_all, self.caches)
         if self.domains is None:
             self.domains = DomainService(self.pool)
 

@@ -16,16 +16,14 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-import asyncpg
+from typing import Any, Protocol
 
 from mailstream.core.batching import Batcher
 from mailstream.gateway import rules
-from mailstream.gateway.adapters import accepting, sends
-from mailstream.gateway.adapters.accepting import EmailFacts, RequestRow
+from mailstream.gateway.adapters.accepting import BAD_INPUT, EmailFacts, RequestRow
 from mailstream.gateway.caches import Caches
 from mailstream.gateway.views import status_view
 from mailstream.schemas import SendRequested, encode
@@ -35,8 +33,6 @@ log = logging.getLogger("mailstream.gateway.accept")
 
 Record = tuple[str, bytes, bytes]  # topic, key, value
 PublishAll = Callable[[Iterable[Record]], Awaitable[None]]
-# Errors that belong to one send's input (a NUL in a property): only that send fails.
-BAD_INPUT = (asyncpg.DataError, ValueError)
 
 # Namespace of the ids derived from a caller's sendId (uuid5).
 SEND_ID_NAMESPACE = uuid.UUID("0b3c8f52-6f7e-4d0c-9a51-2f1b6f1d7e1a")
@@ -161,17 +157,35 @@ def accepted_view(row: RequestRow) -> dict[str, Any]:
     )
 
 
+class AcceptWrite(Protocol):
+    """The writes of one batch, all or none (adapters/accepting.PgAcceptWrite)."""
+
+    async def insert_requests(self, rows: Sequence[RequestRow]) -> set[uuid.UUID]: ...
+    async def merge_contacts(self, contacts: dict[tuple[int, str], dict[str, str]]) -> None: ...
+    async def insert_scheduled(self, rows: Sequence[tuple[str, int, datetime, bytes]]) -> None: ...
+
+
+class AcceptStore(Protocol):
+    """What accepting reads, a batch at a time, and its transaction (adapters/accepting.PgAcceptStore)."""
+
+    async def email_facts(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], EmailFacts]: ...
+    async def recipient_facts(self, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], rules.RecipientFacts]: ...
+    async def verified_domains(self, account_ids: Sequence[int]) -> dict[int, frozenset[str]]: ...
+    async def first_send_status(self, account_id: int, send_id: str) -> dict[str, Any] | None: ...
+    def transaction(self) -> AbstractAsyncContextManager[AcceptWrite]: ...
+
+
 class Acceptor:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        store: AcceptStore,
         publish_all: PublishAll,
         caches: Caches,
         *,
         max_batch: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.pool, self.publish_all, self.caches, self.clock = pool, publish_all, caches, clock
+        self.store, self.publish_all, self.caches, self.clock = store, publish_all, caches, clock
         self._batcher: Batcher[_Send | _Submission, Any] = Batcher(self._flush, max_size=max_batch)
 
     async def send(self, account_id: int, cmd: SendCommand) -> dict[str, Any]:
@@ -217,19 +231,17 @@ class Acceptor:
             else:
                 missing.add(key)
         if missing:
-            for key, found in (await accepting.email_facts(self.pool, sorted(missing))).items():
+            for key, found in (await self.store.email_facts(sorted(missing))).items():
                 emails[key] = found
                 self.caches.remember_email(found)
-        recipients = await accepting.recipient_facts(
-            self.pool, sorted({(s.account_id, s.cmd.to.lower()) for s in sends_})
-        )
+        recipients = await self.store.recipient_facts(sorted({(s.account_id, s.cmd.to.lower()) for s in sends_}))
         domains = await self._domains({s.account_id for s in sends_ if s.cmd.require_sending_domain})
         return Facts(emails, recipients, domains)
 
     async def _domains(self, accounts: set[int]) -> dict[int, frozenset[str]]:
         found = {a: self.caches.domains[a] for a in accounts if a in self.caches.domains}
         if missing := sorted(accounts - found.keys()):
-            for account, domains in (await accepting.verified_domains(self.pool, missing)).items():
+            for account, domains in (await self.store.verified_domains(missing)).items():
                 found[account] = domains
                 self.caches.remember_domains(account, domains)
         return found
@@ -237,8 +249,8 @@ class Acceptor:
     async def _write(self, prepared: list[Prepared]) -> set[uuid.UUID]:
         """One transaction: the rows, then the contacts, schedules and records of the rows inserted
         (a repeated sendId's is not); committed only once Kafka acknowledged every record."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await accepting.insert_requests(conn, [p.row for p in prepared])
+        async with self.store.transaction() as tx:
+            inserted = await tx.insert_requests([p.row for p in prepared])
             # The rows inserted; a sendId repeated within the batch is inserted once: its first send.
             new = list(
                 {p.row.status_id: p for p in reversed(prepared) if uuid.UUID(p.row.status_id) in inserted}.values()
@@ -248,9 +260,8 @@ class Acceptor:
                 if p.contact is not None:
                     key = (p.row.account_id, p.row.recipient.lower())
                     contacts[key] = {**contacts.get(key, {}), **p.contact}
-            await accepting.merge_contacts(conn, contacts)
-            await accepting.insert_scheduled(
-                conn,
+            await tx.merge_contacts(contacts)
+            await tx.insert_scheduled(
                 [(p.row.status_id, p.row.account_id, p.row.send_at, encode(p.event)) for p in new if p.scheduled],
             )
             records = [
@@ -271,8 +282,5 @@ class Acceptor:
             return accepted_view(prepared.row)
         # A repeated sendId: the first send's status, nothing sent again.
         assert item.cmd.send_id is not None
-        first = (await accepting.first_sends(self.pool, [(item.account_id, item.cmd.send_id)])).get(
-            (item.account_id, item.cmd.send_id)
-        )
-        row = await sends.send_status(self.pool, item.account_id, first) if first else None
+        row = await self.store.first_send_status(item.account_id, item.cmd.send_id)
         return status_view(row) if row else accepted_view(prepared.row)

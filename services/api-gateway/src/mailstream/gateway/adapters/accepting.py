@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
+from mailstream.gateway.adapters import sends
 from mailstream.gateway.rules import RecipientFacts
 
+# Errors that belong to one send's input (a NUL in a property): only that send fails.
+BAD_INPUT = (asyncpg.DataError, ValueError)
 STATUS_COLUMNS = ("subscription_status", "quarantined", "double_opt_in", "bounced", "spam_reported")
 
 
@@ -170,3 +175,44 @@ async def first_sends(
         [k[1] for k in keys],
     )
     return {(r["account_id"], r["send_id"]): r["status_id"] for r in rows}
+
+
+class PgAcceptWrite:
+    """The writes of one accepted batch, in one PostgreSQL transaction (handlers.AcceptWrite)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def insert_requests(self, rows: Sequence[RequestRow]) -> set[uuid.UUID]:
+        return await insert_requests(self.conn, rows)
+
+    async def merge_contacts(self, contacts: dict[tuple[int, str], dict[str, str]]) -> None:
+        await merge_contacts(self.conn, contacts)
+
+    async def insert_scheduled(self, rows: Sequence[tuple[str, int, datetime, bytes]]) -> None:
+        await insert_scheduled(self.conn, rows)
+
+
+class PgAcceptStore:
+    """The Acceptor's port on PostgreSQL (handlers.AcceptStore)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def email_facts(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], EmailFacts]:
+        return await email_facts(self.pool, keys)
+
+    async def recipient_facts(self, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], RecipientFacts]:
+        return await recipient_facts(self.pool, keys)
+
+    async def verified_domains(self, account_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+        return await verified_domains(self.pool, account_ids)
+
+    async def first_send_status(self, account_id: int, send_id: str) -> dict[str, Any] | None:
+        first = (await first_sends(self.pool, [(account_id, send_id)])).get((account_id, send_id))
+        return await sends.send_status(self.pool, account_id, first) if first else None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgAcceptWrite]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield PgAcceptWrite(conn)
