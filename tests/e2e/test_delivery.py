@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import dev_dns
 import pytest
 from aiokafka import AIOKafkaConsumer
 
@@ -99,34 +100,39 @@ async def test_a_dedicated_pool_of_two_ips_weighted_1_1_uses_both_in_equal_share
     api, new_account, sink, unique_address
 ):
     headers = {"Authorization": f"Bearer {new_account('pool')}"}
-    created = await api.post(
-        "/mailstream/v1/emails",
-        headers=headers,
-        json={
-            "name": "Receipt",
-            "subject": "Your receipt",
-            "fromEmail": "orders@shop.example",
-            "html": "<p>Thanks.</p>",
-            "subscriptionType": "TRANSACTIONAL",
-        },
-    )
-    email_id = created.json()["emailId"]
-    # deploy/policy/pools.toml: [pools.pair] = 127.0.0.2 and 127.0.0.3, weight 1 each
+    # deploy/policy/pools.toml: [pools.pair] = 127.0.0.2 and 127.0.0.3, weight 1 each; ready once a
+    # domain of the account verifies
     assigned = await api.put("/mailstream/v1/ips", headers=headers, json={"pool": "pair"})
     assert assigned.status_code == 200, assigned.text
-    await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
-    recipients = [unique_address() for _ in range(200)]
-    for to in recipients:
-        reply = await api.post(
-            "/marketing/v3/transactional/single-email/send",
+    domain = await dev_dns.verified_domain(api, headers)
+    try:
+        created = await api.post(
+            "/mailstream/v1/emails",
             headers=headers,
-            json={"emailId": email_id, "message": {"to": to}},
+            json={
+                "name": "Receipt",
+                "subject": "Your receipt",
+                "fromEmail": f"orders@{domain}",
+                "html": "<p>Thanks.</p>",
+                "subscriptionType": "TRANSACTIONAL",
+            },
         )
-        assert reply.status_code == 200, reply.text
-    peers = []
-    for to in recipients:
-        (received,) = await sink.wait_for(to, within=60)
-        peers.append(received["peer"])
+        email_id = created.json()["emailId"]
+        await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
+        recipients = [unique_address() for _ in range(200)]
+        for to in recipients:
+            reply = await api.post(
+                "/marketing/v3/transactional/single-email/send",
+                headers=headers,
+                json={"emailId": email_id, "message": {"to": to}},
+            )
+            assert reply.status_code == 200, reply.text
+        peers = []
+        for to in recipients:
+            (received,) = await sink.wait_for(to, within=60)
+            peers.append(received["peer"])
+    finally:
+        await dev_dns.remove_domain(api, headers, domain)
     shares = {ip: peers.count(ip) / len(peers) for ip in set(peers)}
     assert set(shares) == {"127.0.0.2", "127.0.0.3"}
     assert all(abs(share - 0.5) <= 0.10 for share in shares.values()), shares

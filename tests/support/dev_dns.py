@@ -4,9 +4,11 @@ domain's), `dns-withdraw` stops; `txt` reads a record back as dkimpy's dnsfunc."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import dns.resolver
@@ -31,3 +33,20 @@ def txt(name, timeout=5) -> bytes:
     resolver.nameservers, resolver.port = [host], int(port or 53)
     name = name.decode() if isinstance(name, bytes) else name
     return b"".join(resolver.resolve(name, "TXT", lifetime=timeout)[0].strings)
+
+
+async def verified_domain(api, headers: dict[str, str]) -> str:
+    """A new sending domain of the account behind `headers`, added, published and verified through
+    the API (`api`: an httpx.AsyncClient on the gateway); remove it with `remove_domain`."""
+    domain = f"d{uuid.uuid4().hex[:10]}.mailstream.test"
+    added = await api.post("/mailstream/v1/sending-domains", headers=headers, json={"domain": domain})
+    assert added.status_code == 201, added.text
+    await asyncio.to_thread(publish, added.json())
+    verified = await api.post(f"/mailstream/v1/sending-domains/{domain}/verify", headers=headers)
+    assert verified.json().get("verified"), verified.text
+    return domain
+
+
+async def remove_domain(api, headers: dict[str, str], domain: str) -> None:
+    await asyncio.to_thread(withdraw, domain)
+    await api.delete(f"/mailstream/v1/sending-domains/{domain}", headers=headers)

@@ -8,6 +8,7 @@ always under a fresh account, so shared data is never touched.
 import hashlib
 
 import asyncpg
+import dev_dns
 import pytest
 
 from mailstream.core.settings import CommonSettings
@@ -69,13 +70,17 @@ async def test_an_unknown_recipient_has_no_statuses_but_may_be_suppressed(accoun
     assert status.subscription_status == "NOT_SPECIFIED" and status.suppressed == frozenset({"SPAM_REPORT"})
 
 
-async def test_account_pool_assignments_are_read_and_cached(account, pool):
-    account_id, _ = account
-    pools = AccountPoolAssignments(pool, ttl=60)
-    assert await pools.dedicated(account_id) is None
-    await pool.execute("INSERT INTO account_ip_pools (account_id, pool) VALUES ($1, 'acme')", account_id)
-    assert await pools.dedicated(account_id) is None  # cached
-    assert await AccountPoolAssignments(pool).dedicated(account_id) == "acme"
+async def test_a_dedicated_pool_is_read_once_a_domain_verified_and_cached(api, account, pool):
+    account_id, headers = account
+    pools = AccountPoolAssignments(pool, ttl=60, miss_ttl=60)
+    assert (await api.put("/mailstream/v1/ips", headers=headers, json={"pool": "pair"})).status_code == 200
+    assert await pools.dedicated(account_id) is None  # assigned, not ready: no verified domain yet
+    domain = await dev_dns.verified_domain(api, headers)
+    try:
+        assert await pools.dedicated(account_id) is None  # the miss is cached
+        assert await AccountPoolAssignments(pool).dedicated(account_id) == "pair"
+    finally:
+        await dev_dns.remove_domain(api, headers, domain)
 
 
 async def test_email_versions_are_loaded_compiled_and_scoped_to_the_account(api, account, pool):

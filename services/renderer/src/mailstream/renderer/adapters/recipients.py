@@ -61,14 +61,17 @@ class Recipients:
 
 
 class AccountPoolAssignments:
-    """account id -> dedicated pool name, cached for `ttl` seconds (assignments change rarely)."""
+    """account id -> dedicated pool name, cached for `ttl` seconds (assignments change rarely); an
+    account without one only for `miss_ttl`, so a pool that just became ready is used at once."""
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float = 30.0, capacity: int = 100_000) -> None:
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 30.0, miss_ttl: float = 2.0, capacity: int = 100_000) -> None:
         self._pool = pool
-        self._cache: TTLCache[int, str | None] = TTLCache(maxsize=capacity, ttl=ttl)
+        self._cache: TTLCache[int, str] = TTLCache(maxsize=capacity, ttl=ttl)
+        self._misses: TTLCache[int, bool] = TTLCache(maxsize=capacity, ttl=miss_ttl)
 
     async def dedicated_many(self, account_ids: set[int]) -> dict[int, str | None]:
-        found = {a: self._cache[a] for a in account_ids if a in self._cache}
+        found: dict[int, str | None] = {a: self._cache[a] for a in account_ids if a in self._cache}
+        found.update({a: None for a in account_ids if a in self._misses})
         missing = sorted(account_ids - found.keys())
         if missing:
             rows = await self._pool.fetch(
@@ -76,7 +79,11 @@ class AccountPoolAssignments:
             )
             assigned = {r["account_id"]: r["pool"] for r in rows}
             for account_id in missing:
-                found[account_id] = self._cache[account_id] = assigned.get(account_id)
+                found[account_id] = assigned.get(account_id)
+                if found[account_id] is None:
+                    self._misses[account_id] = True
+                else:
+                    self._cache[account_id] = found[account_id]
         return found
 
     async def dedicated(self, account_id: int) -> str | None:
