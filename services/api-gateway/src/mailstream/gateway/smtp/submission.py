@@ -67,7 +67,7 @@ def check_token(principal: Principal, token: TokenRow | None) -> TokenRow:
 def foreign_domain(domain: str) -> Rejected:
     return Rejected(
         f"550 5.7.1 From domain {domain} is not a sending domain of this account; "
-        "add and verify it in the domain settings"
+        "add and verify it in the domain settings (POST /mailstream/v1/sending-domains)"
     )
 
 
