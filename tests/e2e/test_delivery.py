@@ -26,7 +26,8 @@ SETTINGS = common_settings()
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def single_send(api, headers, from_email: str, to: str) -> dict:
+async def receipt_email(api, headers, from_email: str) -> int:
+    """A transactional receipt converted to the single-send API; its email id."""
     created = await api.post(
         "/mailstream/v1/emails",
         headers=headers,
@@ -42,6 +43,11 @@ async def single_send(api, headers, from_email: str, to: str) -> dict:
     assert created.status_code == 201, created.text
     email_id = created.json()["emailId"]
     await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
+    return email_id
+
+
+async def single_send(api, headers, from_email: str, to: str) -> dict:
+    email_id = await receipt_email(api, headers, from_email)
     reply = await api.post(
         "/marketing/v3/transactional/single-email/send",
         headers=headers,
@@ -106,19 +112,7 @@ async def test_a_dedicated_pool_of_two_ips_weighted_1_1_uses_both_in_equal_share
     assert assigned.status_code == 200, assigned.text
     domain = await dev_dns.verified_domain(api, headers)
     try:
-        created = await api.post(
-            "/mailstream/v1/emails",
-            headers=headers,
-            json={
-                "name": "Receipt",
-                "subject": "Your receipt",
-                "fromEmail": f"orders@{domain}",
-                "html": "<p>Thanks.</p>",
-                "subscriptionType": "TRANSACTIONAL",
-            },
-        )
-        email_id = created.json()["emailId"]
-        await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
+        email_id = await receipt_email(api, headers, f"orders@{domain}")
         recipients = [unique_address() for _ in range(200)]
         for to in recipients:
             reply = await api.post(

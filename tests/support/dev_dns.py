@@ -7,11 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
+import dns.asyncresolver
+import dns.exception
 import dns.resolver
+
+from testkit import free_port
 
 STACK = str(Path(__file__).resolve().parents[2] / "deploy/local/stack.sh")
 SERVER = os.environ.get("MAILSTREAM_DNS_NAMESERVERS", "127.0.0.1:5354").split(",")[0]
@@ -50,3 +55,41 @@ async def verified_domain(api, headers: dict[str, str]) -> str:
 async def remove_domain(api, headers: dict[str, str], domain: str) -> None:
     await asyncio.to_thread(withdraw, domain)
     await api.delete(f"/mailstream/v1/sending-domains/{domain}", headers=headers)
+
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+_PROBE = "ready.probe.test"
+
+
+async def start_private(records: list[str]) -> tuple[asyncio.subprocess.Process, str]:
+    """A private dnsmasq on a free port answering *.test only from `records` (dnsmasq options; every
+    other name under .test is NXDOMAIN), once it answers: (its process, "127.0.0.1:port")."""
+    port = free_port(udp=True)
+    proc = await asyncio.create_subprocess_exec(
+        DNSMASQ,
+        "--no-daemon",
+        "--no-resolv",
+        "--no-hosts",
+        "--conf-file=/dev/null",
+        "--pid-file=",
+        "--bind-interfaces",
+        "--listen-address=127.0.0.1",
+        f"--port={port}",
+        "--local=/test/",
+        f"--txt-record={_PROBE},ok",
+        *records,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = ["127.0.0.1"], port
+    for _ in range(50):
+        try:
+            await resolver.resolve(_PROBE, "TXT", lifetime=1)
+            return proc, f"127.0.0.1:{port}"
+        except dns.exception.DNSException:
+            if proc.returncode is not None:
+                raise AssertionError(f"dnsmasq exited: {(await proc.stderr.read()).decode()}") from None
+            await asyncio.sleep(0.1)
+    proc.terminate()
+    raise AssertionError("dnsmasq did not answer within 5 s")

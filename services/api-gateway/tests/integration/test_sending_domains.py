@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -16,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import dev_dns
 import httpx
 import pytest
 
@@ -32,7 +32,6 @@ from testkit import common_settings, free_port
 
 pytestmark = pytest.mark.integration
 DATABASE_URL = common_settings().database_url
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 POLICY_DIR = str(Path(__file__).resolve().parents[4] / "deploy" / "policy")  # pool "pair": 127.0.0.2, 127.0.0.3
 DOMAINS = "/mailstream/v1/sending-domains"
 IPS = "/mailstream/v1/ips"
@@ -52,33 +51,10 @@ class DnsServer:
         self.procs: list[asyncio.subprocess.Process] = []
 
     async def start(self, records: list[str]) -> str:
-        port = free_port(udp=True)
-        proc = await asyncio.create_subprocess_exec(
-            DNSMASQ,
-            "--no-daemon",
-            "--no-resolv",
-            "--no-hosts",
-            "--conf-file=/dev/null",
-            "--pid-file=",
-            "--bind-interfaces",
-            "--listen-address=127.0.0.1",
-            f"--port={port}",
-            "--local=/test/",
-            "--host-record=bounces.mailstream.test,127.0.0.1",  # a --cname target must be a name dnsmasq knows
-            "--txt-record=ready.probe.test,ok",
-            *records,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # a --cname target must be a name dnsmasq knows
+        proc, server = await dev_dns.start_private(["--host-record=bounces.mailstream.test,127.0.0.1", *records])
         self.procs.append(proc)
-        lookup = DnsLookup(nameservers=f"127.0.0.1:{port}", timeout=1)
-        for _ in range(50):
-            if (await lookup.lookup("TXT", "ready.probe.test")).records:
-                return f"127.0.0.1:{port}"
-            if proc.returncode is not None:
-                raise AssertionError(f"dnsmasq exited: {(await proc.stderr.read()).decode()}")
-            await asyncio.sleep(0.1)
-        raise AssertionError("dnsmasq did not answer within 5 s")
+        return server
 
     async def stop(self) -> None:
         for proc in self.procs:

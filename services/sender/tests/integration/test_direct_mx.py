@@ -1,10 +1,7 @@
 """Direct-to-MX delivery: a real DNS server (dnsmasq, started here on a high port) serves MX,
 null MX and A records for test domains; the MX hosts are private aiosmtpd servers on loopback."""
 
-import asyncio
-import shutil
-import subprocess
-
+import dev_dns
 import pytest
 
 from mailstream.schemas import DeliveryOutcome
@@ -12,49 +9,25 @@ from mailstream.sender.adapters.dns import BadDomain, MxResolver
 from testkit import free_port
 
 pytestmark = pytest.mark.integration
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
 @pytest.fixture
 async def dns_server():
-    port = free_port(udp=True)
-    records = [
-        "--mx-host=mx.test,mx-backup.mx.test,20",
-        "--mx-host=mx.test,mx-primary.mx.test,10",
-        "--host-record=mx-primary.mx.test,127.0.0.7",
-        "--host-record=mx-backup.mx.test,127.0.0.1",
-        "--mx-host=down.test,mx-dead.down.test,5",
-        "--mx-host=down.test,mx-alive.down.test,10",
-        "--host-record=mx-dead.down.test,127.0.0.9",
-        "--host-record=mx-alive.down.test,127.0.0.1",
-        "--dns-rr=nullmx.test,15,000000",  # MX 0 "." (RFC 7505)
-        "--host-record=afallback.test,127.0.0.1",
-    ]
-    proc = await asyncio.create_subprocess_exec(
-        DNSMASQ,
-        "--no-daemon",
-        "--no-resolv",
-        "--no-hosts",
-        "--conf-file=/dev/null",
-        "--pid-file=",
-        "--bind-interfaces",
-        "--listen-address=127.0.0.1",
-        f"--port={port}",
-        "--local=/test/",
-        *records,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    proc, server = await dev_dns.start_private(
+        [
+            "--mx-host=mx.test,mx-backup.mx.test,20",
+            "--mx-host=mx.test,mx-primary.mx.test,10",
+            "--host-record=mx-primary.mx.test,127.0.0.7",
+            "--host-record=mx-backup.mx.test,127.0.0.1",
+            "--mx-host=down.test,mx-dead.down.test,5",
+            "--mx-host=down.test,mx-alive.down.test,10",
+            "--host-record=mx-dead.down.test,127.0.0.9",
+            "--host-record=mx-alive.down.test,127.0.0.1",
+            "--dns-rr=nullmx.test,15,000000",  # MX 0 "." (RFC 7505)
+            "--host-record=afallback.test,127.0.0.1",
+        ]
     )
-    resolver = MxResolver(server=f"127.0.0.1:{port}", timeout=2)
-    for _ in range(50):
-        try:
-            await resolver.mx_hosts("mx.test")
-            break
-        except Exception:
-            if proc.returncode is not None:
-                raise AssertionError(f"dnsmasq exited: {(await proc.stderr.read()).decode()}") from None
-            await asyncio.sleep(0.1)
-    yield f"127.0.0.1:{port}"
+    yield server
     proc.terminate()
     await proc.wait()
 
