@@ -35,6 +35,18 @@ def load_schema(record_type: type) -> dict[str, Any]:
     return json.loads(text)
 
 
+def earlier_schemas(record_type: type) -> list[dict[str, Any]]:
+    """The schema's earlier versions (avro/earlier/<file stem>.<n>.avsc): records they wrote
+    may still be on the topics, so every reader keeps decoding them."""
+    stem = SCHEMA_FILES[record_type].removesuffix(".avsc")
+    folder = resources.files("mailstream.schemas").joinpath("avro", "earlier")
+    return [
+        json.loads(f.read_text())
+        for f in sorted(folder.iterdir(), key=lambda f: f.name)
+        if f.name.startswith(f"{stem}.") and f.name.endswith(".avsc")
+    ]
+
+
 def schema_fingerprint(schema: dict[str, Any]) -> bytes:
     parsed = parse_schema(schema, _write_hint=False)
     return int(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"), 16).to_bytes(8, "little")
@@ -52,6 +64,8 @@ class Codec:
             fp = schema_fingerprint(schema)
             self._current[record_type] = (fp, parsed)
             self._writers[fp] = (record_type, parsed)
+            for earlier in earlier_schemas(record_type):
+                self.register_writer_schema(record_type, earlier)
 
     def register_writer_schema(self, record_type: type, schema: dict[str, Any]) -> None:
         """Accept data written with an older (or other compatible) version of a schema."""

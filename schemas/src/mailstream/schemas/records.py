@@ -35,6 +35,11 @@ class EngagementKind(StrEnum):
     SPAM_REPORT = "SPAM_REPORT"
 
 
+class SuppressionAction(StrEnum):
+    ADD = "ADD"
+    REMOVE = "REMOVE"
+
+
 class UnsubscribeReason(StrEnum):
     LINK = "LINK"
     LIST_UNSUBSCRIBE = "LIST_UNSUBSCRIBE"
@@ -61,6 +66,8 @@ class SendRequested:
     smtp_token_id: str | None = None
     campaign_id: str | None = None
     raw_message: bytes | None = None
+    trigger_id: str | None = None
+    one_off_send_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +105,13 @@ class MessageRendered:
     rendered_at: datetime
     email_id: int | None = None
     smtp_token_id: str | None = None
+    trigger_id: str | None = None
+    one_off_send_id: str | None = None
 
     @classmethod
-    def of(cls, rendered: EmailRendered) -> MessageRendered:
+    def of(
+        cls, rendered: EmailRendered, *, trigger_id: str | None = None, one_off_send_id: str | None = None
+    ) -> MessageRendered:
         return cls(
             message_id=rendered.message_id,
             status_id=rendered.status_id,
@@ -110,6 +121,8 @@ class MessageRendered:
             rendered_at=rendered.rendered_at,
             email_id=rendered.email_id,
             smtp_token_id=rendered.smtp_token_id,
+            trigger_id=trigger_id,
+            one_off_send_id=one_off_send_id,
         )
 
 
@@ -132,6 +145,7 @@ class DeliveryAttempted:
     remote_host: str | None = None
     attempt: int = 0
     started_at: datetime | None = None
+    late_report: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +187,25 @@ class RecordDeadLettered:
     value: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SuppressionChanged:
+    event_id: str
+    account_id: int
+    address: str
+    action: SuppressionAction
+    occurred_at: datetime
+    reason: str | None = None
+    note: str | None = None
+    requested_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OneOffSendRequested:
+    one_off_send_id: str
+    account_id: int
+    requested_at: datetime
+
+
 def dead_lettered(
     *, service: str, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, reason: str
 ) -> RecordDeadLettered:
@@ -199,4 +232,6 @@ SCHEMA_FILES: dict[type, str] = {
     EngagementRecorded: "engagement_recorded.avsc",
     UnsubscribeRecorded: "unsubscribe_recorded.avsc",
     RecordDeadLettered: "record_dead_lettered.avsc",
+    SuppressionChanged: "suppression_changed.avsc",
+    OneOffSendRequested: "one_off_send_requested.avsc",
 }

@@ -12,8 +12,10 @@ from mailstream.schemas.records import (
     EmailRendered,
     EngagementRecorded,
     MessageRendered,
+    OneOffSendRequested,
     RecordDeadLettered,
     SendRequested,
+    SuppressionChanged,
     UnsubscribeRecorded,
 )
 
@@ -82,6 +84,19 @@ UNSUBSCRIBE = TopicSpec(
     partitions=3,
     retention_ms=30 * DAY_MS,
 )
+SUPPRESSION_CHANGES = TopicSpec(
+    name="email.suppression.changes",
+    key="account id and recipient address",
+    value_type=SuppressionChanged,
+    partitions=3,
+    retention_ms=30 * DAY_MS,
+)
+ONE_OFF_SEND_REQUESTED = TopicSpec(
+    name="email.one-off.requested",
+    key="one-off send id",
+    value_type=OneOffSendRequested,
+    partitions=3,
+)
 DEAD_LETTER = TopicSpec(
     name="email.dead-letter",
     key="the original record's key",
@@ -112,6 +127,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     DELIVERY,
     ENGAGEMENT,
     UNSUBSCRIBE,
+    SUPPRESSION_CHANGES,
+    ONE_OFF_SEND_REQUESTED,
     DEAD_LETTER,
 )
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
