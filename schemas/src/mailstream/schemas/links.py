@@ -137,6 +137,17 @@ def _uuid_or_none(text: str) -> uuid.UUID | None:
     return parsed if str(parsed) == text.lower() else None
 
 
+def signing_keys(entries: tuple[str, ...]) -> dict[str, bytes]:
+    """MAILSTREAM_LINK_SIGNING_KEYS ("id:secret,id:secret", the first one signs) as a dict."""
+    keys = {}
+    for entry in entries:
+        key_id, sep, secret = entry.partition(":")
+        if not sep or len(secret) < 16:
+            raise ValueError(f"link-signing key {key_id!r} must be 'id:secret' with a secret of 16+ chars")
+        keys[key_id] = secret.encode()
+    return keys
+
+
 class LinkSigner:
     def __init__(self, keys: dict[str, bytes]) -> None:
         if not keys:
@@ -151,13 +162,7 @@ class LinkSigner:
     @classmethod
     def from_setting(cls, entries: tuple[str, ...]) -> LinkSigner:
         """From MAILSTREAM_LINK_SIGNING_KEYS: "id:secret,id:secret", the first one signs."""
-        keys = {}
-        for entry in entries:
-            key_id, sep, secret = entry.partition(":")
-            if not sep or len(secret) < 16:
-                raise ValueError(f"link-signing key {key_id!r} must be 'id:secret' with a secret of 16+ chars")
-            keys[key_id] = secret.encode()
-        return cls(keys)
+        return cls(signing_keys(entries))
 
     def _mac(self, key_id: str, payload: str, size: int) -> bytes:
         mac = self._keyed[key_id].copy()
