@@ -178,3 +178,33 @@ async def test_two_processes_of_a_group_share_the_partitions_and_each_record_onc
             await c.stop()
     assert sorted(seen["a"] + seen["b"]) == list(range(300))
     assert seen["a"] and seen["b"]
+
+
+async def test_the_loop_reports_records_handled_and_lag_per_partition(topic):
+    from prometheus_client import REGISTRY
+
+    await produce(topic, 300)
+    name = f"metrics-{uuid.uuid4().hex[:6]}"
+    handled: list[bytes] = []
+
+    async def handle(batches):
+        for records in batches.values():
+            handled.extend(r.value for r in records)
+        return next_offsets(batches)
+
+    consumer = consumer_for(topic, f"g-{uuid.uuid4().hex[:6]}")
+    loop = BatchLoop(consumer, handle=handle, name=name, max_records=50)
+    consumer.subscribe([topic], listener=loop)
+    await consumer.start()
+    try:
+        await run_until(loop, lambda: len(handled) >= 300)
+    finally:
+        await consumer.stop()
+
+    def sample(metric, **labels):
+        return REGISTRY.get_sample_value(metric, {"consumer": name, **labels})
+
+    assert sample("mailstream_consumer_records_total", topic=topic) == 300
+    assert sample("mailstream_consumer_batch_seconds_count") == loop.batches
+    lags = [sample("mailstream_consumer_lag", topic=topic, partition=str(p)) for p in range(3)]
+    assert lags == [0, 0, 0]  # caught up on every partition it read

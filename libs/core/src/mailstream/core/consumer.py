@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import Counter, Gauge, Histogram
 
 from mailstream.core.retry import is_transient, retrying
 from mailstream.schemas.topics import MAX_MESSAGE_BYTES
@@ -36,6 +37,24 @@ Handle = Callable[[Batches], Awaitable[dict[TopicPartition, int]]]
 OnAssigned = Callable[[set[TopicPartition]], Awaitable[None]]
 
 PAUSE_AFTER_FAILED_BATCH_S = 1.0
+
+# Every BatchLoop's figures, labelled by its name (the consumer: renderer, tracker, ...).
+RECORDS = Counter("mailstream_consumer_records_total", "Records handled", ["consumer", "topic"])
+BATCH_SECONDS = Histogram(
+    "mailstream_consumer_batch_seconds",
+    "Time to handle and commit one batch",
+    ["consumer"],
+    buckets=(0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60),
+)
+FAILED_BATCHES = Counter(
+    "mailstream_consumer_failed_batches_total", "Batches that failed and are read again", ["consumer"]
+)
+COMMIT_FAILURES = Counter("mailstream_consumer_commit_failures_total", "Commits the broker refused", ["consumer"])
+LAG = Gauge(
+    "mailstream_consumer_lag",
+    "Records behind the end of each assigned partition, as of this process's last batch from it",
+    ["consumer", "topic", "partition"],
+)
 
 
 def batch_consumer(
@@ -97,6 +116,9 @@ class BatchLoop(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.lock:  # the batch in hand is finished and committed first
+            for tp in revoked:  # their new owner reports their lag
+                with contextlib.suppress(KeyError):
+                    LAG.remove(self.name, tp.topic, str(tp.partition))
             if self.on_revoked is not None:
                 self.on_revoked(set(revoked))
 
@@ -123,9 +145,19 @@ class BatchLoop(ConsumerRebalanceListener):
                     await self._finish(batches)
 
     async def _finish(self, batches: Batches) -> None:
+        with BATCH_SECONDS.labels(self.name).time():
+            await self._handle_and_commit(batches)
+        for tp, records in batches.items():
+            RECORDS.labels(self.name, tp.topic).inc(len(records))
+            end = self.consumer.highwater(tp)
+            if end is not None:
+                LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, end - records[-1].offset - 1))
+
+    async def _handle_and_commit(self, batches: Batches) -> None:
         try:
             offsets = await retrying(lambda: self.handle(batches), what=f"{self.name}: a batch")
         except Exception:
+            FAILED_BATCHES.labels(self.name).inc()
             log.exception("%s: a batch failed; reading it again", self.name)
             for tp, records in batches.items():
                 with contextlib.suppress(KafkaError, AssertionError):  # AssertionError: no longer assigned
@@ -138,6 +170,7 @@ class BatchLoop(ConsumerRebalanceListener):
         try:
             await self.consumer.commit(offsets)
         except KafkaError as exc:
+            COMMIT_FAILURES.labels(self.name).inc()
             # Lost the partitions (rebalance, session timeout): their new owner reads this batch
             # again; every consumer's handling is idempotent (or, for the tracker, fenced).
             log.warning("%s: commit failed: %r", self.name, exc, extra={"fields": {"transient": is_transient(exc)}})
