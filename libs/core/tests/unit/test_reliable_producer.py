@@ -77,3 +77,18 @@ async def test_other_errors_keep_the_producer():
     with pytest.raises(KafkaConnectionError):
         await producer.send_and_wait("t", b"x")
     assert not spare.started
+
+
+async def test_acknowledged_records_are_counted_per_topic_failed_ones_are_not():
+    from prometheus_client import REGISTRY
+
+    def count(topic):
+        return REGISTRY.get_sample_value("mailstream_produced_records_total", {"client": "t-1", "topic": topic}) or 0
+
+    producer = ReliableProducer(lambda: StandIn("ok"), name="t-1")
+    await producer.send_all([("a", b"k", b"1"), ("a", b"k", b"2"), ("email.dead-letter", None, b"3")])
+    await producer.send_and_wait("a", b"4")
+    failing = ReliableProducer(lambda: StandIn("down", KafkaConnectionError("down")), name="t-1")
+    with pytest.raises(KafkaConnectionError):
+        await failing.send_all([("a", b"k", b"5")])
+    assert count("a") == 3 and count("email.dead-letter") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable, Iterable
 
@@ -14,10 +15,15 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
+from prometheus_client import Counter
 
 from mailstream.schemas.topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("mailstream.core.kafka")
+
+# Records the broker acknowledged, by producer and topic: throughput per hop, and dead letters
+# (topic email.dead-letter) for the DLQ-growth alert.
+PRODUCED = Counter("mailstream_produced_records_total", "Records the broker acknowledged", ["client", "topic"])
 
 # Errors after which an idempotent producer's sequence numbers no longer match the broker's (seen
 # after a broker restart with batches in flight). The Java client resets its producer id (KIP-360);
@@ -41,7 +47,8 @@ class ReliableProducer:
     with). A send that fails with a producer-state error raises as usual, and the next sends go
     through a fresh producer."""
 
-    def __init__(self, make: Callable[[], AIOKafkaProducer]) -> None:
+    def __init__(self, make: Callable[[], AIOKafkaProducer], *, name: str = "") -> None:
+        self.name = name  # the client id, in metrics
         self._make = make
         self._producer = make()
         self._replacing = asyncio.Lock()
@@ -72,7 +79,7 @@ class ReliableProducer:
         except PRODUCER_STATE_ERRORS:
             await self._replace(producer)
             raise
-        return asyncio.ensure_future(self._watch(producer, acked))
+        return asyncio.ensure_future(self._watch(producer, topic, acked))
 
     async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kw):
         return await (await self.send(topic, value, key=key, **kw))
@@ -82,8 +89,12 @@ class ReliableProducer:
         them; raises the first failure (the caller sends the whole batch again: consumers of our
         topics are idempotent)."""
         producer = self._producer
+        topics: collections.Counter[str] = collections.Counter()
         try:
-            acks = [await producer.send(topic, value, key=key) for topic, key, value in records]
+            acks = []
+            for topic, key, value in records:
+                acks.append(await producer.send(topic, value, key=key))
+                topics[topic] += 1
         except PRODUCER_STATE_ERRORS:
             await self._replace(producer)
             raise
@@ -93,13 +104,17 @@ class ReliableProducer:
             if isinstance(failure, PRODUCER_STATE_ERRORS):
                 await self._replace(producer)
             raise failure
+        for topic, n in topics.items():
+            PRODUCED.labels(self.name, topic).inc(n)
 
-    async def _watch(self, producer: AIOKafkaProducer, acked: asyncio.Future):
+    async def _watch(self, producer: AIOKafkaProducer, topic: str, acked: asyncio.Future):
         try:
-            return await acked
+            metadata = await acked
         except PRODUCER_STATE_ERRORS:
             await self._replace(producer)
             raise
+        PRODUCED.labels(self.name, topic).inc()
+        return metadata
 
     async def _replace(self, broken: AIOKafkaProducer) -> None:
         async with self._replacing:
@@ -137,7 +152,8 @@ def reliable_producer(bootstrap: str, *, client_id: str, linger_ms: int = 0) -> 
             # aiokafka's default 16 KB puts every rendered message (20-60 KB) in a batch of its own:
             # ~140 us of CPU more per 25 KB record (bench/kafka_clients.md).
             max_batch_size=PRODUCER_BATCH_BYTES,
-        )
+        ),
+        name=client_id,
     )
 
 
