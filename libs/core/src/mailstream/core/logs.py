@@ -9,9 +9,17 @@ import time
 
 
 class JsonFormatter(logging.Formatter):
+    """Every line names its service, so the logs of all processes can be merged and grepped for
+    one send's message_id or status_id (fields that the services add with `extra={"fields": ...}`)."""
+
+    def __init__(self, service: str = "") -> None:
+        super().__init__()
+        self.service = service
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "service": self.service,
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -25,7 +33,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, level: str = "INFO") -> logging.Logger:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
