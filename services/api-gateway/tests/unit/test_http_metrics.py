@@ -28,8 +28,9 @@ def test_answers_are_counted_by_route_template_not_by_path():
             raise HTTPException(409)
         return {"id": thing_id}
 
-    before_ok, before_conflict = count("GET", "/things-metrics-test/{thing_id}", 200), count(
-        "GET", "/things-metrics-test/{thing_id}", 409
+    before_ok, before_conflict = (
+        count("GET", "/things-metrics-test/{thing_id}", 200),
+        count("GET", "/things-metrics-test/{thing_id}", 409),
     )
     before_unmatched = count("GET", "unmatched", 404)
     with TestClient(app) as client:

@@ -7,9 +7,7 @@ import time
 
 from prometheus_client import Counter, Histogram
 
-REQUESTS = Counter(
-    "mailstream_gateway_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
-)
+REQUESTS = Counter("mailstream_gateway_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 SECONDS = Histogram(
     "mailstream_gateway_http_request_seconds",
     "Time to answer an HTTP request",
