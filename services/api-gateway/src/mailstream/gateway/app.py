@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mailstream.core.db import database_reachable
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
+from mailstream.gateway.http_metrics import HttpMetrics
 from mailstream.gateway.models import ErrorBody
 from mailstream.gateway.routes import contacts, domains, emails, ips, sends, stats, tokens, users
 
@@ -37,6 +38,7 @@ def create_app(deps: Dependencies) -> FastAPI:
     app = FastAPI(title="mailstream API", version="0.1.0", description="HubSpot-compatible transactional email API")
     app.state.deps = deps
     install_error_handlers(app)
+    app.add_middleware(HttpMetrics)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import asyncpg
 from aiosmtpd.smtp import SMTP
+from cryptography import x509
+from prometheus_client import Gauge
 
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.handlers import Acceptor
@@ -22,6 +24,10 @@ from mailstream.gateway.smtp.auth import TokenAuthenticator
 from mailstream.gateway.smtp.handler import SubmissionHandler
 from mailstream.gateway.smtp.throttle import AuthThrottle
 
+CERTIFICATE_EXPIRY = Gauge(
+    "mailstream_gateway_smtp_certificate_expiry_timestamp_seconds",
+    "When the SMTP listener's TLS certificate expires (Unix time)",
+)
 _aiosmtpd_log = logging.getLogger("mail.log")
 _aiosmtpd_log.setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
 # ... and warns on every successful AUTH because it sets its own deprecated Session.login_data
@@ -30,7 +36,6 @@ _aiosmtpd_log.addFilter(lambda record: "login_data is deprecated" not in record.
 
 def self_signed_pem(hostname: str) -> tuple[bytes, bytes]:
     """A throw-away certificate for development: (certificate PEM, private key PEM)."""
-    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
@@ -69,10 +74,17 @@ def tls_context(settings: GatewaySettings) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if settings.smtp_tls_cert:
         context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key or None)
+        CERTIFICATE_EXPIRY.set(certificate_expiry(Path(settings.smtp_tls_cert).read_bytes()))
         return context
     cert, key = self_signed_pem(settings.smtp_hostname)
     load_pem_in_memory(context, cert + key)
+    CERTIFICATE_EXPIRY.set(certificate_expiry(cert))
     return context
+
+
+def certificate_expiry(pem: bytes) -> float:
+    """The first certificate's notAfter, as a Unix time (the one a client checks)."""
+    return x509.load_pem_x509_certificate(pem).not_valid_after_utc.timestamp()
 
 
 def load_pem_in_memory(context: ssl.SSLContext, pem: bytes) -> None:
