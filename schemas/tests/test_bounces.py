@@ -74,3 +74,7 @@ def test_a_missing_file_means_the_built_in_classes(tmp_path):
 def test_a_malformed_table_names_the_file_and_key(tmp_path, text, error):
     with pytest.raises(BounceTableError, match=error):
         table(tmp_path, text)
+
+
+def test_the_compose_policy_folder_ships_the_same_table():
+    assert (SHIPPED.parents[1] / "compose/policy/bounces.toml").read_text() == SHIPPED.read_text()
