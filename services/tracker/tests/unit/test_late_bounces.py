@@ -172,6 +172,25 @@ class TestTaking:
         result = await taken.take(MESSAGE.message_id, raw)
         assert published == [] and dict(result.dropped) == {reason: 1}
 
+    async def test_a_forwarded_address_is_bounced_under_the_recipient_we_sent_to(self):
+        taken, published = late_bounces()
+        forwarded = dsn(recipient="jane@elsewhere.example").replace(
+            b"Original-Recipient: rfc822;jane@elsewhere.example", b"Original-Recipient: rfc822;cc@example.com"
+        )
+        await taken.take(MESSAGE.message_id, forwarded)
+        assert [e.recipient for e in published] == ["cc@example.com"]
+
+    async def test_a_recipient_that_is_none_of_the_messages_is_not_bounced(self):
+        taken, published = late_bounces()
+        result = await taken.take(MESSAGE.message_id, dsn(recipient="stranger@elsewhere.example"))
+        assert published == [] and dict(result.dropped) == {
+            "recipient stranger@elsewhere.example is not one of the message's": 1
+        }
+        single = TrackedMessage(MESSAGE.message_id, 1, ("jane@example.com",))
+        taken, published = late_bounces(single)
+        await taken.take(MESSAGE.message_id, dsn(recipient="jane@relay.example"))
+        assert [e.recipient for e in published] == ["jane@example.com"]  # the only one it can be
+
     async def test_a_dsn_for_a_message_the_tracker_does_not_know_is_dropped(self):
         taken, published = late_bounces(msg=None)
         result = await taken.take(MESSAGE.message_id, dsn())

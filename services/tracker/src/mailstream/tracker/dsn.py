@@ -34,6 +34,7 @@ class RecipientStatus:
     diagnostic: str | None = None  # the Diagnostic-Code's text, "550 5.1.1 ... User unknown"
     smtp_code: int | None = None  # from an smtp Diagnostic-Code
     remote_mta: str | None = None
+    original_recipient: str | None = None  # Original-Recipient: the address we sent to, when given
 
     @property
     def is_bounce(self) -> bool:
@@ -112,6 +113,7 @@ def _recipient(block: Message) -> RecipientStatus | None:
     remote = block.get("Remote-MTA")
     return RecipientStatus(
         recipient=_address(block.get("Final-Recipient")) or _address(block.get("Original-Recipient")),
+        original_recipient=_address(block.get("Original-Recipient")),
         action=action,
         status=status,
         diagnostic=diagnostic[:900] if diagnostic else None,

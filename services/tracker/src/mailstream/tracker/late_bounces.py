@@ -68,7 +68,10 @@ class LateBounces:
         if msg is None or status_id is None:
             return self._dropped(taken, message_id, "unknown message")
         for s in bounces:
-            taken.events.append(self.event(msg, status_id, s))
+            if (recipient := recipient_of(msg, s)) is None:
+                self._dropped(taken, message_id, f"recipient {s.recipient} is not one of the message's")
+            else:
+                taken.events.append(self.event(msg, status_id, s, recipient))
         for evt in taken.events:
             await self.publish(evt)
             TAKEN.labels("bounce").inc()
@@ -77,14 +80,14 @@ class LateBounces:
             )
         return taken
 
-    def event(self, msg: TrackedMessage, status_id: str, s: RecipientStatus) -> DeliveryAttempted:
+    def event(self, msg: TrackedMessage, status_id: str, s: RecipientStatus, recipient: str) -> DeliveryAttempted:
         bounce = self.table.classify(s.smtp_code, s.classified_text)
         return DeliveryAttempted(
             event_id=str(uuid.uuid4()),
             message_id=msg.message_id,
             status_id=status_id,
             account_id=msg.account_id,
-            recipient=msg.recipient_for(s.recipient),
+            recipient=recipient,
             outcome=DeliveryOutcome.BOUNCED,
             send_result=bounce.send_result,
             occurred_at=self.clock(),
@@ -102,3 +105,14 @@ class LateBounces:
         TAKEN.labels("dropped").inc()
         log.info("mail to the return path of message %s dropped: %s", message_id, reason)
         return taken
+
+
+def recipient_of(msg: TrackedMessage, s: RecipientStatus) -> str | None:
+    """The message's recipient a DSN block is about: the Original-Recipient or Final-Recipient if
+    it is one of the message's (a forwarded address fails under another Final-Recipient), else the
+    only recipient of a one-recipient message; None when it cannot be told (no one is suppressed)."""
+    ours = {r.lower(): r.lower() for r in msg.recipients}
+    for candidate in (s.original_recipient, s.recipient):
+        if candidate and candidate in ours:
+            return candidate
+    return msg.recipients[0].lower() if len(ours) == 1 else None
