@@ -76,3 +76,13 @@ def test_k8s_base_lists_a_deployment_and_service_per_service_with_probes():
         assert container["ports"][0]["containerPort"] == CONTRACT_PORTS[name]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_the_compose_policy_folder_ships_the_same_policy_but_its_own_pools():
+    """Only pools.toml differs (the compose network's address); a missing file would leave the
+    compose sender on built-in defaults (every 5xx uncategorized, no shaping)."""
+    shipped, compose_policy = ROOT / "deploy/policy", ROOT / "deploy/compose/policy"
+    names = sorted(p.name for p in shipped.glob("*.toml"))
+    assert sorted(p.name for p in compose_policy.glob("*.toml")) == names
+    for name in set(names) - {"pools.toml"}:
+        assert (compose_policy / name).read_text() == (shipped / name).read_text(), name

@@ -170,6 +170,7 @@ async def db_ports() -> tuple[Ports, object]:
         account_pools=AccountPoolAssignments(pool),
         pools=fake.pools,
         tracker=fake.tracker,
+        return_path=fake.return_path,
     )
     return ports, pool
 

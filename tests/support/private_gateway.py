@@ -22,7 +22,11 @@ class PrivateGateway:
     def __init__(self, env: dict[str, str], log_path: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        ports = {"MAILSTREAM_HTTP_PORT": str(self.port), "MAILSTREAM_SMTP_PORT": str(free_port())}
+        ports = {
+            "MAILSTREAM_HTTP_PORT": str(self.port),
+            "MAILSTREAM_SMTP_PORT": str(free_port()),
+            "MAILSTREAM_SMTPS_PORT": str(free_port()),
+        }
         self.env = {**os.environ, **ports, **env}
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None

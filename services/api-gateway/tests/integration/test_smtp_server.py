@@ -26,6 +26,7 @@ from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.smtp.server import start_smtp_server
 from mailstream.schemas import SendSource, decode
 from mailstream.schemas.topics import SEND_REQUESTED
+from testkit import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -50,11 +51,15 @@ async def producer():
     await producer.stop()
 
 
+servers: dict[str, int] = {}  # the implicit-TLS port of the module's server
+
+
 @pytest.fixture(scope="module")
 async def server(pool, producer):
     settings = GatewaySettings.from_env(
         {
             "MAILSTREAM_SMTP_PORT": "0",
+            "MAILSTREAM_SMTPS_PORT": str(free_port()),
             "MAILSTREAM_SMTP_MAX_MESSAGE_SIZE": "20000",
             "MAILSTREAM_SMTP_MAX_RECIPIENTS": "3",
             "MAILSTREAM_SMTP_AUTH_MAX_FAILURES": "3",
@@ -63,6 +68,7 @@ async def server(pool, producer):
     server = await start_smtp_server(
         settings, pool=pool, acceptor=Acceptor(PgAcceptStore(pool), producer.send_all, Caches(api_key_ttl_s=0))
     )
+    servers["smtps"] = server.smtps_sockets[0].getsockname()[1]
     yield server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
@@ -363,7 +369,7 @@ async def test_when_kafka_does_not_acknowledge_the_message_is_451_and_nothing_is
     async def unacknowledged(records):
         raise TimeoutError("no ack")
 
-    settings = GatewaySettings.from_env({"MAILSTREAM_SMTP_PORT": "0"})
+    settings = GatewaySettings.from_env({"MAILSTREAM_SMTP_PORT": "0", "MAILSTREAM_SMTPS_PORT": "0"})
     acceptor = Acceptor(PgAcceptStore(pool), unacknowledged, Caches(api_key_ttl_s=0))
     server = await start_smtp_server(settings, pool=pool, acceptor=acceptor)
     port = server.sockets[0].getsockname()[1]
@@ -388,3 +394,41 @@ async def test_without_create_contact_no_contact_is_created(server, account, poo
     assert code == 250
     assert await pool.fetchval("SELECT count(*) FROM send_requests WHERE account_id = $1", account.id) == 1
     assert await pool.fetchval("SELECT count(*) FROM contacts WHERE account_id = $1", account.id) == 0
+
+
+def smtps_login_and_send(port: int, user: str, password: str, msg: EmailMessage):
+    """As login_and_send, on the implicit-TLS port: TLS from the first byte, no STARTTLS."""
+    with smtplib.SMTP_SSL("127.0.0.1", port, timeout=20, context=TLS) as smtp:
+        smtp.ehlo()
+        assert not smtp.has_extn("starttls") and "PLAIN" in smtp.esmtp_features["auth"]
+        smtp.login(user, password)
+        return smtp.sendmail(
+            msg["From"].addresses[0].addr_spec, [a.addr_spec for a in msg["To"].addresses], msg.as_bytes(policy=SMTP)
+        )
+
+
+async def test_the_implicit_tls_port_takes_the_same_auth_and_mail(server, account, pool):
+    rcpt = f"s{uuid.uuid4().hex[:8]}@example.com"
+    refused = await asyncio.to_thread(
+        smtps_login_and_send,
+        servers["smtps"],
+        account.token.id,
+        account.password,
+        message(f"a@{account.domain}", [rcpt]),
+    )
+    assert refused == {}
+    count = await pool.fetchval(
+        "SELECT count(*) FROM send_requests WHERE account_id = $1 AND recipient = $2", account.id, rcpt
+    )
+    assert count == 1
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        await asyncio.to_thread(
+            smtps_login_and_send, servers["smtps"], account.token.id, "wrong", message(f"a@{account.domain}", [rcpt])
+        )
+
+    def plain_text_hello(port: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:  # no TLS handshake: nothing is spoken
+            smtp.ehlo()
+
+    with pytest.raises((smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)):
+        await asyncio.to_thread(plain_text_hello, servers["smtps"])

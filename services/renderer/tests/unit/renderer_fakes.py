@@ -8,13 +8,16 @@ from datetime import UTC, datetime
 from mailstream.renderer.pools import Pool
 from mailstream.renderer.ports import EmailVersion, Ports
 from mailstream.renderer.render import compile_email
+from mailstream.renderer.return_path import ReturnPath
 from mailstream.renderer.rules import RecipientStatus
 from mailstream.renderer.tracking import Tracker
 from mailstream.schemas import SendRequested, SubscriptionType
 from mailstream.schemas.links import LinkSigner
+from mailstream.schemas.return_paths import ReturnPaths
 
 TRACKING_BASE = "https://t.mailstream.example"
 SIGNER = LinkSigner({"k1": b"unit-test-link-key-0123456789"})
+RETURN_PATHS = ReturnPaths({"k1": b"unit-test-link-key-0123456789"})
 POOLS = {
     "shared": Pool("shared", ("127.0.0.9",), (1,)),
     "acme-dedicated": Pool("acme-dedicated", ("127.0.0.7",), (1,)),
@@ -100,5 +103,6 @@ def ports(email=None, status=None, account_pools=None) -> Ports:
         account_pools=FakeAccountPools(account_pools),
         pools=POOLS,
         tracker=Tracker(SIGNER, TRACKING_BASE),
+        return_path=ReturnPath(RETURN_PATHS, "bounces"),
         clock=lambda: NOW,
     )

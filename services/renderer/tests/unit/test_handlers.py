@@ -5,7 +5,7 @@ import json
 from email.policy import default
 
 import pytest
-from renderer_fakes import NOW, SIGNER, TRACKING_BASE, ports, request, version
+from renderer_fakes import NOW, RETURN_PATHS, SIGNER, TRACKING_BASE, ports, request, version
 
 from mailstream.renderer.handlers import Unprocessable, render_send
 from mailstream.renderer.rules import RecipientStatus
@@ -22,7 +22,8 @@ async def test_renders_a_mime_message_with_envelope_and_sending_ip():
     assert isinstance(out, EmailRendered)
     assert out.sending_ip == "127.0.0.9" and out.pool == "shared"
     assert out.recipients == ("jane@example.com", "cc@example.com", "hidden@example.com")
-    assert out.mail_from == "orders@shop.example" and out.sending_domain == "shop.example"
+    assert out.sending_domain == "shop.example"
+    assert out.mail_from.endswith("@bounces.shop.example") and RETURN_PATHS.message_id(out.mail_from) == out.message_id
     assert out.rendered_at == NOW and out.tracked is True
     assert out.subscription_type is SubscriptionType.TRANSACTIONAL
     msg = parse(out)
@@ -136,7 +137,7 @@ async def test_corrupt_custom_properties_are_unprocessable():
 
 async def test_the_from_override_wins():
     out = await render_send(request(from_override="Billing <billing@other.example>"), ports())
-    assert out.mail_from == "billing@other.example" and out.sending_domain == "other.example"
+    assert out.mail_from.endswith("@bounces.other.example") and out.sending_domain == "other.example"
     assert parse(out)["From"] == "Billing <billing@other.example>"
 
 
@@ -194,3 +195,16 @@ async def test_a_batch_looks_each_kind_of_fact_up_once():
     assert all(isinstance(o, EmailRendered) for o in outs)
     assert p.emails.asked == [{(1, 5, 1)}]
     assert p.recipients.asked == [(1, f"r{i}@example.com") for i in range(5)]
+
+
+async def test_the_envelope_sender_is_the_signed_return_path_of_the_message():
+    out = await render_send(request(), ports())
+    local, _, domain = out.mail_from.partition("@")
+    assert domain == "bounces.shop.example" and local.startswith("b-")
+    assert RETURN_PATHS.message_id(out.mail_from) == out.message_id
+    assert parse(out)["From"] == "Shop <orders@shop.example>"  # the header keeps the sender's address
+
+
+async def test_a_message_id_that_is_not_a_uuid_keeps_the_from_address_as_envelope_sender():
+    out = await render_send(request(message_id="smtp-1"), ports())
+    assert out.mail_from == "orders@shop.example"

@@ -5,7 +5,7 @@ from email.message import EmailMessage
 from email.policy import SMTP, default
 
 import pytest
-from renderer_fakes import NOW, SIGNER, TRACKING_BASE, ports, request
+from renderer_fakes import NOW, RETURN_PATHS, SIGNER, TRACKING_BASE, ports, request
 
 from mailstream.renderer.handlers import Unprocessable, render_send
 from mailstream.schemas import EmailRendered, SendSource, SubscriptionType
@@ -74,7 +74,7 @@ async def test_an_existing_message_id_and_date_are_kept():
     out = await render_send(smtp_request(raw, from_override=None), ports())
     msg = email.message_from_bytes(out.mime, policy=default)
     assert msg["Message-ID"] == "<own@shop.example>" and msg["Date"] == "Fri, 27 Nov 2026 10:00:00 +0000"
-    assert out.mail_from == "a@shop.example" and out.rendered_at == NOW
+    assert RETURN_PATHS.address(out.message_id, "bounces.shop.example") == out.mail_from and out.rendered_at == NOW
     assert msg.get_content().strip() == "body"
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dkim.canonicalization import Relaxed
 from dkim.util import parse_tag_value
 
-from mailstream.sender.adapters.dkim_keys import DkimKeys, _private_key, sign
+from mailstream.sender.adapters.dkim_keys import OVERSIGNED, DkimKeys, _private_key, sign
 from mailstream.sender.adapters.dkim_relaxed import header_fields, relaxed_body, relaxed_header
 from mailstream.sender.adapters.smtp_wire import CrlfMessage, normalize_line_endings
 
@@ -116,7 +116,8 @@ class TestSignatures:
         monkeypatch.setattr(time, "time", lambda: 1_800_000_000.5)  # t= of both signatures
         message = receipt(UNSUBSCRIBE)
         include = [b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type"]
-        include += [b"list-unsubscribe", b"list-unsubscribe-post", b"from"]
+        include += [b"list-unsubscribe", b"list-unsubscribe-post"]
+        include += [b"from", b"content-transfer-encoding", b"list-unsubscribe", b"list-unsubscribe-post"]
         theirs = dkim.sign(
             message, selector, domain.encode(), pem, canonicalize=(b"relaxed", b"relaxed"), include_headers=include
         )
@@ -137,9 +138,10 @@ class TestSignatures:
         with pytest.raises(dkim.DKIMException):
             sign(receipt(), domain=domain, selector=selector, private_key=key[0])
 
-    def test_list_unsubscribe_is_signed_and_from_is_oversigned(self, key):
+    def test_list_unsubscribe_and_the_encoding_are_signed_and_oversigned_with_from(self, key):
         pem, _ = key
-        tags = signature_tags(sign(receipt(UNSUBSCRIBE), domain=DOMAIN, selector=SELECTOR, private_key=pem))
+        message = receipt(UNSUBSCRIBE + b"Content-Transfer-Encoding: 7bit\r\n")
+        tags = signature_tags(sign(message, domain=DOMAIN, selector=SELECTOR, private_key=pem))
         assert [name.strip() for name in tags[b"h"].split(b":")] == [
             b"from",
             b"to",
@@ -148,26 +150,51 @@ class TestSignatures:
             b"message-id",
             b"mime-version",
             b"content-type",
+            b"content-transfer-encoding",
             b"list-unsubscribe",
             b"list-unsubscribe-post",
-            b"from",
+            *OVERSIGNED,
         ]
+        assert OVERSIGNED == (b"from", b"content-transfer-encoding", b"list-unsubscribe", b"list-unsubscribe-post")
         assert [tags[t] for t in (b"a", b"c", b"s")] == [b"rsa-sha256", b"relaxed/simple", SELECTOR]
 
     @pytest.mark.parametrize("where", ["top", "bottom"])
-    def test_an_added_second_from_breaks_the_signature(self, key, where):
+    @pytest.mark.parametrize(
+        "added",
+        [
+            b"From: ceo@bank.example",
+            b"List-Unsubscribe: <https://evil.example/u>",
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            b"Content-Transfer-Encoding: quoted-printable",
+        ],
+    )
+    @pytest.mark.parametrize("with_unsubscribe", [True, False], ids=["present", "absent"])
+    def test_an_added_from_unsubscribe_or_encoding_header_breaks_the_signature(
+        self, key, where, added, with_unsubscribe
+    ):
         pem, dnsfunc = key
-        signed = sign(receipt(UNSUBSCRIBE), domain=DOMAIN, selector=SELECTOR, private_key=pem)
-        forged = b"From: ceo@bank.example\r\n"
+        extra = UNSUBSCRIBE + b"Content-Transfer-Encoding: 7bit\r\n" if with_unsubscribe else b""
+        signed = sign(receipt(extra), domain=DOMAIN, selector=SELECTOR, private_key=pem)
         head, body = signed.split(b"\r\n\r\n", 1)
-        tampered = forged + signed if where == "top" else head + b"\r\n" + forged + b"\r\n" + body
+        tampered = added + b"\r\n" + signed if where == "top" else head + b"\r\n" + added + b"\r\n\r\n" + body
         assert dkim.verify(signed, dnsfunc=dnsfunc) and not dkim.verify(tampered, dnsfunc=dnsfunc)
 
-    def test_a_changed_unsubscribe_link_or_body_breaks_the_signature(self, key):
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            (b"/u/abc", b"/u/evil"),  # List-Unsubscribe
+            (b"List-Unsubscribe=One-Click", b"List-Unsubscribe=One-Click-Not"),  # List-Unsubscribe-Post
+            (b"Content-Transfer-Encoding: 7bit\r\nMIME", b"Content-Transfer-Encoding: 8bit\r\nMIME"),
+            (b"From: Shop <orders@shop.example>", b"From: Shop <ceo@shop.example>"),
+            (b"--b--", b"--c--"),  # the body
+        ],
+    )
+    def test_a_changed_from_unsubscribe_encoding_or_body_breaks_the_signature(self, key, old, new):
         pem, dnsfunc = key
-        signed = sign(receipt(UNSUBSCRIBE), domain=DOMAIN, selector=SELECTOR, private_key=pem)
-        assert not dkim.verify(signed.replace(b"/u/abc", b"/u/evil"), dnsfunc=dnsfunc)
-        assert not dkim.verify(signed.replace(b"--b--", b"--c--"), dnsfunc=dnsfunc)
+        message = receipt(UNSUBSCRIBE + b"Content-Transfer-Encoding: 7bit\r\n")
+        signed = sign(message, domain=DOMAIN, selector=SELECTOR, private_key=pem)
+        assert signed.count(old) == 1
+        assert dkim.verify(signed, dnsfunc=dnsfunc) and not dkim.verify(signed.replace(old, new), dnsfunc=dnsfunc)
 
 
 class TestKeys:

@@ -11,9 +11,11 @@ import pytest
 
 from mailstream.core.db import create_pool
 from mailstream.core.migrations import apply_migrations, migrations_of
+from mailstream.schemas import DeliveryAttempted, DeliveryOutcome
+from mailstream.schemas.return_paths import ReturnPaths
 from mailstream.tracker.adapters import messages, stats
-from mailstream.tracker.adapters.outcomes import apply_statuses
-from mailstream.tracker.adapters.smtp_intake import FeedbackHandler, serve_smtp
+from mailstream.tracker.adapters.outcomes import apply_late_bounces, apply_statuses, status_of_message
+from mailstream.tracker.adapters.smtp_intake import InboundHandler, serve_smtp
 from mailstream.tracker.adapters.suppressions import already_reported, suppress_all
 from mailstream.tracker.engagement import TrackedMessage
 from mailstream.tracker.feedback import NotAReport
@@ -94,7 +96,7 @@ async def test_the_feedback_address_answers_250_for_a_report_and_550_for_other_m
         taken.append(raw)
         return {"spamReports": 1}
 
-    server = await serve_smtp(FeedbackHandler(take=take), "127.0.0.1", 0)
+    server = await serve_smtp(InboundHandler(take_arf=take), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         report = b"Content-Type: multipart/report; report-type=feedback-report\r\n\r\nx\r\n"
@@ -106,6 +108,69 @@ async def test_the_feedback_address_answers_250_for_a_report_and_550_for_other_m
                 b"Subject: hi\r\n\r\nhi\r\n", sender="a@example.com", recipients=["f@x.example"], port=port
             )
         assert refused.value.code == 550
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_late_bounce_turns_a_delivered_status_bounced_once(pool):
+    status_id, message_id, acct = str(uuid.uuid4()), str(uuid.uuid4()), account()
+    delivered = StatusChange(status_id, message_id, acct, "COMPLETE", NOW, "SENT", NOW, str(uuid.uuid4()), NOW)
+    late = DeliveryAttempted(
+        event_id=str(uuid.uuid4()),
+        message_id=message_id,
+        status_id=status_id,
+        account_id=acct,
+        recipient="jane@example.com",
+        outcome=DeliveryOutcome.BOUNCED,
+        send_result="UNDELIVERABLE",
+        occurred_at=NOW,
+        bounce_class="hard:InvalidRecipient",
+        late_report=True,
+    )
+    key = uuid.UUID(status_id)
+    async with pool.acquire() as conn:
+        assert await apply_late_bounces(conn, {key: late}) == set()  # nothing to turn yet
+        assert await apply_statuses(conn, [delivered]) == {key}
+        assert await apply_late_bounces(conn, {key: late}) == {key}
+        assert await apply_late_bounces(conn, {key: late}) == set()  # a repeated DSN changes nothing
+    row = await pool.fetchrow("SELECT * FROM send_outcome_statuses WHERE status_id = $1", key)
+    assert (row["status"], row["send_result"], row["bounce_class"]) == ("COMPLETE", "UNDELIVERABLE", late.bounce_class)
+    assert row["event_id"] == uuid.UUID(delivered.event_id)  # it was sent: the SENT event stays
+    assert await status_of_message(pool, message_id) == status_id
+    assert await status_of_message(pool, str(uuid.uuid4())) is None
+
+
+async def test_mail_to_a_return_path_is_a_dsn_and_a_forged_return_path_gets_550():
+    paths = ReturnPaths({"k1": b"integration-test-key-0123456789"})
+    message_id = str(uuid.uuid4())
+    dsns, arfs = [], []
+
+    async def take_dsn(mid: str, raw: bytes):
+        dsns.append((mid, raw))
+
+    async def take_arf(raw: bytes) -> dict[str, int]:
+        arfs.append(raw)
+        return {"spamReports": 1}
+
+    server = await serve_smtp(InboundHandler(take_arf=take_arf, take_dsn=take_dsn, return_paths=paths), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    address = paths.address(message_id, "bounces.shop.example")
+    try:
+        errors, _ = await aiosmtplib.send(
+            b"Subject: x\r\n\r\nreport\r\n", sender="mailer-daemon@mx.example", recipients=[address.upper()], port=port
+        )
+        assert errors == {} and dsns == [(message_id, b"Subject: x\r\n\r\nreport\r\n")]
+        forged = address[:30] + ("a" if address[30] != "a" else "b") + address[31:]  # a character of the MAC
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await aiosmtplib.send(
+                b"Subject: x\r\n\r\nx\r\n", sender="mailer-daemon@mx.example", recipients=[forged], port=port
+            )
+        assert refused.value.recipients[0].code == 550
+        await aiosmtplib.send(
+            b"Subject: arf\r\n\r\nx\r\n", sender="a@x.example", recipients=["fbl@x.example"], port=port
+        )
+        assert len(arfs) == 1 and len(dsns) == 1
     finally:
         server.close()
         await server.wait_closed()

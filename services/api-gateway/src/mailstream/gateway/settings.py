@@ -28,6 +28,11 @@ class GatewaySettings(CommonSettings):
     smtp_port: int = setting(
         2587, "Port of the SMTP submission server (STARTTLS, AUTH with SMTP tokens; 587 in production)"
     )
+    smtps_port: int = setting(
+        2465,
+        "Port of the SMTP submission server on implicit TLS (SMTPS; HubSpot's 465, 465 in production): the same "
+        "AUTH and handling as MAILSTREAM_SMTP_PORT; 0 disables it",
+    )
     smtp_hostname: str = setting(
         "mailstream.local", "Name the SMTP submission server gives in its greeting and certificate"
     )
@@ -37,7 +42,9 @@ class GatewaySettings(CommonSettings):
         "rendered message grows (re-encoded parts, long links); keep it well under Kafka's 1 MB record limit",
     )
     smtp_max_recipients: int = setting(50, "Most recipients per SMTP message (beyond it 452)")
-    smtp_tls_cert: str = setting("", "PEM certificate (chain) for STARTTLS; empty = a self-signed one made at start")
+    smtp_tls_cert: str = setting(
+        "", "PEM certificate (chain) for STARTTLS and SMTPS; empty = a self-signed one made at start"
+    )
     smtp_tls_key: str = setting("", "PEM private key of smtp_tls_cert", secret=True)
     smtp_auth_max_failures: int = setting(5, "Failed SMTP AUTH attempts allowed per client address in the window")
     smtp_auth_failure_window: float = setting(300.0, "Seconds over which failed SMTP AUTH attempts are counted")

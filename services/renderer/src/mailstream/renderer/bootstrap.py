@@ -18,21 +18,25 @@ from mailstream.renderer.adapters.recipients import AccountPoolAssignments, Reci
 from mailstream.renderer.intake import render_batch
 from mailstream.renderer.pools import load_pools
 from mailstream.renderer.ports import Ports
+from mailstream.renderer.return_path import ReturnPath
 from mailstream.renderer.settings import RendererSettings
 from mailstream.renderer.tracking import Tracker
 from mailstream.schemas.links import LinkSigner
+from mailstream.schemas.return_paths import ReturnPaths
 from mailstream.schemas.topics import SEND_REQUESTED
 
 GROUP_ID = "mailstream-renderer"  # the Faust app's group: a deployment keeps its committed offsets
 
 
 def build_ports(settings: RendererSettings, pool: asyncpg.Pool, *, pools, tracker: Tracker) -> Ports:
+    return_path = ReturnPath(ReturnPaths.from_setting(settings.link_signing_keys), settings.return_path_label)
     return Ports(
         emails=EmailVersions(pool),
         recipients=Recipients(pool),
         account_pools=AccountPoolAssignments(pool),
         pools=pools,
         tracker=tracker,
+        return_path=return_path,
     )
 
 

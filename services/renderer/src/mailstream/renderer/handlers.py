@@ -233,7 +233,7 @@ def render_one(req: SendRequested, facts: Facts, ports: Ports) -> Outcome:
             return stop
     assert d.email is not None
     pool = choose_ip_pool(d.email.subscription_type, req, facts, ports)
-    return _rendered(req, d.email.subscription_type, d.from_address, pool, d.mime, now, d.email.tracking)
+    return _rendered(req, d.email.subscription_type, d.from_address, pool, d.mime, now, d.email.tracking, ports)
 
 
 async def render_send(req: SendRequested, ports: Ports) -> Outcome:
@@ -261,7 +261,7 @@ def render_whole(req: SendRequested, facts: Facts, ports: Ports, now: datetime) 
         return dropped(req, SendResult.INVALID_FROM_ADDRESS, f"invalid From address {mail_from!r}", now=now)
     subscription_type = SubscriptionType.TRANSACTIONAL
     pool = choose_ip_pool(subscription_type, req, facts, ports)
-    return _rendered(req, subscription_type, mail_from, pool, whole.mime, now, True)
+    return _rendered(req, subscription_type, mail_from, pool, whole.mime, now, True, ports)
 
 
 def choose_ip_pool(subscription_type: SubscriptionType, req: SendRequested, facts: Facts, ports: Ports) -> Pool:
@@ -279,7 +279,9 @@ def _rendered(
     mime: bytes,
     now: datetime,
     tracked: bool,
+    ports: Ports,
 ) -> EmailRendered:
+    """`mail_from` is the sender's address; the envelope gets its signed return path instead."""
     return EmailRendered(
         message_id=req.message_id,
         status_id=req.status_id,
@@ -287,7 +289,7 @@ def _rendered(
         email_id=req.email_id,
         smtp_token_id=req.smtp_token_id,
         subscription_type=subscription_type,
-        mail_from=mail_from,
+        mail_from=ports.return_path(req.message_id, mail_from),
         recipients=(req.to, *req.cc, *req.bcc),
         pool=pool.name,
         sending_ip=pool.choose(),

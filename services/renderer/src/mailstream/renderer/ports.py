@@ -14,6 +14,7 @@ from typing import Protocol
 
 from mailstream.renderer.pools import Pool
 from mailstream.renderer.render import CompiledEmail, RenderFailed
+from mailstream.renderer.return_path import ReturnPath
 from mailstream.renderer.rules import RecipientStatus
 from mailstream.renderer.tracking import Tracker
 from mailstream.schemas import SubscriptionType
@@ -66,6 +67,7 @@ class Ports:
     account_pools: AccountPools
     pools: dict[str, Pool]
     tracker: Tracker
+    return_path: ReturnPath  # (message id, From address) -> the envelope sender
     clock: Clock = utcnow
 
 

@@ -16,12 +16,15 @@ from mailstream.core.consumer import BatchLoop, batch_consumer
 from mailstream.core.db import create_pool, database_reachable
 from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
 from mailstream.core.migrations import apply_migrations, migrations_of
+from mailstream.schemas.bounces import BounceTable
 from mailstream.schemas.links import LinkSigner
+from mailstream.schemas.return_paths import ReturnPaths
 from mailstream.tracker.adapters.links import LinkTargets
 from mailstream.tracker.adapters.messages import MessageLookups
 from mailstream.tracker.adapters.publisher import Publisher
 from mailstream.tracker.adapters.recent import RecentDeliveries
 from mailstream.tracker.intake import TOPICS, TrackerIntake
+from mailstream.tracker.late_bounces import LateBounces
 from mailstream.tracker.settings import TrackerSettings
 from mailstream.tracker.web import Tracking
 
@@ -36,11 +39,15 @@ class Tracker:
     consumer: AIOKafkaConsumer
     loop: BatchLoop
     tracking: Tracking
+    late_bounces: LateBounces
+    return_paths: ReturnPaths
     background: list[asyncio.Task] = field(default_factory=list)
 
     @classmethod
     async def start(cls, settings: TrackerSettings) -> Tracker:
         signer = LinkSigner.from_setting(settings.link_signing_keys)  # a malformed key stops start-up
+        return_paths = ReturnPaths.from_setting(settings.link_signing_keys)
+        bounce_table = BounceTable.load(settings.policy_dir)  # a malformed bounces.toml too
         pool = await create_pool(settings.database_url, min_size=1, max_size=8)
         async with pool.acquire() as conn:
             await apply_migrations(conn, "tracker", migrations_of("mailstream.tracker"))
@@ -72,10 +79,11 @@ class Tracker:
             messages=MessageLookups(pool),
             scan_window=timedelta(seconds=settings.link_scanner_window_s),
         )
+        late_bounces = LateBounces(table=bounce_table, messages=tracking.messages, publish=publisher.delivery)
         await producer.start()
         await consumer.start()
         follower = asyncio.create_task(recent.follow(settings.kafka_bootstrap), name="recent-deliveries")
-        return cls(settings, pool, producer, consumer, loop, tracking, [follower])
+        return cls(settings, pool, producer, consumer, loop, tracking, late_bounces, return_paths, [follower])
 
     def readiness_checks(self):
         return {

@@ -6,8 +6,9 @@ that follow from what the database says it changed. Feedback complaints -> event
     increments(plan, written)                  # pure: counted only what changed
 
 A counter moves only with the change it counts: `sent` when a tracked message is new,
-delivered / bounced / dropped when a status became COMPLETE, a unique human open or click when
-its (message, recipient) is new, in the same transaction as the change and the offsets.
+delivered / bounced / dropped when a status became COMPLETE (a late bounce of a delivered message
+moves it from delivered to bounced), a unique human open or click when its (message, recipient)
+is new, in the same transaction as the change and the offsets.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ FirstKey = tuple[str, uuid.UUID, str]
 class BatchPlan:
     statuses: list[statuses.StatusChange] = field(default_factory=list)  # one per status id
     finals: dict[uuid.UUID, DeliveryAttempted] = field(default_factory=dict)  # status id -> its COMPLETE event
+    late_bounces: dict[uuid.UUID, DeliveryAttempted] = field(default_factory=dict)  # status id -> its first one
     tracked: list[tuple[TrackedMessage, datetime]] = field(default_factory=list)
     suppressions: list[suppression.Suppression] = field(default_factory=list)
     engagements: list[EngagementRecorded] = field(default_factory=list)
@@ -59,6 +61,7 @@ class Written:
     """What the database answered while applying a plan."""
 
     changed_statuses: set[uuid.UUID] = field(default_factory=set)
+    late_bounced: set[uuid.UUID] = field(default_factory=set)  # delivered, now bounced
     new_messages: set[uuid.UUID] = field(default_factory=set)
     new_firsts: set[FirstKey] = field(default_factory=set)
     messages: dict[uuid.UUID, TrackedMessage] = field(default_factory=dict)  # of the unsubscribes
@@ -92,6 +95,8 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
             if (change := statuses.on_delivery(evt)) is not None:
                 changes.append(change)
                 plan.finals.setdefault(uuid.UUID(evt.status_id), evt)
+            if statuses.is_late_bounce(evt):
+                plan.late_bounces.setdefault(uuid.UUID(evt.status_id), evt)
         elif isinstance(evt, EngagementRecorded):
             plan.engagements.append(evt)
             if (key := first_key(evt)) is not None and key not in seen_firsts:
@@ -102,6 +107,11 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
             plan.unsubscribes.append(evt)
     plan.statuses = statuses.merged(changes)
     return plan
+
+
+# A message is counted in exactly one of delivered / bounced / dropped, its final outcome: a late
+# bounce of a message counted delivered moves it from delivered to bounced.
+LATE_BOUNCE_DELTA: Delta = {"delivered": -1, "bounced": 1}
 
 
 def increments(plan: BatchPlan, written: Written) -> Increments:
@@ -117,6 +127,9 @@ def increments(plan: BatchPlan, written: Written) -> Increments:
     for status_id, evt in plan.finals.items():
         if status_id in written.changed_statuses:
             add(evt.account_id, evt.email_id, evt.smtp_token_id, outcome_delta(evt.outcome))
+    for status_id in written.late_bounced:  # counted delivered before: now bounced instead
+        evt = plan.late_bounces[status_id]
+        add(evt.account_id, evt.email_id, evt.smtp_token_id, LATE_BOUNCE_DELTA)
     counted_firsts: set[FirstKey] = set()
     for evt in plan.engagements:
         key = first_key(evt)

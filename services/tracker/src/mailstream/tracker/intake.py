@@ -2,7 +2,8 @@
 the offsets it consumed (adapters/offsets.py): exactly once, whatever crashes when.
 
     email.rendered.meta -> PROCESSING, tracked message, `sent`
-    email.delivery      -> COMPLETE, hard-bounce suppression, delivered / bounced / dropped
+    email.delivery      -> COMPLETE, hard-bounce suppression, delivered / bounced / dropped;
+                           a late bounce (DSN) of a delivered send: bounced, delivered -> bounced
     email.engagement    -> opens, clicks (unique human ones once), spam reports
     email.unsubscribe   -> suppression, unsubscribes
 
@@ -101,6 +102,7 @@ async def write(conn: asyncpg.Connection, events: list, positions: list[offsets.
     plan = handlers.plan_batch(events)
     written = handlers.Written()
     written.changed_statuses = await outcomes.apply_statuses(conn, plan.statuses)
+    written.late_bounced = await outcomes.apply_late_bounces(conn, plan.late_bounces)
     written.new_messages = await messages.remember_all(conn, plan.tracked)
     await suppressions.suppress_all(conn, plan.suppressions)
     written.new_firsts = await engagements.remember_firsts(conn, plan.first_candidates)

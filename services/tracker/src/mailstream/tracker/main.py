@@ -1,5 +1,6 @@
 """Tracker process: the tracking HTTP endpoints (with /healthz, /readyz, /metrics) on its port,
-the feedback-loop SMTP intake on its own, and the batch loop over its topics.
+the inbound SMTP address on its own (feedback-loop reports and DSNs to return paths), and the
+batch loop over its topics.
 
 Graceful stop (SIGTERM): the loop finishes and commits the batch in hand, then everything stops.
 """
@@ -11,7 +12,7 @@ from mailstream.core.ops_http import ops_app, serve
 from mailstream.core.runtime import run as run_loop
 from mailstream.core.runtime import stop_event
 from mailstream.tracker import web
-from mailstream.tracker.adapters.smtp_intake import FeedbackHandler, serve_smtp
+from mailstream.tracker.adapters.smtp_intake import InboundHandler, serve_smtp
 from mailstream.tracker.bootstrap import Tracker
 from mailstream.tracker.settings import TrackerSettings
 
@@ -27,11 +28,14 @@ async def main(settings: TrackerSettings) -> None:
     intake = None
     if settings.feedback_smtp_port:
         try:
-            intake = await serve_smtp(
-                FeedbackHandler(take=tracker.tracking.take_arf), settings.http_host, settings.feedback_smtp_port
+            handler = InboundHandler(
+                take_arf=tracker.tracking.take_arf,
+                take_dsn=tracker.late_bounces.take,
+                return_paths=tracker.return_paths,
             )
+            intake = await serve_smtp(handler, settings.http_host, settings.feedback_smtp_port)
         except OSError:  # the HTTP intake still takes reports; say so loudly and serve tracking anyway
-            log.exception("feedback SMTP intake NOT started on port %d", settings.feedback_smtp_port)
+            log.exception("inbound SMTP (feedback, late bounces) NOT started on port %d", settings.feedback_smtp_port)
     try:
         await tracker.loop.run(stop)
     finally:

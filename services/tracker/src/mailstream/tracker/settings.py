@@ -9,7 +9,12 @@ from mailstream.core.settings import LinkSettings, setting
 class TrackerSettings(LinkSettings):
     tracker_http_port: int = setting(8090, "Port of the tracking endpoints, /healthz, /readyz and /metrics")
     feedback_smtp_port: int = setting(
-        2591, "Port of the tracker's inbound SMTP address for ARF feedback-loop reports (0 disables it)"
+        2591,
+        "Port of the tracker's inbound SMTP address: ARF feedback-loop reports, and DSNs mailed to return paths"
+        " (late bounces; 0 disables it)",
+    )
+    policy_dir: str = setting(
+        "deploy/policy", "Folder of the sending policy (the tracker reads bounces.toml, to classify late bounces)"
     )
     tracker_max_records: int = setting(1000, "Records the tracker writes per batch (one transaction each)")
     tracker_fetch_max_wait_ms: int = setting(

@@ -1,7 +1,9 @@
 """Send-status transitions: pure, so the rules are tested without a database.
 
 PENDING -> PROCESSING (rendered) -> COMPLETE (final outcome). Events may arrive out of
-order across topics, so a COMPLETE status never moves back.
+order across topics, so a COMPLETE status never moves back. One exception: a late bounce (a DSN
+mailed to the return path after the receiving server said 250, DeliveryAttempted.late_report)
+turns a delivered COMPLETE (SENT) into a bounced one (`late_bounce`, adapters/outcomes.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class StatusChange:
     completed_at: datetime | None = None
     event_id: str | None = None
     event_created: datetime | None = None
+    bounce_class: str | None = None
 
 
 def on_rendered(msg: MessageRendered) -> StatusChange:
@@ -44,7 +47,12 @@ def on_delivery(evt: DeliveryAttempted) -> StatusChange | None:
         completed_at=evt.occurred_at,
         event_id=evt.event_id if sent else None,
         event_created=evt.occurred_at if sent else None,
+        bounce_class=evt.bounce_class if evt.outcome is DeliveryOutcome.BOUNCED else None,
     )
+
+
+def is_late_bounce(evt: DeliveryAttempted) -> bool:
+    return evt.late_report and evt.outcome is DeliveryOutcome.BOUNCED
 
 
 def merged(changes: list[StatusChange]) -> list[StatusChange]:

@@ -1,5 +1,7 @@
-"""The SMTP submission server on the gateway's event loop: STARTTLS required before AUTH,
-AUTH (PLAIN, LOGIN) required before MAIL, SIZE advertised and enforced."""
+"""The SMTP submission server on the gateway's event loop, on two ports with one handler:
+MAILSTREAM_SMTP_PORT (587) with STARTTLS required before AUTH, and MAILSTREAM_SMTPS_PORT (465)
+on implicit TLS (the TLS handshake before the greeting, RFC 8314). AUTH (PLAIN, LOGIN) required
+before MAIL, SIZE advertised and enforced, on both."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import logging
 import os
 import ssl
 import tempfile
+import warnings
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +35,9 @@ _aiosmtpd_log = logging.getLogger("mail.log")
 _aiosmtpd_log.setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
 # ... and warns on every successful AUTH because it sets its own deprecated Session.login_data
 _aiosmtpd_log.addFilter(lambda record: "login_data is deprecated" not in record.getMessage())
+# ... and on every implicit-TLS connection that AUTH does not require STARTTLS: there the whole
+# connection is TLS (the listener's ssl context), which aiosmtpd does not know of.
+_aiosmtpd_log.addFilter(lambda record: "auth_require_tls == False" not in record.getMessage())
 
 
 def self_signed_pem(hostname: str) -> tuple[bytes, bytes]:
@@ -105,7 +111,35 @@ def load_pem_in_memory(context: ssl.SSLContext, pem: bytes) -> None:
         context.load_cert_chain(path)
 
 
-async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, acceptor: Acceptor) -> asyncio.Server:
+class SubmissionListeners:
+    """The STARTTLS listener and, unless its port is 0, the implicit-TLS one; `sockets` are the
+    STARTTLS listener's, `smtps_sockets` the other's."""
+
+    def __init__(self, starttls: asyncio.Server, implicit_tls: asyncio.Server | None) -> None:
+        self.starttls, self.implicit_tls = starttls, implicit_tls
+
+    @property
+    def sockets(self):
+        return self.starttls.sockets
+
+    @property
+    def smtps_sockets(self):
+        return self.implicit_tls.sockets if self.implicit_tls is not None else ()
+
+    def close(self) -> None:
+        for server in (self.starttls, self.implicit_tls):
+            if server is not None:
+                server.close()
+
+    async def wait_closed(self) -> None:
+        for server in (self.starttls, self.implicit_tls):
+            if server is not None:
+                await server.wait_closed()
+
+
+async def start_smtp_server(
+    settings: GatewaySettings, *, pool: asyncpg.Pool, acceptor: Acceptor
+) -> SubmissionListeners:
     """Listening when this returns; close() and wait_closed() stop it."""
     context = tls_context(settings)
     authenticator = TokenAuthenticator(
@@ -122,7 +156,12 @@ async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, ac
         verified_domains_only=settings.smtp_require_verified_domain,
     )
 
-    def protocol() -> SMTP:
+    def protocol(*, implicit_tls: bool = False) -> SMTP:
+        with warnings.catch_warnings():  # the same: AUTH without STARTTLS, on the implicit-TLS port
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+            return _smtp(implicit_tls)
+
+    def _smtp(implicit_tls: bool) -> SMTP:
         return SMTP(
             handler,
             data_size_limit=settings.smtp_max_message_size,
@@ -130,13 +169,30 @@ async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, ac
             decode_data=False,
             hostname=settings.smtp_hostname,
             ident="mailstream",
-            tls_context=context,
-            require_starttls=True,
+            # On the SMTPS port every connection is TLS before the first byte of SMTP (the
+            # listener's ssl context), so there is no STARTTLS to offer or to require; aiosmtpd
+            # only knows of STARTTLS, hence auth_require_tls off there.
+            tls_context=None if implicit_tls else context,
+            require_starttls=not implicit_tls,
             auth_required=True,
-            auth_require_tls=True,
+            auth_require_tls=not implicit_tls,
             timeout=300,
         )
 
     loop = asyncio.get_running_loop()
     host = settings.smtp_host or settings.http_host
-    return await loop.create_server(protocol, host=host, port=settings.smtp_port)
+    starttls = await loop.create_server(protocol, host=host, port=settings.smtp_port)
+    implicit = None
+    if settings.smtps_port:
+        try:
+            implicit = await loop.create_server(
+                lambda: protocol(implicit_tls=True),
+                host=host,
+                port=settings.smtps_port,
+                ssl=context,
+                ssl_handshake_timeout=30,
+            )
+        except BaseException:
+            starttls.close()
+            raise
+    return SubmissionListeners(starttls, implicit)

@@ -37,12 +37,15 @@ SIGNED_HEADERS = (
     b"reply-to",
     b"mime-version",
     b"content-type",
+    b"content-transfer-encoding",
     b"list-unsubscribe",  # RFC 8058 3: a one-click unsubscribe must be covered by the signature
     b"list-unsubscribe-post",
 )
-# Listed in h= once more than they occur: a From added in transit then breaks the signature
-# (RFC 6376 8.15), so a signed message cannot be made to show another sender.
-OVERSIGNED = (b"from",)
+# Listed in h= once more than they occur (once when absent): one added in transit then breaks the
+# signature (RFC 6376 5.4.2, 8.15). So a signed message cannot be made to show another sender, to
+# carry an unsubscribe link or one-click promise we did not write, or to have its body decoded
+# another way.
+OVERSIGNED = (b"from", b"content-transfer-encoding", b"list-unsubscribe", b"list-unsubscribe-post")
 MAX_KEYS = 10_000  # cached private keys and key rows, each at most
 _PKCS1, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
 _WIDTH = 72  # columns of the folded DKIM-Signature, as dkimpy folds it

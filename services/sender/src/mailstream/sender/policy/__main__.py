@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"policy ok: {len(policy.sources)} sources, {len(policy.pools)} pools, "
-        f"{len(policy.rules)} destination rules, {len(policy.bounce_classes)} bounce classes"
+        f"{len(policy.rules)} destination rules, {len(policy.bounces.classes)} bounce classes"
     )
     return 0
 

@@ -3,7 +3,7 @@
 Unknown keys, zero limits, a pool naming a missing source, a bad regex or an unknown warm-up
 schedule are errors (PolicyError naming the file and key). Missing shaping/warmup/bounces
 files mean built-in defaults; pools.toml is required and read by the loader the renderer uses too
-(mailstream.schemas.pools).
+(mailstream.schemas.pools), bounces.toml by the one the tracker uses (mailstream.schemas.bounces).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from mailstream.schemas.bounces import BOUNCES_FILE, BounceTable, BounceTableError
 from mailstream.schemas.pools import PoolsError, load_pools_file
 from mailstream.sender.policy.model import (
     Action,
     Automation,
-    BounceClass,
     DestinationRule,
     Policy,
     Pool,
@@ -212,36 +212,12 @@ def _destinations(path: Path) -> tuple[Shaping, tuple[DestinationRule, ...]]:
     return default, tuple(rules)
 
 
-def _bounces(path: Path) -> tuple[tuple[BounceClass, ...], BounceClass, BounceClass, BounceClass]:
-    data = _keys(str(path), _read(path), {"classes", "fallback", "expired", "bad_domain"})
-    classes = []
-    for name, spec in data.get("classes", {}).items():
-        where = f"{path} [classes.{name}]"
-        spec = _keys(where, spec, {"soft", "send_result", "patterns"})
-        patterns = spec.get("patterns", [])
-        if not isinstance(patterns, list):
-            raise PolicyError(f"{where}: patterns must be a list of regexes")
-        classes.append(
-            BounceClass(
-                name,
-                bool(spec.get("soft", False)),
-                str(spec.get("send_result", "UNDELIVERABLE")),
-                tuple(_regex(f"{where} patterns", p) for p in patterns),
-            )
-        )
-    by_name = {c.name: c for c in classes}
-
-    def named(key: str, default: BounceClass) -> BounceClass:
-        if key not in data:
-            return by_name.get(default.name, default)
-        if data[key] not in by_name:
-            raise PolicyError(f"{path}: {key} names unknown class {data[key]!r}")
-        return by_name[data[key]]
-
-    fallback = named("fallback", BounceClass("Uncategorized", False, "UNDELIVERABLE", ()))
-    expired = named("expired", BounceClass("MessageExpired", True, "UNDELIVERABLE", ()))
-    bad_domain = named("bad_domain", BounceClass("BadDomain", False, "BLOCKED_DOMAIN", ()))
-    return tuple(classes), fallback, expired, bad_domain
+def _bounces(path: Path) -> BounceTable:
+    """bounces.toml through the loader the tracker uses too (it classifies late bounces)."""
+    try:
+        return BounceTable.load(path)
+    except BounceTableError as exc:
+        raise PolicyError(str(exc)) from exc
 
 
 def load_policy(folder: str | Path) -> Policy:
@@ -251,16 +227,13 @@ def load_policy(folder: str | Path) -> Policy:
     warmups = _warmups(folder / "warmup.toml")
     sources, pools = _sources_and_pools(folder, warmups)
     default, rules = _destinations(folder / "shaping.toml")
-    classes, fallback, expired, bad_domain = _bounces(folder / "bounces.toml")
+    bounces = _bounces(folder / BOUNCES_FILE)
     by_address = {source.address: source for source in sources.values()}  # unique: the loader checks
     return Policy(
         sources=sources,
         pools=pools,
         default=default,
         rules=rules,
-        bounce_classes=classes,
-        fallback_bounce=fallback,
-        expired_bounce=expired,
-        bad_domain_bounce=bad_domain,
+        bounces=bounces,
         by_address=by_address,
     )

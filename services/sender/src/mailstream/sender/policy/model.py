@@ -1,5 +1,6 @@
 """The sending policy as frozen types: sources and weighted pools, destination shaping with
-automation, warm-up schedules, bounce classes. Loaded from TOML in `load.py`; no I/O here."""
+automation, warm-up schedules, the bounce table (mailstream.schemas.bounces). Loaded from TOML
+in `load.py`; no I/O here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from mailstream.schemas.bounces import bounce_label
+from mailstream.schemas.bounces import BounceClass, BounceTable
 from mailstream.sender.policy.throttle import ThrottleSpec
 
 
@@ -103,28 +104,12 @@ class DestinationRule:
 
 
 @dataclass(frozen=True, slots=True)
-class BounceClass:
-    name: str
-    soft: bool
-    send_result: str
-    patterns: tuple[re.Pattern[str], ...]
-
-    @property
-    def label(self) -> str:
-        """What goes into DeliveryAttempted.bounce_class: 'hard:InvalidRecipient', 'soft:MessageExpired'."""
-        return bounce_label(self.name, soft=self.soft)
-
-
-@dataclass(frozen=True, slots=True)
 class Policy:
     sources: dict[str, Source]
     pools: dict[str, Pool]
     default: Shaping
     rules: tuple[DestinationRule, ...]
-    bounce_classes: tuple[BounceClass, ...]
-    fallback_bounce: BounceClass
-    expired_bounce: BounceClass
-    bad_domain_bounce: BounceClass
+    bounces: BounceTable  # the one table the tracker classifies late bounces (DSNs) with too
     by_address: dict[str, Source] = field(default_factory=dict)
 
     def site(self, domain: str, mx_hosts: tuple[str, ...] = ()) -> DestinationRule:
@@ -140,12 +125,16 @@ class Policy:
                 return rule
         return DestinationRule(domain, self.default)
 
+    @property
+    def expired_bounce(self) -> BounceClass:
+        return self.bounces.expired
+
+    @property
+    def bad_domain_bounce(self) -> BounceClass:
+        return self.bounces.bad_domain
+
     def classify_bounce(self, code: int | None, reply: str) -> BounceClass:
-        text = f"{code or ''} {reply}"
-        for bounce in self.bounce_classes:
-            if any(p.search(text) for p in bounce.patterns):
-                return bounce
-        return self.fallback_bounce
+        return self.bounces.classify(code, reply)
 
     def source(self, address: str) -> Source:
         return self.by_address.get(address) or Source(name=address, address=address)

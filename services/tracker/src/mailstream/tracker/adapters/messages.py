@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from mailstream.tracker.adapters.outcomes import status_of_message
 from mailstream.tracker.adapters.suppressions import already_reported
 from mailstream.tracker.engagement import TrackedMessage
 
@@ -74,7 +75,8 @@ async def find_all(conn: asyncpg.Connection, message_ids: set[uuid.UUID]) -> dic
 
 
 class MessageLookups:
-    """The feedback handlers' port onto tracked messages and earlier spam reports."""
+    """The feedback and late-bounce handlers' port onto tracked messages, their send statuses and
+    earlier spam reports."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -84,3 +86,6 @@ class MessageLookups:
 
     async def already_reported(self, account_id: int, address: str, message_id: str) -> bool:
         return await already_reported(self._pool, account_id, address, message_id)
+
+    async def status_id(self, message_id: str) -> str | None:
+        return await status_of_message(self._pool, message_id)
