@@ -28,8 +28,10 @@ ROUTERS = (
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",
     "401": "Missing, invalid or revoked API key (INVALID_AUTHENTICATION)",
+    "403": "The API key lacks the operation's scope (MISSING_SCOPES, context.missingScopes names it)",
     "404": "No such object in the caller's account (OBJECT_NOT_FOUND)",
     "409": "The object's state does not allow this (CONFLICT)",
+    "429": "The API key's request limit is reached (RATE_LIMITS): retry after Retry-After seconds",
     "503": "PostgreSQL or Kafka unavailable: nothing was done (SERVICE_UNAVAILABLE)",
 }
 
