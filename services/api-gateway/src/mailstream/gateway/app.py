@@ -13,7 +13,19 @@ from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
 from mailstream.gateway.http_metrics import HttpMetrics
 from mailstream.gateway.models import ErrorBody
-from mailstream.gateway.routes import contacts, domains, emails, ips, sends, stats, tokens, users
+from mailstream.gateway.routes import (
+    contacts,
+    crm_contacts,
+    domains,
+    emails,
+    events,
+    ips,
+    sends,
+    stats,
+    suppressions,
+    tokens,
+    users,
+)
 
 ROUTERS = (
     sends.router,
@@ -24,6 +36,9 @@ ROUTERS = (
     tokens.router,
     domains.router,
     ips.router,
+    crm_contacts.router,
+    suppressions.router,
+    events.router,
 )
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",

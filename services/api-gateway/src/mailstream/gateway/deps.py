@@ -67,11 +67,16 @@ def _route_scope(path: str) -> str:
     return scope_of(path)
 
 
-async def account_id(request: Request) -> int:
+async def caller(request: Request) -> KeyGrant:
+    """What the caller's key grants, once it is found to allow this operation now."""
     route = request.scope.get("route")
     scope = _route_scope(getattr(route, "path", None) or request.url.path)
     grant = await grant_for_header(request.app.state.deps, request.headers.get("authorization", ""))
     request.state.rate_limit_headers = allow(request.app.state.deps, grant, scope)  # errors.RATE_LIMIT_STATE
+    return grant
+
+
+async def account_id(grant: Annotated[KeyGrant, Depends(caller)]) -> int:
     return grant.account_id
 
 
@@ -135,5 +140,7 @@ async def api_key_hash(request: Request) -> bytes:
 
 
 Account = Annotated[int, Depends(account_id)]
+# The caller's key (its id names who asked, e.g. in the suppression history); checked as Account is.
+Caller = Annotated[KeyGrant, Depends(caller)]
 # The hash of the caller's API key (Account checks the key), for what records who created something.
 ApiKeyHash = Annotated[bytes, Depends(api_key_hash)]

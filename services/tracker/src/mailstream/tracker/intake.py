@@ -5,6 +5,8 @@ the offsets it consumed (adapters/offsets.py): exactly once, whatever crashes wh
     email.delivery      -> COMPLETE, hard-bounce suppression, delivered / bounced / dropped
     email.engagement    -> opens, clicks (unique human ones once), spam reports
     email.unsubscribe   -> suppression, unsubscribes
+    email.suppression.changes -> a suppression lifted (unbounce) or added on request, its history
+    (each of them also an email event: events.py)
 
 Records that cannot be decoded, or whose ids are not UUIDs, are dead-lettered with the reason.
 While PostgreSQL is down the batch is retried (core.consumer); a record PostgreSQL refuses is
@@ -31,13 +33,15 @@ from mailstream.schemas import (
     EngagementRecorded,
     MessageRendered,
     RecordDeadLettered,
+    SuppressionChanged,
     UnsubscribeRecorded,
     dead_lettered,
     decode,
 )
-from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, RENDERED_META, UNSUBSCRIBE
+from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, RENDERED_META, SUPPRESSION_CHANGES, UNSUBSCRIBE
 from mailstream.tracker import handlers
-from mailstream.tracker.adapters import engagements, messages, offsets, outcomes, stats, suppressions
+from mailstream.tracker.adapters import email_events, engagements, messages, offsets, outcomes, stats, suppressions
+from mailstream.tracker.events import on_suppression_change
 from mailstream.tracker.stats import summed
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ RECORD_TYPES = {
     DELIVERY.name: DeliveryAttempted,
     ENGAGEMENT.name: EngagementRecorded,
     UNSUBSCRIBE.name: UnsubscribeRecorded,
+    SUPPRESSION_CHANGES.name: SuppressionChanged,
 }
 TOPICS = tuple(RECORD_TYPES)
 # Errors that belong to a record, not to the database's availability: retrying cannot help.
@@ -103,6 +108,9 @@ async def write(conn: asyncpg.Connection, events: list, positions: list[offsets.
     written.changed_statuses = await outcomes.apply_statuses(conn, plan.statuses)
     written.new_messages = await messages.remember_all(conn, plan.tracked)
     await suppressions.suppress_all(conn, plan.suppressions)
+    changed = await suppressions.apply_changes(conn, plan.suppression_changes)
+    lifted = [on_suppression_change(c, r) for c, r in zip(plan.suppression_changes, changed, strict=True)]
+    await email_events.record_all(conn, plan.events + [e for e in lifted if e is not None])
     written.new_firsts = await engagements.remember_firsts(conn, plan.first_candidates)
     written.messages = await messages.find_all(conn, plan.unsubscribed_messages)
     rows = await stats.add(conn, summed(handlers.increments(plan, written)))
