@@ -1,6 +1,6 @@
 """An address's suppressions and lifting a bounce (unbounce), with the reason recorded.
 
-GET  /mailstream/v1/suppressions/{email}            current suppressions and the history of changes
+GET  /mailstream/v1/suppressions/{email}            current suppressions and the history of changes (404: neither)
 POST /mailstream/v1/suppressions/{email}/unbounce   {"reason": "..."} -> 202
 
 The suppressions are the tracker's: the gateway publishes a SuppressionChanged (REMOVE, BOUNCED)
@@ -61,6 +61,8 @@ async def get_suppressions(email: str, account: Caller, deps: Deps) -> dict[str,
     address = _address(email)
     current = await contacts.suppressions_of(deps.pool, account.account_id, address)
     history = await contacts.suppression_history(deps.pool, account.account_id, address)
+    if not current and not history:
+        raise not_found(f"Suppressions of {address}")
     return {"email": address, "suppressions": current, "history": [history_view(r) for r in history]}
 
 
