@@ -8,6 +8,8 @@ SMTP on 127.0.0.1:2525 (aiosmtpd); HTTP on 127.0.0.1:8025:
   PUT    /api/mode {"reply": "421 ...", "for_seconds": 30}  -> answer RCPT with that reply for a while
   PUT    /api/mode {"down_for_seconds": 30}  -> the SMTP port is closed (connections refused, open
          sessions dropped) for a while, as if the server were down; what it received is kept
+  PUT    /api/rejects/{address} {"reply": "550 5.1.1 no such user"}  -> answer RCPT TO that one
+         address with that reply (until DELETE /api/rejects/{address}); other addresses are unaffected
   GET    /healthz
 `peer` is the client's source address, so IP-pool routing is checked for real.
 """
@@ -31,10 +33,13 @@ class RecordingHandler:
         self._ids = itertools.count(1)
         self.forced_reply: str | None = None
         self.forced_until = 0.0
+        self.rejects: dict[str, str] = {}  # lower-cased address -> the reply its RCPT gets
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address: str, options):
         if self.forced_reply and time.monotonic() < self.forced_until:
             return self.forced_reply
+        if (reply := self.rejects.get(address.lower())) is not None:
+            return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -131,6 +136,16 @@ def http_app(handler: RecordingHandler, listener: SmtpListener) -> web.Applicati
         handler.forced_until = time.monotonic() + float(body.get("for_seconds", 0))
         return web.json_response({"reply": handler.forced_reply, "for_seconds": body.get("for_seconds", 0)})
 
+    async def set_reject(request: web.Request) -> web.Response:
+        address = request.match_info["address"].lower()
+        reply = str((await request.json()).get("reply") or "550 5.1.1 no such user")
+        handler.rejects[address] = reply
+        return web.json_response({"address": address, "reply": reply})
+
+    async def clear_reject(request: web.Request) -> web.Response:
+        handler.rejects.pop(request.match_info["address"].lower(), None)
+        return web.json_response({"deleted": True})
+
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "messages": len(handler.messages)})
 
@@ -138,6 +153,8 @@ def http_app(handler: RecordingHandler, listener: SmtpListener) -> web.Applicati
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_get("/api/messages", list_messages)
     app.router.add_delete("/api/messages", clear)
+    app.router.add_put("/api/rejects/{address}", set_reject)
+    app.router.add_delete("/api/rejects/{address}", clear_reject)
     app.router.add_put("/api/mode", set_mode)
     app.router.add_get("/healthz", healthz)
     return app

@@ -21,6 +21,7 @@ BODIES = {
     ("post", "/mailstream/v1/emails/{email_id}/send"): {"to": "someone@example.com"},
     ("patch", "/mailstream/v1/emails/{email_id}"): {"subject": "taken over"},
     ("put", "/mailstream/v1/contacts/{email}"): {"properties": {"plan": "taken over"}},
+    ("post", "/mailstream/v1/suppressions/{email}/unbounce"): {"reason": "taken over"},
 }
 # Upserts keyed by a natural key: another account writing the same key writes its own object
 # (called last, so the reads before see the owner's object only).
@@ -53,10 +54,23 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
     domain = f"owner-{uuid.uuid4().hex[:10]}.example"
     added = await api.post("/mailstream/v1/sending-domains", headers=h.auth(key), json={"domain": domain})
     assert added.status_code == 201, added.text
+    event = None
+    for _ in range(150):  # the tracker records the send's first email event within moments
+        found = await api.get("/email/public/v1/events", headers=h.auth(key), params={"recipient": contact})
+        if found.status_code == 200 and found.json()["events"]:
+            event = found.json()["events"][-1]
+            break
+        await asyncio.sleep(0.2)
+    assert event is not None, "no email event for the owner's send"
+    bounced = await api.put(f"/mailstream/v1/contacts/{contact}", headers=h.auth(key), json={"bounced": True})
+    assert bounced.status_code == 200, bounced.text  # so that the owner has a bounce another key must not lift
     ids = {
         "email_id": str(email_id),
         "status_id": sent.json()["statusId"],
         "email": contact,
+        "contact_id": contact,
+        "created": str(event["created"]),
+        "event_id": event["id"],
         "user_id": str(user.json()["id"]),
         "key_id": str(api_key.json()["id"]),
         "token_id": token.json()["id"],

@@ -27,7 +27,7 @@ def assert_error_shape(response, status, category):
     assert response.status_code == status, response.text
     body = response.json()
     assert body["status"] == "error" and body["category"] == category and body["message"]
-    assert body["correlationId"] == response.headers["x-correlation-id"]
+    assert body["correlationId"] == response.headers["x-hubspot-correlation-id"]
     return body
 
 

@@ -29,7 +29,7 @@ async def test_a_request_without_bearer_key_is_401_in_hubspot_shape_before_any_i
             body = reply.json()
             assert reply.status_code == 401 and body["category"] == "INVALID_AUTHENTICATION"
             assert body["status"] == "error" and body["message"]
-            assert body["correlationId"] == reply.headers["x-correlation-id"]
+            assert body["correlationId"] == reply.headers["x-hubspot-correlation-id"]
 
 
 async def test_the_smtp_tokens_api_answers_401_without_a_bearer_key_before_any_io():
@@ -52,7 +52,8 @@ async def test_the_smtp_tokens_api_answers_401_without_a_bearer_key_before_any_i
 async def test_every_response_has_its_own_correlation_id():
     async with client() as api:
         first, second = await api.get("/healthz"), await api.get("/healthz")
-    assert first.headers["x-correlation-id"] != second.headers["x-correlation-id"]
+    assert first.headers["x-hubspot-correlation-id"] != second.headers["x-hubspot-correlation-id"]
+    assert first.headers["x-correlation-id"] == first.headers["x-hubspot-correlation-id"]
 
 
 async def test_an_unknown_path_is_404_in_hubspot_shape():
@@ -77,26 +78,26 @@ def test_the_key_cache_forgets_after_its_ttl_and_on_notice():
     caches = Caches(api_key_ttl_s=0.05)
     caches.set_listening(True)
     caches.remember_key(b"k", 7)
-    assert caches.account_for_key(b"k") == 7
+    assert caches.key_grant(b"k") == 7
     time.sleep(0.06)
-    assert caches.account_for_key(b"k") is None
+    assert caches.key_grant(b"k") is None
     caches.remember_key(b"k", 7)
     caches.forget("keys")
-    assert caches.account_for_key(b"k") is None
+    assert caches.key_grant(b"k") is None
     off = Caches(api_key_ttl_s=0)
     off.set_listening(True)
     off.remember_key(b"k", 7)
-    assert off.account_for_key(b"k") is None
+    assert off.key_grant(b"k") is None
 
 
 def test_nothing_is_cached_while_no_invalidation_listener_runs():
     caches = Caches(api_key_ttl_s=60)
     caches.remember_key(b"k", 7)
-    assert caches.account_for_key(b"k") is None
+    assert caches.key_grant(b"k") is None
     caches.set_listening(True)
     caches.remember_key(b"k", 7)
     caches.set_listening(False)  # the listener lost its connection: what it would have heard is unknown
-    assert caches.account_for_key(b"k") is None
+    assert caches.key_grant(b"k") is None
 
 
 def test_an_email_notice_drops_that_email_only():
@@ -139,7 +140,7 @@ async def test_the_fast_single_send_path_answers_401_in_the_same_shape_before_an
                     k for k in theirs.json() if k != "correlationId"
                 }
                 assert ours.json()["category"] == "INVALID_AUTHENTICATION"
-                assert ours.json()["correlationId"] == ours.headers["x-correlation-id"]
+                assert ours.json()["correlationId"] == ours.headers["x-hubspot-correlation-id"]
                 assert ours.headers["x-hubspot-auth-failure"] == "401 Unauthorized"
 
 

@@ -14,7 +14,8 @@ from mailstream.gateway.app import create_app
 from mailstream.gateway.caches import Caches
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.kafka_link import KafkaLink
-from mailstream.gateway.keys import hash_api_key
+from mailstream.gateway.keys import KeyGrant, hash_api_key
+from mailstream.gateway.scopes import ALL_SCOPES
 
 TOKENS = "/marketing/v3/transactional/smtp-tokens"
 KEY, ACCOUNT = "ms_test-key", 7
@@ -88,7 +89,8 @@ def api(*, known_key: bool = True) -> httpx.AsyncClient:
     caches = Caches(api_key_ttl_s=60)
     caches.set_listening(True)
     if known_key:
-        caches.remember_key(hash_api_key(KEY), ACCOUNT)  # deps.Account answers from its cache: no query
+        # deps.Account answers from its cache: no query
+        caches.remember_key(hash_api_key(KEY), KeyGrant(ACCOUNT, 1, ALL_SCOPES))
     app = create_app(Dependencies(pool=NoPool(), kafka=KafkaLink(bootstrap="unused:1"), caches=caches))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
@@ -152,8 +154,25 @@ async def test_the_tokens_api_is_503_while_the_database_is_down(fake, monkeypatc
     async def database_down(pool, key_hash):
         raise ConnectionRefusedError("connection refused")
 
-    monkeypatch.setattr(store, "account_for_key_hash", database_down)
+    monkeypatch.setattr(store, "grant_for_key_hash", database_down)
     async with api(known_key=False) as client:
         reply = await client.get(TOKENS, headers=AUTH)
     assert reply.status_code == 503 and reply.json()["category"] == "SERVICE_UNAVAILABLE"
     assert reply.headers["retry-after"] == "1"
+
+
+async def test_the_dated_tokens_path_serves_the_same_api(fake):
+    dated = "/marketing/transactional/2026-03/smtp-tokens"
+    async with api() as client:
+        created = await client.post(dated, headers=AUTH, json={"createContact": False, "campaignName": "Dated"})
+        assert created.status_code == 201 and created.json()["password"]
+        token_id = created.json()["id"]
+        for path in (f"{dated}/{token_id}", f"{TOKENS}/{token_id}"):
+            got = await client.get(path, headers=AUTH)
+            assert got.status_code == 200 and got.json()["campaignName"] == "Dated"
+        listed = await client.get(dated, headers=AUTH, params={"campaignName": "Dated"})
+        assert [t["id"] for t in listed.json()["results"]] == [token_id]
+        reset = await client.post(f"{dated}/{token_id}/password-reset", headers=AUTH)
+        assert reset.status_code == 200 and reset.json()["password"] != created.json()["password"]
+        assert (await client.delete(f"{dated}/{token_id}", headers=AUTH)).status_code == 204
+        assert (await client.get(f"{TOKENS}/{token_id}", headers=AUTH)).status_code == 404

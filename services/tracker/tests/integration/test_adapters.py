@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime
@@ -11,13 +12,15 @@ import pytest
 
 from mailstream.core.db import create_pool
 from mailstream.core.migrations import apply_migrations, migrations_of
-from mailstream.schemas import DeliveryAttempted, DeliveryOutcome
+from mailstream.schemas import DeliveryAttempted, DeliveryOutcome, SuppressionAction, SuppressionChanged
 from mailstream.schemas.return_paths import ReturnPaths
 from mailstream.tracker.adapters import messages, stats
+from mailstream.tracker.adapters.email_events import record_all
 from mailstream.tracker.adapters.outcomes import apply_late_bounces, apply_statuses, status_of_message
 from mailstream.tracker.adapters.smtp_intake import InboundHandler, serve_smtp
-from mailstream.tracker.adapters.suppressions import already_reported, suppress_all
+from mailstream.tracker.adapters.suppressions import already_reported, apply_changes, suppress_all
 from mailstream.tracker.engagement import TrackedMessage
+from mailstream.tracker.events import EmailEvent
 from mailstream.tracker.feedback import NotAReport
 from mailstream.tracker.settings import TrackerSettings
 from mailstream.tracker.stats import StatsKey
@@ -174,3 +177,58 @@ async def test_mail_to_a_return_path_is_a_dsn_and_a_forged_return_path_gets_550(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_requested_change_lifts_or_adds_suppressions_and_is_kept_in_the_history(pool):
+    acct = account()
+    bounce = Suppression(acct, "jane@example.com", "BOUNCED", None, "550")
+    unsub = Suppression(acct, "jane@example.com", "UNSUBSCRIBED", None, "LINK")
+
+    def change(action, reason):
+        return SuppressionChanged(
+            event_id=str(uuid.uuid4()),
+            account_id=acct,
+            address="Jane@Example.com",
+            action=action,
+            occurred_at=NOW,
+            reason=reason,
+            note="why",
+            requested_by="api-key:1",
+        )
+
+    lift, again, everything = (
+        change(SuppressionAction.REMOVE, "BOUNCED"),
+        change(SuppressionAction.REMOVE, "BOUNCED"),
+        change(SuppressionAction.REMOVE, None),
+    )
+    async with pool.acquire() as conn:
+        await suppress_all(conn, [bounce, unsub])
+        assert await apply_changes(conn, [lift, again]) == [["BOUNCED"], []]
+        assert await apply_changes(conn, [change(SuppressionAction.ADD, "BOUNCED"), everything]) == [
+            ["BOUNCED"],
+            ["BOUNCED", "UNSUBSCRIBED"],
+        ]
+        history = await conn.fetch(
+            "SELECT action, reason, changed, note, requested_by FROM suppression_history WHERE account_id = $1"
+            " ORDER BY applied_at, event_id",
+            acct,
+        )
+        left = await conn.fetchval("SELECT count(*) FROM suppressions WHERE account_id = $1", acct)
+    assert left == 0 and len(history) == 4
+    assert {(h["action"], h["reason"], tuple(h["changed"])) for h in history} == {
+        ("REMOVE", "BOUNCED", ("BOUNCED",)),
+        ("REMOVE", "BOUNCED", ()),
+        ("ADD", "BOUNCED", ("BOUNCED",)),
+        ("REMOVE", None, ("BOUNCED", "UNSUBSCRIBED")),
+    }
+    assert {(h["note"], h["requested_by"]) for h in history} == {("why", "api-key:1")}
+
+
+async def test_email_events_are_recorded_once_by_id(pool):
+    acct = account()
+    event = EmailEvent(uuid.uuid4(), acct, "OPEN", NOW, "jane@example.com", str(uuid.uuid4()), 7, None, {"url": "u"})
+    async with pool.acquire() as conn:
+        await record_all(conn, [event, event])
+        await record_all(conn, [event])  # a record read again
+        rows = await conn.fetch("SELECT type, detail FROM email_event_log WHERE account_id = $1", acct)
+    assert [(r["type"], json.loads(r["detail"])) for r in rows] == [("OPEN", {"url": "u"})]

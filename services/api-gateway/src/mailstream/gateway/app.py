@@ -13,7 +13,19 @@ from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
 from mailstream.gateway.http_metrics import HttpMetrics
 from mailstream.gateway.models import ErrorBody
-from mailstream.gateway.routes import contacts, domains, emails, ips, sends, stats, tokens, users
+from mailstream.gateway.routes import (
+    contacts,
+    crm_contacts,
+    domains,
+    emails,
+    events,
+    ips,
+    sends,
+    stats,
+    suppressions,
+    tokens,
+    users,
+)
 
 ROUTERS = (
     sends.router,
@@ -24,12 +36,17 @@ ROUTERS = (
     tokens.router,
     domains.router,
     ips.router,
+    crm_contacts.router,
+    suppressions.router,
+    events.router,
 )
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",
     "401": "Missing, invalid or revoked API key (INVALID_AUTHENTICATION)",
+    "403": "The API key lacks the operation's scope (MISSING_SCOPES, context.missingScopes names it)",
     "404": "No such object in the caller's account (OBJECT_NOT_FOUND)",
     "409": "The object's state does not allow this (CONFLICT)",
+    "429": "The API key's request limit is reached (RATE_LIMITS): retry after Retry-After seconds",
     "503": "PostgreSQL or Kafka unavailable: nothing was done (SERVICE_UNAVAILABLE)",
 }
 

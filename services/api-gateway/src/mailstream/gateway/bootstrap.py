@@ -24,6 +24,7 @@ from mailstream.gateway.domain_checks import run_domain_checks
 from mailstream.gateway.domain_handlers import DomainService
 from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.kafka_link import KafkaLink
+from mailstream.gateway.limits import RateLimiter, RateSpec
 from mailstream.gateway.scheduler import run_scheduler
 from mailstream.gateway.settings import GatewaySettings
 
@@ -48,6 +49,7 @@ class Gateway:
     @classmethod
     async def start(cls, settings: GatewaySettings, stop: asyncio.Event) -> Gateway:
         # min_size=0: starting needs no connection, so the gateway serves 503s while PostgreSQL is down.
+        limiter = RateLimiter(default=RateSpec.parse(settings.api_rate_limit))  # a malformed limit stops start-up
         pool = await create_pool(settings.database_url, min_size=0, max_size=settings.db_pool_size)
         kafka = KafkaLink(bootstrap=settings.kafka_bootstrap)
         caches = Caches(api_key_ttl_s=settings.api_key_cache_s)
@@ -59,6 +61,7 @@ class Gateway:
             require_sending_domain=settings.require_sending_domain,
             acceptor=acceptor,
             domains=DomainService(pool, settings.domain_config()),
+            limiter=limiter,
         )
         gateway = cls(settings, deps, stop)
         gateway.background.append(asyncio.create_task(kafka.keep_connected(stop), name="kafka"))

@@ -1,7 +1,8 @@
 """What the gateway keeps in memory between requests, bounded, with explicit invalidation.
 
-- API keys: key hash -> account id (a revoked key stops working at once in this process, within
-  one notification on the others, at most `api_key_cache_s` if notifications are lost).
+- API keys: key hash -> what it grants (account, scopes, request limit). A revoked key stops
+  working at once in this process, within one notification on the others, at most
+  `api_key_cache_s` if notifications are lost.
 - Emails: (account, email id) -> the facts of its current version (state, version, type, From);
   an edit, publish, archive or convert drops the entry here and, by notification, everywhere.
 - Verified sending domains per account (only when the domain check is on): short-lived; a
@@ -17,6 +18,7 @@ from __future__ import annotations
 from cachetools import TTLCache
 
 from mailstream.gateway.adapters.accepting import EmailFacts
+from mailstream.gateway.keys import KeyGrant
 
 CHANNEL = "mailstream_gateway_cache"
 KEYS, EMAIL, DOMAINS = "keys", "email", "domains"
@@ -24,7 +26,7 @@ KEYS, EMAIL, DOMAINS = "keys", "email", "domains"
 
 class Caches:
     def __init__(self, *, api_key_ttl_s: float, email_ttl_s: float = 300.0, domain_ttl_s: float = 5.0) -> None:
-        self.api_keys: TTLCache[bytes, int] | None = (
+        self.api_keys: TTLCache[bytes, KeyGrant] | None = (
             TTLCache(maxsize=10_000, ttl=api_key_ttl_s) if api_key_ttl_s > 0 else None
         )
         self.emails: TTLCache[tuple[int, int], EmailFacts] = TTLCache(maxsize=10_000, ttl=email_ttl_s)
@@ -35,12 +37,12 @@ class Caches:
         self.listening = listening
         self.clear()
 
-    def account_for_key(self, key_hash: bytes) -> int | None:
+    def key_grant(self, key_hash: bytes) -> KeyGrant | None:
         return self.api_keys.get(key_hash) if self.api_keys is not None else None
 
-    def remember_key(self, key_hash: bytes, account_id: int) -> None:
+    def remember_key(self, key_hash: bytes, grant: KeyGrant) -> None:
         if self.api_keys is not None and self.listening:
-            self.api_keys[key_hash] = account_id
+            self.api_keys[key_hash] = grant
 
     def remember_email(self, facts: EmailFacts) -> None:
         if self.listening:

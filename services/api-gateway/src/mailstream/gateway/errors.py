@@ -21,7 +21,10 @@ from mailstream.core.db import DATABASE_DOWN
 from mailstream.core.retry import MailstreamError
 from mailstream.gateway.kafka_link import KafkaUnavailable
 
-CORRELATION_HEADER = "X-Correlation-Id"
+# HubSpot's name for the request's correlation id; the name this API used first is sent too.
+CORRELATION_HEADER = "x-hubspot-correlation-id"
+LEGACY_CORRELATION_HEADER = "X-Correlation-Id"
+CORRELATION_HEADERS = (CORRELATION_HEADER, LEGACY_CORRELATION_HEADER)
 log = logging.getLogger("mailstream.gateway.errors")
 
 
@@ -29,9 +32,19 @@ class ApiError(MailstreamError):
     """An answer in HubSpot's error shape to the request as it is: not retriable (the database or
     Kafka being down raise their own, transient errors)."""
 
-    def __init__(self, status: int, category: str, message: str, errors: list[dict] | None = None):
+    def __init__(
+        self,
+        status: int,
+        category: str,
+        message: str,
+        errors: list[dict] | None = None,
+        *,
+        context: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.category, self.message, self.errors = status, category, message, errors
+        self.context, self.headers = context, headers
 
 
 def not_found(what: str) -> ApiError:
@@ -47,7 +60,13 @@ def invalid(field: str, message: str) -> ApiError:
 
 
 def error_parts(
-    status: int, category: str, message: str, errors: list[dict] | None, correlation_id: str
+    status: int,
+    category: str,
+    message: str,
+    errors: list[dict] | None,
+    correlation_id: str,
+    context: dict[str, list[str]] | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """(body, headers) of an error answer in HubSpot's shape."""
     body: dict[str, Any] = {
@@ -58,7 +77,11 @@ def error_parts(
     }
     if errors:
         body["errors"] = errors
-    headers = {CORRELATION_HEADER: correlation_id}
+    if context:
+        body["context"] = context
+    headers = dict.fromkeys(CORRELATION_HEADERS, correlation_id)
+    if extra_headers:
+        headers.update(extra_headers)
     if status == 401:
         headers["x-hubspot-auth-failure"] = "401 Unauthorized"
     if status == 503:
@@ -67,10 +90,16 @@ def error_parts(
 
 
 def error_response(
-    request: Request, status: int, category: str, message: str, errors: list[dict] | None = None
+    request: Request,
+    status: int,
+    category: str,
+    message: str,
+    errors: list[dict] | None = None,
+    context: dict[str, list[str]] | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     correlation_id = getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
-    body, headers = error_parts(status, category, message, errors, correlation_id)
+    body, headers = error_parts(status, category, message, errors, correlation_id, context, extra_headers)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -90,9 +119,15 @@ DATABASE_DOWN_MESSAGE = "The database is unavailable: nothing was done or record
 KAFKA_DOWN_MESSAGE = "Kafka did not acknowledge the send: it was not accepted and nothing was recorded; retry later"
 
 
+RATE_LIMIT_STATE = "rate_limit_headers"
+_CORRELATION_NAMES = tuple(name.lower().encode() for name in CORRELATION_HEADERS)
+
+
 class CorrelationId:
     """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): a uuid per request, in
-    request.state for error bodies and in the X-Correlation-Id header of every response."""
+    request.state for error bodies and in the x-hubspot-correlation-id (and X-Correlation-Id)
+    header of every response; with the caller's X-HubSpot-RateLimit-* headers when deps.py put them
+    in request.state."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -102,14 +137,19 @@ class CorrelationId:
             await self.app(scope, receive, send)
             return
         correlation_id = str(uuid.uuid4())
-        scope.setdefault("state", {})["correlation_id"] = correlation_id
-        header = (CORRELATION_HEADER.lower().encode(), correlation_id.encode())
+        state = scope.setdefault("state", {})
+        state["correlation_id"] = correlation_id
+        value = correlation_id.encode()
 
         async def send_with_header(message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                if not any(name.lower() == header[0] for name, _ in headers):
-                    headers.append(header)
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name in _CORRELATION_NAMES if name not in present]
+                # the caller's key's request window (deps.py), on every answer to an authenticated request
+                for name, limit_value in state.get(RATE_LIMIT_STATE, {}).items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), limit_value.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -121,7 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
-        return error_response(request, exc.status, exc.category, exc.message, exc.errors)
+        return error_response(request, exc.status, exc.category, exc.message, exc.errors, exc.context, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

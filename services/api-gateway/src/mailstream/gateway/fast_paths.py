@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from mailstream.core.db import DATABASE_DOWN
 from mailstream.gateway.deps import Dependencies, account_for_header
 from mailstream.gateway.errors import (
-    CORRELATION_HEADER,
+    CORRELATION_HEADERS,
     DATABASE_DOWN_MESSAGE,
     KAFKA_DOWN_MESSAGE,
     ApiError,
@@ -28,6 +28,7 @@ from mailstream.gateway.errors import (
 from mailstream.gateway.kafka_link import KafkaUnavailable
 from mailstream.gateway.models import SingleSendRequest
 from mailstream.gateway.routes.sends import counted, single_send_command
+from mailstream.gateway.scopes import SEND
 
 log = logging.getLogger("mailstream.gateway.fast")
 
@@ -48,10 +49,12 @@ class FastPaths:
             return
         correlation_id = str(uuid.uuid4())
         try:
-            status, body = 200, await self._single_send(scope, receive)
-            headers = {}
+            body, headers = await self._single_send(scope, receive)
+            status = 200
         except ApiError as exc:
-            status, body, headers = self._error(exc.status, exc.category, exc.message, exc.errors, correlation_id)
+            status, body, headers = self._error(
+                exc.status, exc.category, exc.message, exc.errors, correlation_id, exc.context, exc.headers
+            )
         except (KafkaError, KafkaUnavailable) as exc:
             log.warning("kafka unavailable", extra={"fields": {"error": repr(exc), "path": scope["path"]}})
             status, body, headers = self._error(503, "SERVICE_UNAVAILABLE", KAFKA_DOWN_MESSAGE, None, correlation_id)
@@ -66,29 +69,31 @@ class FastPaths:
             log.exception("single send failed", extra={"fields": {"correlation_id": correlation_id}})
             status, body, headers = self._error(500, "ERROR", "Internal error", None, correlation_id)
         raw_headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
-        raw_headers.append((CORRELATION_HEADER.lower().encode(), correlation_id.encode()))
-        raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items() if k != CORRELATION_HEADER]
+        raw_headers += [(name.lower().encode(), correlation_id.encode()) for name in CORRELATION_HEADERS]
+        raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items() if k not in CORRELATION_HEADERS]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _single_send(self, scope, receive) -> bytes:
+    async def _single_send(self, scope, receive) -> tuple[bytes, dict[str, str]]:
         authorization = ""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
                 break
-        account = await account_for_header(self.deps, authorization)
+        account, limit_headers = await account_for_header(self.deps, authorization, SEND)
         raw = await _body(receive)
         try:
             request = SingleSendRequest.model_validate_json(raw or b"null")
         except ValidationError as exc:
             raise validation_errors(exc.errors(include_url=False, include_context=False)) from None
         view = await self.deps.acceptor.send(account, single_send_command(request, self.deps.require_sending_domain))
-        return counted(view)
+        return counted(view), limit_headers
 
     @staticmethod
-    def _error(status, category, message, errors, correlation_id) -> tuple[int, bytes, dict[str, str]]:
-        body, headers = error_parts(status, category, message, errors, correlation_id)
+    def _error(
+        status, category, message, errors, correlation_id, context=None, extra_headers=None
+    ) -> tuple[int, bytes, dict[str, str]]:
+        body, headers = error_parts(status, category, message, errors, correlation_id, context, extra_headers)
         return status, orjson.dumps(body), headers
 
 

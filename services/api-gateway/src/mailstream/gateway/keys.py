@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+
+from mailstream.gateway.limits import RateSpec
 
 PREFIX = "ms_"
 
@@ -18,3 +21,14 @@ def new_api_key() -> str:
 
 def hash_api_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """What a valid API key allows: its account, its scopes and its request limit (None: the
+    gateway's default)."""
+
+    account_id: int
+    key_id: int
+    scopes: frozenset[str]
+    rate_limit: RateSpec | None = None

@@ -195,6 +195,15 @@ class ApiKeyCreate(BaseModel):
 
     name: str = Field(default="", max_length=255)
     userId: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    scopes: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description="send, emails, tokens, contacts, stats, admin (or HubSpot's transactional-email, content, "
+        "crm.objects.contacts.read/write); omitted = all",
+    )
+    rateLimit: str | None = Field(
+        default=None, max_length=40, description="requests per interval, e.g. 100/10s; omitted = the gateway's default"
+    )
 
 
 class ApiKeyView(BaseModel):
@@ -204,6 +213,8 @@ class ApiKeyView(BaseModel):
     createdBy: int | None = None
     createdAt: Timestamp
     revokedAt: Timestamp | None = None
+    scopes: list[str] = Field(default_factory=list)
+    rateLimit: str | None = None
     key: str | None = Field(default=None, description="the key itself: returned only when it is created")
 
 
@@ -221,6 +232,7 @@ class ErrorDetail(BaseModel):
     # 'in' is a Python keyword: the JSON field is "in"
     in_: str | None = Field(default=None, alias="in")
     code: str | None = None
+    context: dict[str, list[str]] | None = None
 
 
 class ErrorBody(BaseModel):
@@ -229,3 +241,4 @@ class ErrorBody(BaseModel):
     correlationId: str
     category: str
     errors: list[ErrorDetail] | None = None
+    context: dict[str, list[str]] | None = Field(default=None, description='e.g. {"missingScopes": ["send"]}')

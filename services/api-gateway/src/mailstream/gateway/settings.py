@@ -19,6 +19,11 @@ class GatewaySettings(CommonSettings):
         "HTTP sends whose From domain is not a verified sending domain of the account end with "
         "UNCONFIGURED_SENDING_DOMAIN (HubSpot's rule; off for local development)",
     )
+    api_rate_limit: str = setting(
+        "100000/10s",
+        "Requests an API key may make per interval in each gateway replica (LIMIT/INTERVAL, e.g. 100/10s), "
+        "unless the key has its own; past it 429 RATE_LIMITS with Retry-After",
+    )
     scheduler_enabled: bool = setting(True, "Run the scheduled-send releaser in this replica")
     accept_max_batch: int = setting(
         256, "Most sends one group commit takes (one statement per table, one produce request, one commit)"

@@ -129,6 +129,8 @@ def api_key_view(row: dict[str, Any], key: str | None = None) -> dict[str, Any]:
         "createdBy": row["created_by"],
         "createdAt": iso(row["created_at"]),
         "revokedAt": iso(row["revoked_at"]),
+        "scopes": sorted(row["scopes"]),
+        "rateLimit": row["rate_limit"],
     }
     if key is not None:
         view["key"] = key

@@ -26,8 +26,10 @@ from mailstream.schemas import (
     EngagementKind,
     EngagementRecorded,
     MessageRendered,
+    SuppressionChanged,
     UnsubscribeRecorded,
 )
+from mailstream.tracker import events as event_log
 from mailstream.tracker import statuses, suppression
 from mailstream.tracker.engagement import TrackedMessage, spam_report
 from mailstream.tracker.feedback import Complaint
@@ -35,7 +37,7 @@ from mailstream.tracker.stats import Delta, StatsKey, engagement_delta, keys_for
 
 log = logging.getLogger(__name__)
 Increments = list[tuple[StatsKey, Delta]]
-Event = MessageRendered | DeliveryAttempted | EngagementRecorded | UnsubscribeRecorded
+Event = MessageRendered | DeliveryAttempted | EngagementRecorded | UnsubscribeRecorded | SuppressionChanged
 # (kind, message id, lower-cased recipient) of a human open or click
 FirstKey = tuple[str, uuid.UUID, str]
 
@@ -50,6 +52,8 @@ class BatchPlan:
     engagements: list[EngagementRecorded] = field(default_factory=list)
     first_candidates: list[FirstKey] = field(default_factory=list)
     unsubscribes: list[UnsubscribeRecorded] = field(default_factory=list)
+    events: list[event_log.EmailEvent] = field(default_factory=list)  # the email events API's
+    suppression_changes: list[SuppressionChanged] = field(default_factory=list)  # applied in order
 
     @property
     def unsubscribed_messages(self) -> set[uuid.UUID]:
@@ -82,6 +86,7 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
     for evt in events:
         if isinstance(evt, MessageRendered):
             changes.append(statuses.on_rendered(evt))
+            plan.events.extend(event_log.on_rendered(evt))
             key = uuid.UUID(evt.message_id)
             if key not in seen_messages:  # a repeated record: remembered and counted once
                 seen_messages.add(key)
@@ -90,6 +95,7 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
                 )
                 plan.tracked.append((tracked, evt.rendered_at))
         elif isinstance(evt, DeliveryAttempted):
+            plan.events.extend(event_log.on_delivery(evt))
             if (s := suppression.on_bounce(evt)) is not None:
                 plan.suppressions.append(s)
             if (change := statuses.on_delivery(evt)) is not None:
@@ -99,12 +105,16 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
                 plan.late_bounces.setdefault(uuid.UUID(evt.status_id), evt)
         elif isinstance(evt, EngagementRecorded):
             plan.engagements.append(evt)
+            plan.events.append(event_log.on_engagement(evt))
             if (key := first_key(evt)) is not None and key not in seen_firsts:
                 seen_firsts.add(key)
                 plan.first_candidates.append(key)
+        elif isinstance(evt, SuppressionChanged):
+            plan.suppression_changes.append(evt)
         else:
             plan.suppressions.append(suppression.on_unsubscribe(evt))
             plan.unsubscribes.append(evt)
+            plan.events.append(event_log.on_unsubscribe(evt))
     plan.statuses = statuses.merged(changes)
     return plan
 

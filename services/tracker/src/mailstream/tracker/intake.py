@@ -6,6 +6,8 @@ the offsets it consumed (adapters/offsets.py): exactly once, whatever crashes wh
                            a late bounce (DSN) of a delivered send: bounced, delivered -> bounced
     email.engagement    -> opens, clicks (unique human ones once), spam reports
     email.unsubscribe   -> suppression, unsubscribes
+    email.suppression.changes -> a suppression lifted (unbounce) or added on request, its history
+    (each of them also an email event: events.py)
 
 Records that cannot be decoded, or whose ids are not UUIDs, are dead-lettered with the reason.
 While PostgreSQL is down the batch is retried (core.consumer); a record PostgreSQL refuses is
@@ -32,13 +34,15 @@ from mailstream.schemas import (
     EngagementRecorded,
     MessageRendered,
     RecordDeadLettered,
+    SuppressionChanged,
     UnsubscribeRecorded,
     dead_lettered,
     decode,
 )
-from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, RENDERED_META, UNSUBSCRIBE
+from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, RENDERED_META, SUPPRESSION_CHANGES, UNSUBSCRIBE
 from mailstream.tracker import figures, handlers
-from mailstream.tracker.adapters import engagements, messages, offsets, outcomes, stats, suppressions
+from mailstream.tracker.adapters import email_events, engagements, messages, offsets, outcomes, stats, suppressions
+from mailstream.tracker.events import on_suppression_change
 from mailstream.tracker.stats import summed
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ RECORD_TYPES = {
     DELIVERY.name: DeliveryAttempted,
     ENGAGEMENT.name: EngagementRecorded,
     UNSUBSCRIBE.name: UnsubscribeRecorded,
+    SUPPRESSION_CHANGES.name: SuppressionChanged,
 }
 TOPICS = tuple(RECORD_TYPES)
 # Errors that belong to a record, not to the database's availability: retrying cannot help.
@@ -105,6 +110,9 @@ async def write(conn: asyncpg.Connection, events: list, positions: list[offsets.
     written.late_bounced = await outcomes.apply_late_bounces(conn, plan.late_bounces)
     written.new_messages = await messages.remember_all(conn, plan.tracked)
     await suppressions.suppress_all(conn, plan.suppressions)
+    changed = await suppressions.apply_changes(conn, plan.suppression_changes)
+    lifted = [on_suppression_change(c, r) for c, r in zip(plan.suppression_changes, changed, strict=True)]
+    await email_events.record_all(conn, plan.events + [e for e in lifted if e is not None])
     written.new_firsts = await engagements.remember_firsts(conn, plan.first_candidates)
     written.messages = await messages.find_all(conn, plan.unsubscribed_messages)
     rows = await stats.add(conn, summed(handlers.increments(plan, written)))

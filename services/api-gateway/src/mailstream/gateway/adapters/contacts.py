@@ -61,3 +61,43 @@ def _decoded(row: asyncpg.Record) -> dict[str, Any]:
     if isinstance(out.get("properties"), str):
         out["properties"] = json.loads(out["properties"])
     return out
+
+
+async def list_contacts(pool: asyncpg.Pool, account_id: int, *, after: str, limit: int) -> list[dict[str, Any]]:
+    """Contacts in address order after the cursor (an address; "" = from the first); one more
+    than `limit` when there is a next page."""
+    rows = await pool.fetch(
+        "SELECT * FROM contacts WHERE account_id = $1 AND email > $2 ORDER BY email LIMIT $3",
+        account_id,
+        after.lower(),
+        limit + 1,
+    )
+    return [_decoded(r) for r in rows]
+
+
+async def delete_contact(pool: asyncpg.Pool, account_id: int, email: str) -> bool:
+    """Deletes the gateway's contact record (the tracker's suppressions of the address stay)."""
+    done = await pool.fetchval(
+        "DELETE FROM contacts WHERE account_id = $1 AND email = $2 RETURNING true", account_id, email.lower()
+    )
+    return bool(done)
+
+
+async def clear_bounced(conn: asyncpg.Pool | asyncpg.Connection, account_id: int, email: str) -> None:
+    """The contact's own `bounced` status, set through this API, is lifted with the tracker's suppression."""
+    await conn.execute(
+        "UPDATE contacts SET bounced = false, updated_at = now() WHERE account_id = $1 AND email = $2 AND bounced",
+        account_id,
+        email.lower(),
+    )
+
+
+async def suppression_history(pool: asyncpg.Pool, account_id: int, email: str) -> list[dict[str, Any]]:
+    """The tracker's suppression_change_log view (read only): the changes requested for the address."""
+    rows = await pool.fetch(
+        """SELECT event_id::text AS event_id, action, reason, changed, note, requested_by, requested_at, applied_at
+           FROM suppression_change_log WHERE account_id = $1 AND address = $2 ORDER BY requested_at, event_id""",
+        account_id,
+        email.lower(),
+    )
+    return [dict(r) for r in rows]

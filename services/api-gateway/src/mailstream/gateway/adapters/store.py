@@ -6,10 +6,22 @@ from typing import Any
 
 import asyncpg
 
-from mailstream.gateway.keys import hash_api_key
+from mailstream.gateway.keys import KeyGrant, hash_api_key
+from mailstream.gateway.limits import RateSpec
+from mailstream.gateway.scopes import ALL_SCOPES
+
+KEY_COLUMNS = "id, key_prefix, name, created_by, created_at, revoked_at, scopes, rate_limit"
 
 
-async def create_account(pool: asyncpg.Pool, name: str, api_key: str, user_email: str | None = None) -> int:
+async def create_account(
+    pool: asyncpg.Pool,
+    name: str,
+    api_key: str,
+    user_email: str | None = None,
+    *,
+    scopes: frozenset[str] = ALL_SCOPES,
+    rate_limit: RateSpec | None = None,
+) -> int:
     async with pool.acquire() as conn, conn.transaction():
         account_id = await conn.fetchval("INSERT INTO accounts (name) VALUES ($1) RETURNING id", name)
         user_id = None
@@ -17,37 +29,54 @@ async def create_account(pool: asyncpg.Pool, name: str, api_key: str, user_email
             user_id = await conn.fetchval(
                 "INSERT INTO users (account_id, email) VALUES ($1, $2) RETURNING id", account_id, user_email.lower()
             )
-        await insert_api_key(conn, account_id, api_key, name="initial", created_by=user_id)
+        await insert_api_key(
+            conn, account_id, api_key, name="initial", created_by=user_id, scopes=scopes, rate_limit=rate_limit
+        )
     return account_id
 
 
 async def insert_api_key(
-    conn: asyncpg.Connection | asyncpg.Pool, account_id: int, api_key: str, *, name: str, created_by: int | None
+    conn: asyncpg.Connection | asyncpg.Pool,
+    account_id: int,
+    api_key: str,
+    *,
+    name: str,
+    created_by: int | None,
+    scopes: frozenset[str] = ALL_SCOPES,
+    rate_limit: RateSpec | None = None,
 ) -> dict[str, Any]:
     row = await conn.fetchrow(
-        """INSERT INTO api_keys (account_id, key_hash, key_prefix, name, created_by) VALUES ($1, $2, $3, $4, $5)
-           RETURNING id, key_prefix, name, created_by, created_at, revoked_at""",
+        f"""INSERT INTO api_keys (account_id, key_hash, key_prefix, name, created_by, scopes, rate_limit)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}""",
         account_id,
         hash_api_key(api_key),
         api_key[:8],
         name,
         created_by,
+        sorted(scopes),
+        str(rate_limit) if rate_limit else None,
     )
     return dict(row)
 
 
-async def account_for_key(pool: asyncpg.Pool, api_key: str) -> int | None:
-    return await account_for_key_hash(pool, hash_api_key(api_key))
+async def grant_for_key(pool: asyncpg.Pool, api_key: str) -> KeyGrant | None:
+    return await grant_for_key_hash(pool, hash_api_key(api_key))
 
 
-async def account_for_key_hash(pool: asyncpg.Pool, key_hash: bytes) -> int | None:
-    return await pool.fetchval("SELECT account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", key_hash)
+async def grant_for_key_hash(pool: asyncpg.Pool, key_hash: bytes) -> KeyGrant | None:
+    row = await pool.fetchrow(
+        "SELECT account_id, id, scopes, rate_limit FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", key_hash
+    )
+    if row is None:
+        return None
+    limit = RateSpec.parse(row["rate_limit"]) if row["rate_limit"] else None
+    return KeyGrant(row["account_id"], row["id"], frozenset(row["scopes"]), limit)
 
 
 async def list_api_keys(pool: asyncpg.Pool, account_id: int) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        """SELECT id, key_prefix, name, created_by, created_at, revoked_at FROM api_keys
-           WHERE account_id = $1 ORDER BY id""",
+        f"""SELECT {KEY_COLUMNS} FROM api_keys
+            WHERE account_id = $1 ORDER BY id""",
         account_id,
     )
     return [dict(r) for r in rows]

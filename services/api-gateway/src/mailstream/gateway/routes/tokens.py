@@ -6,6 +6,9 @@ GET    /marketing/v3/transactional/smtp-tokens/{tokenId}                 no pass
 DELETE /marketing/v3/transactional/smtp-tokens/{tokenId}                 204
 POST   /marketing/v3/transactional/smtp-tokens/{tokenId}/password-reset  200, new password
 GET    /marketing/v3/transactional/smtp-tokens/{tokenId}/statistics      tracker counters + rates
+
+Each is also served under HubSpot's dated path, /marketing/transactional/2026-03/smtp-tokens...
+(the same schemas), as the single send is.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from mailstream.gateway.models import SmtpTokenCreate
 from mailstream.gateway.views import parse_token_cursor, token_page_view, token_statistics_view, token_view
 
 BASE = "/marketing/v3/transactional/smtp-tokens"
+DATED = "/marketing/transactional/2026-03/smtp-tokens"
 router = APIRouter(tags=["SMTP tokens"])
 
 
@@ -43,6 +47,7 @@ async def _new_password() -> tuple[str, str]:
 
 
 @router.post(BASE, status_code=201)
+@router.post(DATED, status_code=201, include_in_schema=False)
 async def create_token(body: SmtpTokenCreate, account: Account, deps: Deps, key_hash: ApiKeyHash) -> dict[str, Any]:
     created_by = await tokens_store.creator_of_key(deps.pool, account, key_hash)
     if created_by is None:  # the account was removed since its key was checked
@@ -61,6 +66,7 @@ async def create_token(body: SmtpTokenCreate, account: Account, deps: Deps, key_
 
 
 @router.get(BASE)
+@router.get(DATED, include_in_schema=False)
 async def list_tokens(
     request: Request,
     account: Account,
@@ -98,11 +104,13 @@ async def list_tokens(
 
 
 @router.get(BASE + "/{token_id}")
+@router.get(DATED + "/{token_id}", include_in_schema=False)
 async def get_token(token_id: str, account: Account, deps: Deps) -> dict[str, Any]:
     return token_view(await _owned(deps.pool, account, token_id))
 
 
 @router.delete(BASE + "/{token_id}", status_code=204)
+@router.delete(DATED + "/{token_id}", status_code=204, include_in_schema=False)
 async def delete_token(token_id: str, account: Account, deps: Deps) -> Response:
     if not await tokens_store.delete_token(deps.pool, account, token_id):
         raise not_found(f"SMTP token {token_id}")
@@ -110,6 +118,7 @@ async def delete_token(token_id: str, account: Account, deps: Deps) -> Response:
 
 
 @router.post(BASE + "/{token_id}/password-reset")
+@router.post(DATED + "/{token_id}/password-reset", include_in_schema=False)
 async def reset_password(token_id: str, account: Account, deps: Deps) -> dict[str, Any]:
     await _owned(deps.pool, account, token_id)
     password, password_hash = await _new_password()
@@ -121,6 +130,7 @@ async def reset_password(token_id: str, account: Account, deps: Deps) -> dict[st
 
 
 @router.get(BASE + "/{token_id}/statistics")
+@router.get(DATED + "/{token_id}/statistics", include_in_schema=False)
 async def token_statistics(token_id: str, account: Account, deps: Deps) -> dict[str, Any]:
     token = await _owned(deps.pool, account, token_id)
     return token_statistics_view(token, await stats.stats_row(deps.pool, account, "token", token_id))

@@ -11,7 +11,9 @@ from mailstream.gateway.adapters import store
 from mailstream.gateway.deps import Account, Deps
 from mailstream.gateway.errors import conflict, invalid, not_found
 from mailstream.gateway.keys import new_api_key
+from mailstream.gateway.limits import RateSpec
 from mailstream.gateway.models import ApiKeyCreate, ApiKeyView, ObjectId, UserCreate, UserView
+from mailstream.gateway.scopes import ALL_SCOPES, parse_scopes
 from mailstream.gateway.views import api_key_view, user_view
 
 router = APIRouter(prefix="/mailstream/v1", tags=["account"])
@@ -42,11 +44,22 @@ async def remove_user(user_id: ObjectId, account: Account, deps: Deps) -> Respon
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyView, response_model_exclude_none=True)
 async def create_api_key(body: ApiKeyCreate, account: Account, deps: Deps) -> dict[str, Any]:
-    """A new random key, returned in `key` this once; only its SHA-256 is stored."""
+    """A new random key, returned in `key` this once; only its SHA-256 is stored. It grants the
+    `scopes` given (all when omitted) within its own `rateLimit` (the gateway's when omitted)."""
+    try:
+        scopes = ALL_SCOPES if body.scopes is None else parse_scopes(body.scopes)
+    except ValueError as exc:
+        raise invalid("scopes", str(exc)) from None
+    try:
+        rate_limit = RateSpec.parse(body.rateLimit) if body.rateLimit is not None else None
+    except ValueError as exc:
+        raise invalid("rateLimit", str(exc)) from None
     if body.userId is not None and not await store.user_exists(deps.pool, account, body.userId):
         raise not_found(f"User {body.userId}")
     key = new_api_key()
-    row = await store.insert_api_key(deps.pool, account, key, name=body.name, created_by=body.userId)
+    row = await store.insert_api_key(
+        deps.pool, account, key, name=body.name, created_by=body.userId, scopes=scopes, rate_limit=rate_limit
+    )
     return api_key_view(row, key)
 
 

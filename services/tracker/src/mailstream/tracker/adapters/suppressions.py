@@ -1,4 +1,5 @@
-"""The tracker's suppressions table (read by the gateway and the renderer)."""
+"""The tracker's suppressions table (read by the gateway and the renderer), and the history of the
+changes requested through email.suppression.changes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 
 import asyncpg
 
+from mailstream.schemas import SuppressionAction, SuppressionChanged
 from mailstream.tracker.suppression import Suppression
 
 SUPPRESS_ALL = """INSERT INTO suppressions (account_id, address, reason, message_id, detail)
@@ -38,3 +40,45 @@ async def already_reported(pool: asyncpg.Pool, account_id: int, address: str, me
         uuid.UUID(message_id),
     )
     return bool(found)
+
+
+async def apply_changes(conn: asyncpg.Connection, changes: list[SuppressionChanged]) -> list[list[str]]:
+    """Applies requested changes in order and keeps each in suppression_history; returns, for each,
+    the suppression reasons it lifted (a REMOVE) or added (an ADD), as the database found them."""
+    results = []
+    for change in changes:
+        address = change.address.lower()
+        if change.action is SuppressionAction.REMOVE:
+            rows = await conn.fetch(
+                """DELETE FROM suppressions WHERE account_id = $1 AND address = $2 AND ($3::text IS NULL OR reason = $3)
+                   RETURNING reason""",
+                change.account_id,
+                address,
+                change.reason,
+            )
+        else:
+            rows = await conn.fetch(
+                """INSERT INTO suppressions (account_id, address, reason, detail) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (account_id, address, reason) DO NOTHING RETURNING reason""",
+                change.account_id,
+                address,
+                change.reason or "UNSUBSCRIBED",
+                change.note,
+            )
+        changed = sorted(r["reason"] for r in rows)
+        await conn.execute(
+            """INSERT INTO suppression_history (event_id, account_id, address, action, reason, changed, note,
+                                                requested_by, requested_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING""",
+            uuid.UUID(change.event_id),
+            change.account_id,
+            address,
+            change.action.value,
+            change.reason,
+            changed,
+            change.note,
+            change.requested_by,
+            change.occurred_at,
+        )
+        results.append(changed)
+    return results
