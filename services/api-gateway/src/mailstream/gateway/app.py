@@ -13,7 +13,7 @@ from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
 from mailstream.gateway.http_metrics import HttpMetrics
 from mailstream.gateway.models import ErrorBody
-from mailstream.gateway.routes import contacts, domains, emails, ips, sends, stats, tokens, users
+from mailstream.gateway.routes import contacts, domains, emails, ips, one_off_sends, sends, stats, tokens, users
 
 ROUTERS = (
     sends.router,
@@ -24,6 +24,7 @@ ROUTERS = (
     tokens.router,
     domains.router,
     ips.router,
+    one_off_sends.router,
 )
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",
@@ -80,7 +81,7 @@ def openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
             responses.pop("422", None)
             for status, description in ERROR_STATUSES.items():
                 if status == "409" and not any(
-                    p in path for p in ("/emails/", "/cancel", "/users", "/sending-domains")
+                    p in path for p in ("/emails/", "/cancel", "/users", "/sending-domains", "/one-off-sends")
                 ):
                     continue
                 responses.setdefault(status, {"description": description, **error})
