@@ -229,8 +229,8 @@ async def audience_page(conn: Conn, row: dict[str, Any], *, limit: int) -> list[
 INSERT_RECIPIENTS = """
 INSERT INTO send_requests (status_id, message_id, account_id, send_id, email_id, recipient, requested_at,
                            send_result, completed_at, one_off_send_id)
-SELECT u.status_id, u.message_id, $6, u.send_id, $7, u.recipient, $8, u.send_result,
-       CASE WHEN u.send_result IS NULL THEN NULL ELSE $8 END, $9
+SELECT u.status_id, u.message_id, $6::bigint, u.send_id, $7::bigint, u.recipient, $8::timestamptz, u.send_result,
+       CASE WHEN u.send_result IS NULL THEN NULL ELSE $8::timestamptz END, $9::uuid
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) AS u(status_id, message_id, send_id,
                                                                             recipient, send_result)
 ON CONFLICT DO NOTHING  -- a batch fanned out again: its rows exist (their ids derive from the sendId)
