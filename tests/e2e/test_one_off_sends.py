@@ -212,7 +212,7 @@ async def test_a_canceled_one_off_send_sends_nothing_more(api, sink, new_account
     key = new_account("one-off-cancel")
     domain = f"oneoff-{uuid.uuid4().hex[:8]}.example"
     email_id = await make_email(api, key, "TRANSACTIONAL")
-    send_at = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    send_at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0).isoformat()
     body = {"emailId": email_id, "audience": {"addresses": [f"r{i}@{domain}" for i in range(50)]}, "sendAt": send_at}
     created = await api.post(ONE_OFF, headers=auth(key), json=body)
     assert created.status_code == 201 and created.json()["state"] == "SCHEDULED", created.text

@@ -53,7 +53,11 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
     domain = f"owner-{uuid.uuid4().hex[:10]}.example"
     added = await api.post("/mailstream/v1/sending-domains", headers=h.auth(key), json={"domain": domain})
     assert added.status_code == 201, added.text
+    later = {"emailId": email_id, "audience": {"addresses": [contact]}, "sendAt": "2099-01-01T00:00:00Z"}
+    one_off = await api.post("/mailstream/v1/one-off-sends", headers=h.auth(key), json=later)
+    assert one_off.status_code == 201, one_off.text
     ids = {
+        "one_off_send_id": one_off.json()["id"],
         "email_id": str(email_id),
         "status_id": sent.json()["statusId"],
         "email": contact,
