@@ -1,7 +1,7 @@
 """Kafka client CPU per record on a renderer-like hop, and serialization CPU per record.
 
     .mailstream/venv/bin/python bench/kafka_clients.py [--records 20000] [--large-records 8000] [--runs 3]
-                          [--variants faust,aiokafka-send,...] [--sizes small,large]
+                          [--variants aiokafka-send,...] [--sizes small,large]
                           [--skip-kafka] [--skip-serialization] [--bootstrap 127.0.0.1:9092]
 
 The hop: consume every record of an input topic (6 partitions, pre-filled once per size), produce one
@@ -9,14 +9,13 @@ record of the same size per consumed record to an output topic (6 partitions, ke
 with acks=all and an idempotent producer, and commit the consumed offsets only once the produced
 records are acknowledged, a batch at a time. Each run is a fresh child process with its own consumer
 group and output topic; it reports the CPU time of the whole process, all its threads included
-(getrusage RUSAGE_SELF: librdkafka's and Faust's consumer threads count), from the moment its
+(getrusage RUSAGE_SELF: librdkafka's threads count), from the moment its
 partitions are assigned to the moment the last offsets are committed, and the wall time of the same
 window. The runs go round-robin over the variants, so that a drift of the machine's load is spread
 over all of them. The parent checks after each run that the output topic holds exactly one record
 per input record and that the group committed every input offset.
 
-Variants (VARIANTS, in the order of the tables): faust, the renderer's shape (mailstream's Faust App,
-16 actors, await topic.send() per event); aiokafka-send, getmany + send() per record with the
+Variants (VARIANTS, in the order of the tables): aiokafka-send, getmany + send() per record with the
 project's producer settings (max_batch_size 16 KB, aiokafka's default), and aiokafka-send-1mb with
 1 MB batches; aiokafka-batch, getmany + create_batch()/send_batch() per partition, and
 aiokafka-batch-nocrc without the consumer's CRC check; confluent-kafka (librdkafka) blocking, inside
@@ -25,7 +24,9 @@ AIOConsumer / AIOProducer). confluent-kafka is not a project dependency: install
 for the measurement (`pip install confluent-kafka==2.16.1`); without it those variants are skipped.
 Serialization: the project's Avro single-object codec against fastavro schemaless with a pre-parsed
 schema, msgspec (msgpack, JSON; `pip install msgspec==0.22.0`, same remark) and orjson, per record.
-Results and their reading: bench/kafka_clients.md.
+Results and their reading: bench/kafka_clients.md. Its faust row measured the renderer's Faust shape
+of commit 0854a3e; that variant left this script with mailstream.core.faust_runtime (the services
+no longer use Faust), so rerun it from that commit.
 
 Topics (`bench-clients-<run id>-...`) and consumer groups are created by this script and deleted at
 the end, also after a failure; nothing else on the stack is touched.
@@ -42,7 +43,6 @@ import io
 import json
 import os
 import resource
-import signal
 import statistics
 import sys
 import time
@@ -67,10 +67,8 @@ from mailstream.schemas.topics import MAX_MESSAGE_BYTES
 PARTITIONS = 6
 TOPIC_PREFIX = "bench-clients-"
 BATCH_RECORDS = 500  # records per consume call (getmany / consume)
-FETCH_MIN_BYTES = 64 * 1024  # the renderer's Faust app
+FETCH_MIN_BYTES = 64 * 1024  # as the renderer's consumer
 FETCH_MAX_WAIT_MS = 50
-FAUST_CONCURRENCY = 16  # the renderer's actors per process
-FAUST_COMMIT_INTERVAL = 0.2  # seconds; Faust's default is 2.8, which would only add idle wall time
 SENDING_IPS = [f"10.20.{n // 8}.{n % 8 + 1}".encode() for n in range(32)]  # output keys
 CHILD_TIMEOUT = 180.0  # seconds for one run, group join and shutdown included
 SESSION_TIMEOUT_S = 10  # a killed run's consumer leaves its group this long after (as the services')
@@ -470,82 +468,6 @@ async def run_confluent_aio(spec: Spec) -> dict:
     return window.result(done)
 
 
-# --- Faust ---------------------------------------------------------------------------------------
-
-
-def run_faust(spec: Spec) -> None:
-    """The renderer's shape: mailstream's Faust App (fetch_min_bytes 64 KB, fetch_max_wait_ms 50), an
-    agent with 16 actors iterating stream.events() and awaiting topic.send() per event. Faust commits
-    (after flushing its producer) every FAUST_COMMIT_INTERVAL. Prints its result, then stops the
-    worker with SIGTERM."""
-    import faust
-    import uvloop
-    from faust.transport.drivers import aiokafka as faust_aiokafka
-
-    from mailstream.core import faust_runtime
-
-    class IdempotentProducer(faust_aiokafka.Producer):
-        # Faust enables idempotence only with processing_guarantee="exactly_once" (transactions).
-        def _settings_extra(self):
-            return {**super()._settings_extra(), "enable_idempotence": True}
-
-    class Transport(faust_runtime._BatchFetchingTransport):
-        Producer = IdempotentProducer
-
-    class BenchApp(faust_runtime.App):
-        def _new_transport(self):
-            return Transport(self.conf.broker_consumer, self)
-
-    app = BenchApp(
-        spec.group,
-        broker=[f"kafka://{hostport}" for hostport in spec.bootstrap.split(",")],
-        autodiscover=False,
-        web_enabled=False,
-        store="memory://",
-        topic_disable_leader=True,
-        producer_acks=-1,
-        producer_max_request_size=MAX_MESSAGE_BYTES,
-        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
-        broker_commit_interval=FAUST_COMMIT_INTERVAL,
-        broker_session_timeout=float(SESSION_TIMEOUT_S),
-        fetch_min_bytes=FETCH_MIN_BYTES,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-    )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    source = app.topic(spec.input, partitions=PARTITIONS, **raw)
-    sink = app.topic(spec.output, partitions=PARTITIONS, **raw)
-    window = Window()
-    state: dict[str, Any] = {"done": 0, "reported": False}
-    ends = {(spec.input, int(p)): end for p, end in spec.ends.items()}
-
-    @app.agent(source, concurrency=FAUST_CONCURRENCY)
-    async def hop(stream):
-        async for event in stream.events():
-            await sink.send(key=output_key(event.message.offset), value=event.value)
-            state["done"] += 1
-
-    async def assigned(_sender, assigned, **_kwargs) -> None:
-        if assigned:
-            window.start()
-
-    app.on_partitions_assigned.connect(assigned, weak=False)
-
-    @app.timer(0.05)
-    async def finished() -> None:
-        if state["reported"] or app.consumer is None:
-            return
-        committed = app.consumer._committed_offset
-        if all((committed.get(tp) or 0) >= end for tp, end in ends.items()):
-            window.stop()
-            state["reported"] = True
-            idempotent = app.producer._producer._txn_manager is not None  # aiokafka: set when idempotent
-            emit(window.result(state["done"], idempotent=idempotent))
-            os.kill(os.getpid(), signal.SIGTERM)  # the worker's graceful stop
-
-    uvloop.install()  # as mailstream.core.faust_runtime.run_worker does
-    faust.Worker(app, loglevel="warning", quiet=True, override_logging=False).execute_from_commandline()
-
-
 # --- the variants --------------------------------------------------------------------------------
 
 
@@ -553,12 +475,11 @@ def run_faust(spec: Spec) -> None:
 class Variant:
     name: str
     note: str
-    run: Callable[[Spec], Any]  # a coroutine function, or a function that emits its own result (Faust)
+    run: Callable[[Spec], Any]  # a coroutine function, or a function returning its result
     needs: str | None = None  # an optional package
 
 
 VARIANTS = [
-    Variant("faust", "Faust agent, stream.events(), await topic.send() per event, 16 actors", run_faust),
     Variant(
         "aiokafka-send",
         "getmany(500) + send() per record (max_batch_size 16 KB, the default), gather, commit",
@@ -618,9 +539,7 @@ def emit(result: dict) -> None:
 def child(spec_json: str) -> None:
     spec = Spec(**json.loads(spec_json))
     variant = BY_NAME[spec.variant]
-    if variant.run is run_faust:
-        run_faust(spec)
-    elif variant.run is run_confluent_blocking:
+    if variant.run is run_confluent_blocking:
         emit(run_confluent_blocking(spec))
     else:
         import uvloop
@@ -754,7 +673,6 @@ async def run_child(spec: Spec) -> dict:
         proc.kill()  # our own child, by its pid
         await proc.wait()
         raise RuntimeError(f"{spec.variant}: no result after {CHILD_TIMEOUT:.0f} s") from None
-    # Faust's spinner may leave terminal escapes before the line
     results = [line.partition("RESULT ")[2] for line in out.decode(errors="replace").splitlines() if "RESULT " in line]
     if not results:
         tail = "\n".join(err.decode(errors="replace").splitlines()[-25:])

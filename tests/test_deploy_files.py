@@ -1,5 +1,6 @@
 """docker-compose.yml and the Kubernetes manifests describe the same topology as the local stack."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,8 +22,13 @@ CONTRACT_PORTS = {
 }
 
 
-def compose():
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def interpolated(text: str, env: dict[str, str]) -> str:
+    """Compose's ${VAR:-default} with the given variables (the defaults otherwise)."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1), m.group(2)), text)
+
+
+def compose(env: dict[str, str] | None = None):
+    return yaml.safe_load(interpolated((ROOT / "docker-compose.yml").read_text(), env or {}))
 
 
 def test_compose_has_the_stack_and_the_four_services_on_the_contract_ports():
@@ -34,6 +40,19 @@ def test_compose_has_the_stack_and_the_four_services_on_the_contract_ports():
     for name in ("gateway", "renderer", "sender", "tracker"):
         assert (ROOT / services[name]["build"]["dockerfile"]).exists()
         assert services[name]["environment"]["MAILSTREAM_KAFKA_BOOTSTRAP"] == "kafka:9092"
+
+
+def test_compose_replica_counts_are_settable_and_a_replicated_port_becomes_a_range():
+    assert {n: s.get("deploy", {}).get("replicas") for n, s in compose()["services"].items() if "deploy" in s} == {
+        "gateway": 1,
+        "renderer": 1,
+        "sender": 1,
+        "tracker": 1,
+    }
+    scaled = compose({"MAILSTREAM_RENDERER_REPLICAS": "3", "MAILSTREAM_RENDERER_PORTS": "8181-8183"})["services"]
+    assert scaled["renderer"]["deploy"]["replicas"] == 3
+    assert scaled["renderer"]["ports"] == ["127.0.0.1:8181-8183:8081"]
+    assert compose({"MAILSTREAM_TRACKER_REPLICAS": "2"})["services"]["tracker"]["deploy"]["replicas"] == 2
 
 
 def test_compose_file_is_valid_for_the_docker_compose_cli():

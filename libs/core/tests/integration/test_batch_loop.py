@@ -208,3 +208,26 @@ async def test_the_loop_reports_records_handled_and_lag_per_partition(topic):
     assert sample("mailstream_consumer_batch_seconds_count") == loop.batches
     lags = [sample("mailstream_consumer_lag", topic=topic, partition=str(p)) for p in range(3)]
     assert lags == [0, 0, 0]  # caught up on every partition it read
+
+
+async def test_the_loop_is_caught_up_only_once_it_has_joined_and_positioned_its_partitions(topic):
+    positioned: list[set] = []
+
+    async def on_assigned(tps):
+        await asyncio.sleep(0.2)  # e.g. the tracker reading its stored offsets
+        positioned.append(tps)
+
+    async def handle(batches):
+        return next_offsets(batches)
+
+    consumer = consumer_for(topic, f"g-{uuid.uuid4().hex[:6]}")
+    loop = BatchLoop(consumer, handle=handle, name="test", on_assigned=on_assigned)
+    consumer.subscribe([topic], listener=loop)
+    assert not await loop.caught_up()
+    await consumer.start()
+    try:
+        await run_until(loop, lambda: bool(positioned))
+        assert await loop.caught_up()
+        assert positioned == [{TopicPartition(topic, p) for p in range(3)}]
+    finally:
+        await consumer.stop()

@@ -4,6 +4,7 @@ Python's smtplib (in a thread: the server runs on the test's event loop)."""
 from __future__ import annotations
 
 import asyncio
+import random
 import smtplib
 import ssl
 import uuid
@@ -67,6 +68,18 @@ async def server(pool, producer):
     await server.wait_closed()
 
 
+@pytest.fixture(scope="module")
+async def second_server(pool, producer):
+    """Another gateway replica's SMTP listener on the same database."""
+    settings = GatewaySettings.from_env({"MAILSTREAM_SMTP_PORT": "0", "MAILSTREAM_SMTP_AUTH_MAX_FAILURES": "3"})
+    server = await start_smtp_server(
+        settings, pool=pool, acceptor=Acceptor(PgAcceptStore(pool), producer.send_all, Caches(api_key_ttl_s=0))
+    )
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
 class Account:
     def __init__(self, account_id: int, domain: str, token: tokens_store.TokenRow, password: str) -> None:
         self.id, self.domain, self.token, self.password = account_id, domain, token, password
@@ -108,6 +121,23 @@ def client(port: int, source: str = "127.0.0.1") -> smtplib.SMTP:
     smtp = smtplib.SMTP("127.0.0.1", port, timeout=20, source_address=(source, 0))
     smtp.ehlo()
     return smtp
+
+
+def fresh_address() -> str:
+    """A loopback client address no earlier run used (the throttle's failures outlive a run)."""
+    return f"127.{random.randint(100, 250)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def auth_attempt(port: int, source: str, user: str, password: str) -> int:
+    """One AUTH PLAIN command (login() would try PLAIN, then LOGIN); its reply code."""
+    with client(port, source) as smtp:
+        smtp.starttls(context=TLS)
+        smtp.ehlo()
+        smtp.user, smtp.password = user, password
+        try:
+            return smtp.auth("PLAIN", smtp.auth_plain)[0]
+        except smtplib.SMTPAuthenticationError as exc:
+            return exc.smtp_code
 
 
 def login_and_send(port: int, user: str, password: str, msg: EmailMessage, source: str = "127.0.0.1"):
@@ -253,21 +283,39 @@ async def test_more_recipients_than_the_limit_get_452(server, account):
 
 
 async def test_failed_auth_is_throttled_per_client_address(server, account):
-    def attempt(source: str, password: str) -> int:
-        with client(server, source) as smtp:
-            smtp.starttls(context=TLS)
-            smtp.ehlo()
-            smtp.user, smtp.password = account.token.id, password
-            try:  # one AUTH command per attempt (login() would try PLAIN, then LOGIN)
-                return smtp.auth("PLAIN", smtp.auth_plain)[0]
-            except smtplib.SMTPAuthenticationError as exc:
-                return exc.smtp_code
+    def attempt(port: int, source: str, password: str) -> int:
+        return auth_attempt(port, source, account.token.id, password)
 
-    codes = [await asyncio.to_thread(attempt, "127.0.0.31", "wrong") for _ in range(4)]
+    guesser, other = fresh_address(), fresh_address()  # failures stay counted in PostgreSQL for the window
+    codes = [await asyncio.to_thread(attempt, server, guesser, "wrong") for _ in range(4)]
     assert codes == [535, 535, 535, 454]
     # even the right password is refused from that address for now; another address is unaffected
-    assert await asyncio.to_thread(attempt, "127.0.0.31", account.password) == 454
-    assert await asyncio.to_thread(attempt, "127.0.0.32", account.password) == 235
+    assert await asyncio.to_thread(attempt, server, guesser, account.password) == 454
+    assert await asyncio.to_thread(attempt, server, other, account.password) == 235
+
+
+async def test_the_auth_throttle_holds_across_two_gateway_replicas(server, second_server, account):
+    """Failures counted by one replica count at the other: a client spreading its guesses over
+    replicas (a load balancer's doing) gets no more than the limit (3 here) in all."""
+
+    def attempt(port: int, source: str, password: str) -> int:
+        return auth_attempt(port, source, account.token.id, password)
+
+    guesser = fresh_address()
+    codes = [await asyncio.to_thread(attempt, port, guesser, "wrong") for port in (server, second_server, server)]
+    assert codes == [535, 535, 535]
+    assert [await asyncio.to_thread(attempt, port, guesser, "wrong") for port in (second_server, server)] == [454, 454]
+    # parallel guesses from a new address through both replicas: the limit holds in all
+    parallel = fresh_address()
+    ports = [server, second_server] * 5
+    codes = await asyncio.gather(*(asyncio.to_thread(attempt, port, parallel, "wrong") for port in ports))
+    assert sorted(codes) == [454] * 7 + [535] * 3
+    # a success through one replica takes its attempt back at both
+    lucky = fresh_address()
+    await asyncio.to_thread(attempt, server, lucky, "wrong")
+    await asyncio.to_thread(attempt, second_server, lucky, "wrong")
+    assert await asyncio.to_thread(attempt, second_server, lucky, account.password) == 235
+    assert await asyncio.to_thread(attempt, server, lucky, "wrong") == 535  # the third failure, not refused
 
 
 async def test_a_password_reset_refuses_the_old_password_at_once_even_in_an_open_session(server, account, pool):

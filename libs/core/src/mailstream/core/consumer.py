@@ -113,6 +113,12 @@ class BatchLoop(ConsumerRebalanceListener):
         self.before_fetch = before_fetch
         self.lock = asyncio.Lock()
         self.batches = 0  # batches finished (for tests and metrics)
+        self.joined = False  # has joined its group and set the positions of its first assignment
+
+    async def caught_up(self) -> bool:
+        """/readyz: the consumer is in its group and reads from where it left off (on_assigned, e.g.
+        the tracker's seek to its stored offsets, has run), even with no partitions (a standby)."""
+        return self.joined
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.lock:  # the batch in hand is finished and committed first
@@ -130,6 +136,7 @@ class BatchLoop(ConsumerRebalanceListener):
         )
         if self.on_assigned is not None:
             await self.on_assigned(set(assigned))
+        self.joined = True
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -61,6 +61,7 @@ class CommonSettings:
         secret=True,
     )
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR")
+    send_log: bool = setting(True, "One INFO line per send and step with its message_id and status_id (grep one send)")
     http_host: str = setting("127.0.0.1", "Address every HTTP listener binds (0.0.0.0 in containers)")
 
     @classmethod

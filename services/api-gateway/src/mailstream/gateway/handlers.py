@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from mailstream.core.batching import Batcher
+from mailstream.core.logs import log_send
 from mailstream.gateway import rules
 from mailstream.gateway.adapters.accepting import BAD_INPUT, EmailFacts, RequestRow
 from mailstream.gateway.caches import Caches
@@ -272,6 +273,9 @@ class Acceptor:
             if records:
                 # Inside the transaction: if Kafka does not acknowledge, the rows are rolled back.
                 await self.publish_all(records)
+        for p in new:  # committed
+            step = "scheduled" if p.scheduled else "accepted" if p.event is not None else "dropped"
+            log_send(step, status_id=p.row.status_id, message_id=p.row.message_id, send_result=p.row.send_result)
         return inserted
 
     async def _answer(self, item: _Send | _Submission, group: list[Prepared], inserted: set[uuid.UUID]) -> Any:

@@ -22,7 +22,7 @@ from mailstream.gateway.smtp.server import start_smtp_server
 
 
 async def main(settings: GatewaySettings) -> None:
-    log = configure_logging("gateway", settings.log_level)
+    log = configure_logging("gateway", settings.log_level, send_log=settings.send_log)
     log.info("starting", extra={"fields": settings.redacted()})
     stop = stop_event()
     gateway = await Gateway.start(settings, stop)

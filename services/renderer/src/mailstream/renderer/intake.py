@@ -17,6 +17,7 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
 from mailstream.core.consumer import Batches, next_offsets
+from mailstream.core.logs import log_send
 from mailstream.renderer.adapters.publisher import Published
 from mailstream.renderer.handlers import Unprocessable, dropped, gather_facts, render_one
 from mailstream.renderer.ports import Ports
@@ -87,11 +88,13 @@ async def render_batch(batches: Batches, *, ports: Ports, publish: Publish):
     for record, req in requests:
         published += outcome_of(record, req, facts, ports)
     await publish(published)
-    for event in published:
+    for event in published:  # Kafka has them
         if isinstance(event, EmailRendered):
             RENDERED.labels("rendered").inc()
+            log_send("rendered", status_id=event.status_id, message_id=event.message_id, sending_ip=event.sending_ip)
         elif isinstance(event, DeliveryAttempted):
             RENDERED.labels(event.send_result).inc()
+            log_send("dropped", status_id=event.status_id, message_id=event.message_id, send_result=event.send_result)
     BATCH_SIZE.observe(len(records))
     BATCH_SECONDS.observe(time.perf_counter() - started)
     return next_offsets(batches)

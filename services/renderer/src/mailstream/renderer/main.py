@@ -14,7 +14,7 @@ from mailstream.renderer.settings import RendererSettings
 
 
 async def main(settings: RendererSettings) -> None:
-    log = configure_logging("renderer", settings.log_level)
+    log = configure_logging("renderer", settings.log_level, send_log=settings.send_log)
     log.info("starting", extra={"fields": settings.redacted()})
     stop = stop_event()
     renderer = await Renderer.start(settings)

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from mailstream.core.consumer import BatchLoop, batch_consumer
 from mailstream.core.db import create_pool, database_reachable
 from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
+from mailstream.core.logs import log_send
 from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.schemas import EmailRendered, dead_lettered
 from mailstream.sender.adapters.deliveries import DeliveryRecords
@@ -107,6 +108,15 @@ class Sender:
             attempt, result = await pipeline.run(msg)
             label = await finish(attempt, result)
             OUTCOMES.labels(msg.pool, msg.sending_ip, attempt.destination, label).inc()
+            log_send(
+                label,
+                status_id=msg.status_id,
+                message_id=msg.message_id,
+                sending_ip=msg.sending_ip,
+                destination=attempt.destination,
+                attempt=msg.attempt,
+                smtp_code=getattr(result, "code", None),
+            )
 
         async def dead_letter(record, reason: str) -> None:
             await publisher.dead_letter(
@@ -151,6 +161,7 @@ class Sender:
         return {
             "postgres": functools.partial(database_reachable, self.pool),
             "kafka": functools.partial(kafka_reachable, self.producer),
+            "consumer": self.loop.caught_up,
         }
 
     async def stop(self) -> None:

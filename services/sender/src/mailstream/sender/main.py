@@ -15,7 +15,7 @@ from mailstream.sender.settings import SenderSettings
 
 
 async def main(settings: SenderSettings) -> None:
-    log = configure_logging("sender", settings.log_level)
+    log = configure_logging("sender", settings.log_level, send_log=settings.send_log)
     log.info("starting", extra={"fields": settings.redacted()})
     stop = stop_event()
     sender = await Sender.start(settings)

@@ -23,3 +23,11 @@ RETRY_WAIT = Gauge(
 SMTP_SECONDS = Histogram(
     "mailstream_sender_smtp_seconds", "SMTP transaction time", ["ip"], buckets=(0.005, 0.02, 0.1, 0.5, 2, 10, 60)
 )
+WARMUP_CAP = Gauge(
+    "mailstream_sender_warmup_cap", "The current warm-up period's cap of an IP that is still warming", ["ip"]
+)
+WARMUP_CAPPED = Counter(
+    "mailstream_sender_warmup_capped_total",
+    "Sends that found their IP's warm-up cap reached (rerouted or deferred)",
+    ["ip"],
+)

@@ -25,7 +25,7 @@ from mailstream.schemas import EmailRendered, SendResult
 from mailstream.sender.adapters.dkim_keys import sign
 from mailstream.sender.adapters.dns import BadDomain, DnsTemporaryError, MxHost
 from mailstream.sender.adapters.smtp import Route
-from mailstream.sender.metrics import SMTP_SECONDS
+from mailstream.sender.metrics import SMTP_SECONDS, WARMUP_CAP, WARMUP_CAPPED
 from mailstream.sender.outcomes import Bounced, Deferred, Delivered, Dropped, Replayed, Rerouted, StepResult
 from mailstream.sender.policy import DestinationRule, Policy, Source
 from mailstream.sender.shaping import Shaper
@@ -104,8 +104,12 @@ class ChooseSourceIp:
         a.source = source
         now = self.now()
         window = await self._window(source, now)
-        if window is None or await self.positions.take(source.address, window, today=now.date()):
+        WARMUP_CAP.labels(source.address).set(window.cap if window else 0)
+        if window is None:
             return None
+        if await self.positions.take(source.address, window, today=now.date()):
+            return None
+        WARMUP_CAPPED.labels(source.address).inc()
         pool = self.policy.pools.get(a.msg.pool)
         warm = [
             (s, w)

@@ -81,6 +81,7 @@ class Tracker:
         return {
             "postgres": functools.partial(database_reachable, self.pool),
             "kafka": functools.partial(kafka_reachable, self.producer),
+            "consumer": self.loop.caught_up,
         }
 
     async def stop(self) -> None:

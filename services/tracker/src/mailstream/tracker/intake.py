@@ -36,7 +36,7 @@ from mailstream.schemas import (
     decode,
 )
 from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, RENDERED_META, UNSUBSCRIBE
-from mailstream.tracker import handlers
+from mailstream.tracker import figures, handlers
 from mailstream.tracker.adapters import engagements, messages, offsets, outcomes, stats, suppressions
 from mailstream.tracker.stats import summed
 
@@ -141,6 +141,8 @@ class TrackerIntake:
         except BAD_RECORD as exc:
             log.warning("a batch was refused (%r); writing its records one at a time", exc)
             await self._one_at_a_time(events, batches)
+        else:
+            figures.recorded(e for _, e in events)
         for records in batches.values():
             HANDLED.labels(records[0].topic).inc(len(records))
         BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -163,6 +165,8 @@ class TrackerIntake:
                 except BAD_RECORD as exc:
                     await self.publish_dead_letters([dead_letter(record, f"not written: {type(exc).__name__}: {exc}")])
                     await self._write([], position)
+                else:
+                    figures.recorded([evt] if evt is not None else [])
 
     async def _skip_written(self, tps: list[TopicPartition], positions: list[offsets.Position]):
         """Some partitions were written past this batch: nothing of it was written. Those partitions

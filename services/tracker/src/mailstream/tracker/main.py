@@ -17,7 +17,7 @@ from mailstream.tracker.settings import TrackerSettings
 
 
 async def main(settings: TrackerSettings) -> None:
-    log = configure_logging("tracker", settings.log_level)
+    log = configure_logging("tracker", settings.log_level, send_log=settings.send_log)
     log.info("starting", extra={"fields": settings.redacted()})
     stop = stop_event()
     tracker = await Tracker.start(settings)

@@ -19,7 +19,7 @@ from prometheus_client import Counter
 
 from mailstream.gateway.adapters.tokens_store import TokenRow
 from mailstream.gateway.passwords import VerifiedCache, verify_password
-from mailstream.gateway.smtp.throttle import AuthThrottle
+from mailstream.gateway.smtp.throttle import FailureLedger
 
 log = logging.getLogger("mailstream.gateway.smtp")
 AUTH_RESULTS = Counter("mailstream_gateway_smtp_auth_total", "SMTP AUTH attempts", ["result"])
@@ -37,17 +37,16 @@ class Principal:
 
 
 class TokenAuthenticator:
-    def __init__(self, *, load_token: LoadToken, throttle: AuthThrottle, cache: VerifiedCache | None = None) -> None:
+    def __init__(self, *, load_token: LoadToken, throttle: FailureLedger, cache: VerifiedCache | None = None) -> None:
         self.load_token, self.throttle = load_token, throttle
         self.cache = cache or VerifiedCache()
 
     async def check(self, client: str, username: str, password: str) -> tuple[Principal | None, str | None]:
         """(principal, None) on success; (None, reply) on failure, the reply to send."""
-        wait = self.throttle.retry_after(client)
+        wait = await self.throttle.claim(client)  # counted as failed until proven right (released below)
         if wait > 0:
             AUTH_RESULTS.labels("throttled").inc()
             return None, f"454 4.7.0 Too many failed authentication attempts from {client}; retry in {int(wait) + 1} s"
-        self.throttle.failed(client)  # until proven right (forgiven below)
         token = await self.load_token(username) if username else None
         ok = False
         if token is not None and self.cache.hit(token.password_hash, password):
@@ -63,7 +62,7 @@ class TokenAuthenticator:
             who = {"token_id": token.id} if token is not None else {"username": "(not a token id)"}
             log.info("smtp auth failed", extra={"fields": {"client": client, **who}})
             return None, "535 5.7.8 Authentication credentials invalid"
-        self.throttle.forgive(client)
+        await self.throttle.release(client)
         AUTH_RESULTS.labels("ok").inc()
         return Principal(token.id, token.account_id, token.password_hash), None
 

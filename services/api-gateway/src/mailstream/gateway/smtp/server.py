@@ -18,11 +18,11 @@ from cryptography import x509
 from prometheus_client import Gauge
 
 from mailstream.gateway.adapters import tokens_store
+from mailstream.gateway.adapters.auth_failures import PgAuthFailures
 from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.smtp.auth import TokenAuthenticator
 from mailstream.gateway.smtp.handler import SubmissionHandler
-from mailstream.gateway.smtp.throttle import AuthThrottle
 
 CERTIFICATE_EXPIRY = Gauge(
     "mailstream_gateway_smtp_certificate_expiry_timestamp_seconds",
@@ -110,7 +110,9 @@ async def start_smtp_server(settings: GatewaySettings, *, pool: asyncpg.Pool, ac
     context = tls_context(settings)
     authenticator = TokenAuthenticator(
         load_token=lambda token_id: tokens_store.token_by_id(pool, token_id),
-        throttle=AuthThrottle(max_failures=settings.smtp_auth_max_failures, window_s=settings.smtp_auth_failure_window),
+        throttle=PgAuthFailures(
+            pool, max_failures=settings.smtp_auth_max_failures, window_s=settings.smtp_auth_failure_window
+        ),
     )
     handler = SubmissionHandler(
         pool=pool,

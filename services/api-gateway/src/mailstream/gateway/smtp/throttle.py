@@ -1,12 +1,24 @@
-"""Failed SMTP AUTH attempts per client address, in a sliding window: past the limit, refuse."""
+"""Failed SMTP AUTH attempts per client address, in a sliding window: past the limit, refuse.
+
+The gateway counts them in PostgreSQL (adapters/auth_failures.py), shared by its replicas; this
+in-process ledger has the same `claim` / `release` and the same rules, for one process."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 MAX_ADDRESSES = 100_000  # bounds memory under a spray of addresses
+
+
+class FailureLedger(Protocol):
+    async def claim(self, address: str) -> float:
+        """0: go on, the attempt counted as failed until released; else the seconds to wait."""
+
+    async def release(self, address: str) -> None:
+        """Takes back the address's latest claim: its attempt succeeded."""
 
 
 # Hand-written: `limits` is not installed (no new dependency), and its moving window cannot take back one hit (forgive).
@@ -41,6 +53,15 @@ class AuthThrottle:
         self._failures.setdefault(address, deque()).append(self.clock())
         if len(self._failures) > MAX_ADDRESSES:
             self._failures.pop(next(iter(self._failures)))
+
+    async def claim(self, address: str) -> float:
+        wait = self.retry_after(address)
+        if wait == 0:
+            self.failed(address)
+        return wait
+
+    async def release(self, address: str) -> None:
+        self.forgive(address)
 
     def forgive(self, address: str) -> None:
         """Takes back the latest failure: the attempt it counted succeeded."""
