@@ -118,6 +118,7 @@ async def main(settings: GatewaySettings) -> None:
     checks = {
         "postgres": functools.partial(database_reachable, pool),
         "kafka": functools.partial(kafka_reachable, producer),
+        "consumer": loop.caught_up,
     }
     ops = await serve(ops_app(checks), settings.http_host, settings.fanout_port)
     tasks = [
