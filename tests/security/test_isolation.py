@@ -64,7 +64,11 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
     assert event is not None, "no email event for the owner's send"
     bounced = await api.put(f"/mailstream/v1/contacts/{contact}", headers=h.auth(key), json={"bounced": True})
     assert bounced.status_code == 200, bounced.text  # so that the owner has a bounce another key must not lift
+    later = {"emailId": email_id, "audience": {"addresses": [contact]}, "sendAt": "2099-01-01T00:00:00Z"}
+    one_off = await api.post("/mailstream/v1/one-off-sends", headers=h.auth(key), json=later)
+    assert one_off.status_code == 201, one_off.text
     ids = {
+        "one_off_send_id": one_off.json()["id"],
         "email_id": str(email_id),
         "status_id": sent.json()["statusId"],
         "email": contact,

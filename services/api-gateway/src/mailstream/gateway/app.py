@@ -20,6 +20,7 @@ from mailstream.gateway.routes import (
     emails,
     events,
     ips,
+    one_off_sends,
     sends,
     stats,
     suppressions,
@@ -39,6 +40,7 @@ ROUTERS = (
     crm_contacts.router,
     suppressions.router,
     events.router,
+    one_off_sends.router,
 )
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",
@@ -97,7 +99,7 @@ def openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
             responses.pop("422", None)
             for status, description in ERROR_STATUSES.items():
                 if status == "409" and not any(
-                    p in path for p in ("/emails/", "/cancel", "/users", "/sending-domains")
+                    p in path for p in ("/emails/", "/cancel", "/users", "/sending-domains", "/one-off-sends")
                 ):
                     continue
                 responses.setdefault(status, {"description": description, **error})

@@ -28,6 +28,14 @@ class GatewaySettings(CommonSettings):
     accept_max_batch: int = setting(
         256, "Most sends one group commit takes (one statement per table, one produce request, one commit)"
     )
+    # One-off sends to many contacts: the fan-out process (python -m mailstream.gateway.fanout, issue 23)
+    fanout_port: int = setting(8083, "Port of the fan-out's /healthz, /readyz and /metrics")
+    fanout_batch_size: int = setting(
+        500, "Recipients of a one-off send the fan-out decides and publishes per transaction"
+    )
+    fanout_poll_interval_s: float = setting(
+        1.0, "How often the fan-out looks for due one-off sends without a record waking it (seconds)"
+    )
     # SMTP submission (issue 7)
     smtp_host: str = setting("", "Address the SMTP submission server binds; empty = the MAILSTREAM_HTTP_HOST address")
     smtp_port: int = setting(

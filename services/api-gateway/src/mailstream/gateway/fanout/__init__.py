@@ -1,0 +1,1 @@
+"""The fan-out of one-off sends to many contacts: `python -m mailstream.gateway.fanout`."""

@@ -1,0 +1,3 @@
+from mailstream.gateway.fanout.main import run
+
+run()
