@@ -24,6 +24,7 @@ SETTINGS = {
     "renderer": "mailstream.renderer.settings:RendererSettings",
     "sender": "mailstream.sender.settings:SenderSettings",
     "tracker": "mailstream.tracker.settings:TrackerSettings",
+    "fanout": "mailstream.gateway.settings:GatewaySettings",  # the gateway's image, another command
 }
 CONSUMERS = {"renderer", "sender", "tracker"}  # their BatchLoop names label mailstream_consumer_lag
 
@@ -121,7 +122,7 @@ def test_the_consumers_scale_on_their_own_consumer_lag_up_to_the_partition_count
 
 @pytest.mark.parametrize("service", SETTINGS)
 def test_each_image_runs_as_the_manifests_user_and_writes_nothing_to_its_root(service):
-    folder = "api-gateway" if service == "gateway" else service
+    folder = service if service in ("renderer", "sender", "tracker") else "api-gateway"
     dockerfile = (ROOT / f"services/{folder}/Dockerfile").read_text()
     assert "useradd --system --uid 10001" in dockerfile and "\nUSER mailstream" in dockerfile
     assert "PYTHONDONTWRITEBYTECODE=1" in dockerfile  # no __pycache__ next to the code
