@@ -77,7 +77,9 @@ async def server(pool, producer):
 @pytest.fixture(scope="module")
 async def second_server(pool, producer):
     """Another gateway replica's SMTP listener on the same database."""
-    settings = GatewaySettings.from_env({"MAILSTREAM_SMTP_PORT": "0", "MAILSTREAM_SMTP_AUTH_MAX_FAILURES": "3"})
+    settings = GatewaySettings.from_env(
+        {"MAILSTREAM_SMTP_PORT": "0", "MAILSTREAM_SMTPS_PORT": "0", "MAILSTREAM_SMTP_AUTH_MAX_FAILURES": "3"}
+    )
     server = await start_smtp_server(
         settings, pool=pool, acceptor=Acceptor(PgAcceptStore(pool), producer.send_all, Caches(api_key_ttl_s=0))
     )
