@@ -225,7 +225,7 @@ async def test_a_bad_password_is_535(server, account):
             account.token.id,
             "wrong",
             message(f"a@{account.domain}", ["x@example.com"]),
-            "127.0.0.21",
+            fresh_address(),
         )
     assert err.value.smtp_code == 535
 
@@ -328,7 +328,7 @@ async def test_the_auth_throttle_holds_across_two_gateway_replicas(server, secon
 
 async def test_a_password_reset_refuses_the_old_password_at_once_even_in_an_open_session(server, account, pool):
     def open_session(password: str) -> smtplib.SMTP:
-        smtp = client(server, "127.0.0.41")
+        smtp = client(server, fresh_address())
         smtp.starttls(context=TLS)
         smtp.ehlo()
         smtp.login(account.token.id, password)
@@ -345,11 +345,12 @@ async def test_a_password_reset_refuses_the_old_password_at_once_even_in_an_open
         return smtp.data(msg.as_bytes(policy=SMTP))
 
     code, text = await asyncio.to_thread(send_in_open_session)
+    source = fresh_address()  # the old password's failure stays counted for the window
     await asyncio.to_thread(smtp.close)
     assert code == 535 and b"authenticate again" in text
     with pytest.raises(smtplib.SMTPAuthenticationError):
-        await asyncio.to_thread(login_and_send, server, account.token.id, account.password, msg, "127.0.0.42")
-    code, _ = await asyncio.to_thread(login_and_send, server, account.token.id, new_password, msg, "127.0.0.42")
+        await asyncio.to_thread(login_and_send, server, account.token.id, account.password, msg, source)
+    code, _ = await asyncio.to_thread(login_and_send, server, account.token.id, new_password, msg, source)
     assert code == 250
 
 
@@ -362,7 +363,7 @@ async def test_a_deleted_token_cannot_authenticate(server, account, pool):
             account.token.id,
             account.password,
             message(f"a@{account.domain}", ["x@e.com"]),
-            "127.0.0.51",
+            fresh_address(),
         )
     assert err.value.smtp_code == 535
 
@@ -398,9 +399,9 @@ async def test_without_create_contact_no_contact_is_created(server, account, poo
     assert await pool.fetchval("SELECT count(*) FROM contacts WHERE account_id = $1", account.id) == 0
 
 
-def smtps_login_and_send(port: int, user: str, password: str, msg: EmailMessage):
+def smtps_login_and_send(port: int, user: str, password: str, msg: EmailMessage, source: str = "127.0.0.1"):
     """As login_and_send, on the implicit-TLS port: TLS from the first byte, no STARTTLS."""
-    with smtplib.SMTP_SSL("127.0.0.1", port, timeout=20, context=TLS) as smtp:
+    with smtplib.SMTP_SSL("127.0.0.1", port, timeout=20, context=TLS, source_address=(source, 0)) as smtp:
         smtp.ehlo()
         assert not smtp.has_extn("starttls") and "PLAIN" in smtp.esmtp_features["auth"]
         smtp.login(user, password)
@@ -425,7 +426,12 @@ async def test_the_implicit_tls_port_takes_the_same_auth_and_mail(server, accoun
     assert count == 1
     with pytest.raises(smtplib.SMTPAuthenticationError):
         await asyncio.to_thread(
-            smtps_login_and_send, servers["smtps"], account.token.id, "wrong", message(f"a@{account.domain}", [rcpt])
+            smtps_login_and_send,
+            servers["smtps"],
+            account.token.id,
+            "wrong",
+            message(f"a@{account.domain}", [rcpt]),
+            fresh_address(),
         )
 
     def plain_text_hello(port: int) -> None:
