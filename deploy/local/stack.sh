@@ -10,6 +10,7 @@ SERVICES=(
   "renderer 8081 http://127.0.0.1:8081/readyz mailstream.renderer"
   "sender 8082 http://127.0.0.1:8082/readyz mailstream.sender"
   "tracker 8090 http://127.0.0.1:8090/readyz mailstream.tracker"
+  "triggers 8086 http://127.0.0.1:8086/readyz mailstream.gateway.triggers"
 )
 
 # The development DNS server: the stack's own names (mailstream.test, mailstream.local) from

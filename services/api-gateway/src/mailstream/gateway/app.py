@@ -13,7 +13,7 @@ from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
 from mailstream.gateway.http_metrics import HttpMetrics
 from mailstream.gateway.models import ErrorBody
-from mailstream.gateway.routes import contacts, domains, emails, ips, sends, stats, tokens, users
+from mailstream.gateway.routes import contacts, domains, emails, ips, sends, stats, tokens, triggers, users
 
 ROUTERS = (
     sends.router,
@@ -24,6 +24,7 @@ ROUTERS = (
     tokens.router,
     domains.router,
     ips.router,
+    triggers.router,
 )
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",
