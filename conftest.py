@@ -29,6 +29,7 @@ COMPONENTS = {
     "renderer": "http://127.0.0.1:8081/readyz",
     "sender": "http://127.0.0.1:8082/readyz",
     "tracker": "http://127.0.0.1:8090/readyz",
+    "triggers": "http://127.0.0.1:8086/readyz",
     "mail sink": f"{SINK}/healthz",
 }
 MAILSTREAM_CLI = str(Path(sys.executable).with_name("mailstream"))
