@@ -159,3 +159,91 @@ async def test_save_for_automation_takes_drafts_only_and_rules_need_a_saved_emai
         assert "/mailstream/v1/emails/{email_id}/save-for-automation" in schema["paths"]
     finally:
         await api.delete(f"/mailstream/v1/triggers/{rule['id']}", headers=headers)
+
+
+ORDER_SCHEMA = {
+    "type": "record",
+    "name": "OrderCreated",
+    "namespace": "shop",
+    "fields": [
+        {"name": "order_id", "type": "string"},
+        {"name": "status", "type": "string"},
+        {
+            "name": "customer",
+            "type": {
+                "type": "record",
+                "name": "Customer",
+                "fields": [{"name": "email", "type": "string"}, {"name": "first_name", "type": "string"}],
+            },
+        },
+        {
+            "name": "items",
+            "type": {
+                "type": "array",
+                "items": {
+                    "type": "record",
+                    "name": "Item",
+                    "fields": [{"name": "sku", "type": "string"}, {"name": "qty", "type": "int"}],
+                },
+            },
+        },
+    ],
+}
+
+
+async def test_avro_orders_read_through_a_schema_registry_become_receipts(
+    api, new_account, sink, run_topic, rules, stack
+):
+    from schema_registry import SchemaRegistry, wire_format
+
+    topic, domain, run = run_topic
+    headers = {"Authorization": f"Bearer {new_account('avro')}"}
+    email_id = await kit.receipt_email(api, headers)
+    dead = kit.DeadLetters()
+    await dead.start()
+    async with SchemaRegistry() as registry:
+        try:
+            # The producer side registers its schema over HTTP, as a Confluent serializer does.
+            registered = await api.post(
+                f"{registry.url}/subjects/{topic}-value/versions", json={"schema": json.dumps(ORDER_SCHEMA)}
+            )
+            schema_id = registered.json()["id"]
+            body = kit.receipt_rule(topic, email_id, recordFormat="AVRO", schemaRegistryUrl=registry.url)
+            rule = await kit.create_rule(api, headers, body)
+            rules.append((headers, rule["id"]))
+            orders = [kit.order(i, domain, run) for i in range(ORDERS)]
+            good = [(o["order_id"].encode(), wire_format(schema_id, ORDER_SCHEMA, o)) for o in orders]
+            sample = good[0][1]
+            bad = (
+                [(b"plain-json", json.dumps(orders[0]).encode()) for _ in range(4)]  # not the wire format
+                + [(b"unknown-id", b"\x00\x00\x00\x03\xe7" + sample[5:]) for _ in range(3)]  # schema id 999
+                + [(b"truncated", sample[: len(sample) // 2]) for _ in range(3)]
+            )
+            await kit.produce(topic, good[:500] + bad + good[500:])
+
+            found = await kit.wait_messages(sink.client, domain, ORDERS, within=240)
+            await kit.wait_caught_up(rule["consumerGroup"], topic)
+            await asyncio.sleep(2)
+            found = await kit.messages(sink.client, domain, bodies=True)
+            assert len(found) == ORDERS
+            assert len({m["rcpt_tos"][0] for m in found}) == ORDERS
+            by_rcpt = {m["rcpt_tos"][0]: kit.text_of(m["data"]) for m in found}
+            for o in orders[::50]:
+                text = by_rcpt[o["customer"]["email"]]
+                assert all(f"{item['sku']} x {item['qty']}" in text for item in o["items"]), text
+            assert registry.lookups[schema_id] == 1  # a schema is fetched once per process, not per record
+
+            letters = await dead.of_rule(rule["id"], 10)
+            assert len(letters) == 10
+            reasons = [d.reason for d in letters]
+            assert sum("wire format" in r for r in reasons) == 4, reasons
+            assert sum("schema id 999" in r for r in reasons) == 3, reasons
+            assert sum("bad Avro (schema id" in r for r in reasons) == 3, reasons
+
+            replay = await kit.create_rule(api, headers, {**body, "name": "replay"})
+            rules.append((headers, replay["id"]))
+            await kit.wait_caught_up(replay["consumerGroup"], topic, within=120)
+            await asyncio.sleep(3)
+            assert len(await kit.messages(sink.client, domain)) == ORDERS
+        finally:
+            await dead.stop()
