@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from mailstream.gateway.settings import GatewaySettings
+from mailstream.gateway.triggers.settings import TriggerSettings
 from mailstream.renderer.settings import RendererSettings
 from mailstream.sender.settings import SenderSettings
 from mailstream.tracker.settings import TrackerSettings
@@ -22,6 +23,6 @@ def test_quick_start_has_exactly_the_two_setup_commands():
 
 
 def test_every_setting_is_in_the_settings_table_with_its_default():
-    for settings in (GatewaySettings, RendererSettings, SenderSettings, TrackerSettings):
+    for settings in (GatewaySettings, TriggerSettings, RendererSettings, SenderSettings, TrackerSettings):
         for variable, default, _ in settings.describe():
             assert re.search(rf"\| `{variable}` \| [^|]+ \| `{re.escape(default)}` \|", README), variable

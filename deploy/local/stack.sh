@@ -11,6 +11,7 @@ SERVICES=(
   "sender 8082 http://127.0.0.1:8082/readyz mailstream.sender"
   "tracker 8090 http://127.0.0.1:8090/readyz mailstream.tracker"
   "fanout 8083 http://127.0.0.1:8083/readyz mailstream.gateway.fanout"
+  "triggers 8086 http://127.0.0.1:8086/readyz mailstream.gateway.triggers"
 )
 
 # The development DNS server: the stack's own names (mailstream.test, mailstream.local) from

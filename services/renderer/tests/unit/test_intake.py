@@ -26,8 +26,8 @@ class Published:
     def __init__(self) -> None:
         self.records: list[tuple[str, bytes, bytes]] = []
 
-    async def __call__(self, events) -> None:
-        self.records += records_of(events)
+    async def __call__(self, events, trigger_ids=None) -> None:
+        self.records += records_of(events, trigger_ids)
 
     def only(self, topic, record_type):
         found = [(key, decode(value, record_type)) for t, key, value in self.records if t == topic]
@@ -57,6 +57,12 @@ async def test_a_rendered_message_goes_to_email_rendered_keyed_by_ip_with_its_me
     assert meta_key == rendered.message_id.encode() and meta == MessageRendered.of(rendered)
     assert published.topics() == ["email.rendered", "email.rendered.meta"]
     assert offsets == {TP: 41}
+
+
+async def test_the_metadata_of_a_triggered_send_names_its_trigger_rule():
+    published, _ = await run(encode(request(trigger_id="rule-7")))
+    _, meta = published.only("email.rendered.meta", MessageRendered)
+    assert meta.trigger_id == "rule-7"
 
 
 async def test_a_dropped_send_goes_to_email_delivery_keyed_by_message_id():

@@ -25,6 +25,7 @@ from mailstream.gateway.routes import (
     stats,
     suppressions,
     tokens,
+    triggers,
     users,
 )
 
@@ -41,6 +42,7 @@ ROUTERS = (
     suppressions.router,
     events.router,
     one_off_sends.router,
+    triggers.router,
 )
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",

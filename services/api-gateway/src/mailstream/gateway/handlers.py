@@ -53,7 +53,8 @@ def send_ids(account_id: int, send_id: str | None) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class SendCommand:
-    """One send to one recipient, from the single-send API or a one-off send of an email."""
+    """One send to one recipient, from the single-send API, a one-off send of an email or a
+    trigger rule (trigger_id: the rule; its email must be saved for automation)."""
 
     email_id: int
     to: str
@@ -67,6 +68,7 @@ class SendCommand:
     custom_properties: dict[str, Any] = field(default_factory=dict)
     send_at: datetime | None = None
     require_sending_domain: bool = False
+    trigger_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +107,11 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
     email = facts.emails.get((account_id, cmd.email_id))
     domain = rules.from_domain(cmd.from_) or (email.from_email.rpartition("@")[2].lower() if email else None)
     refusal = rules.refusal(
-        email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type) if email else None,
+        email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type, email.automation)
+        if email
+        else None,
         require_single_send_api=cmd.require_single_send_api,
+        require_automation=cmd.trigger_id is not None,
         to=cmd.to,
         from_=cmd.from_,
         recipient=facts.recipients.get((account_id, cmd.to.lower()), rules.RecipientFacts()),
@@ -123,6 +128,7 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
         requested_at=now,
         send_result=refusal.value if refusal else None,
         send_at=cmd.send_at if scheduled else None,
+        trigger_id=cmd.trigger_id,
     )
     contact = dict(cmd.contact_properties) if cmd.contact_properties and rules.valid_address(cmd.to) else None
     event = None
@@ -143,6 +149,7 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
             send_id=cmd.send_id,
             contact_properties=dict(cmd.contact_properties),
             custom_properties_json=json.dumps(cmd.custom_properties),
+            trigger_id=cmd.trigger_id,
         )
     return Prepared(row=row, contact=contact, event=event, scheduled=scheduled)
 

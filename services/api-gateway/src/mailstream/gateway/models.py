@@ -102,6 +102,7 @@ class EmailView(BaseModel):
     name: str
     state: Literal["DRAFT", "PUBLISHED", "ARCHIVED"]
     singleSendApi: bool
+    savedForAutomation: bool = False
     version: int
     subject: str
     fromName: str

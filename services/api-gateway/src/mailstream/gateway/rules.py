@@ -69,6 +69,7 @@ class EmailFacts:
     state: str
     single_send_api: bool
     subscription_type: str
+    automation: bool = False
 
 
 def from_domain(from_: str | None) -> str | None:
@@ -86,6 +87,7 @@ def refusal(
     from_: str | None,
     recipient: RecipientFacts,
     sending_domain_ok: bool | None = None,
+    require_automation: bool = False,
 ) -> SendResult | None:
     """The sendResult that ends a send at once, or None when it may go ahead.
 
@@ -93,8 +95,11 @@ def refusal(
     MARKETING one is refused for each. A previous hard bounce or spam report stops both.
     sending_domain_ok=False (the check is on and the From domain is not a verified sending
     domain of the account) ends it with UNCONFIGURED_SENDING_DOMAIN; None skips the check.
+    A trigger's send (require_automation) needs an email saved for automation.
     """
     if email is None or email.state == "ARCHIVED" or (require_single_send_api and not email.single_send_api):
+        return SendResult.MISSING_CONTENT
+    if require_automation and not email.automation:
         return SendResult.MISSING_CONTENT
     if not valid_address(to) or is_role_address(to):
         return SendResult.INVALID_TO_ADDRESS

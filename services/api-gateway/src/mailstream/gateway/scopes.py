@@ -14,7 +14,7 @@ from collections.abc import Iterable
 SEND, EMAILS, TOKENS, CONTACTS, STATS, ADMIN = "send", "emails", "tokens", "contacts", "stats", "admin"
 SCOPES: dict[str, str] = {
     SEND: "single sends, one-off sends, send statuses and cancel",
-    EMAILS: "emails (templates): create, edit, publish, clone, archive, convert",
+    EMAILS: "emails (templates): create, edit, publish, clone, archive, convert, save for automation, trigger rules",
     TOKENS: "SMTP tokens: create, list, view with statistics, password reset, delete",
     CONTACTS: "contacts and suppressions: upsert, read, list, delete, unbounce",
     STATS: "statistics and the email events listing",
@@ -39,6 +39,7 @@ ROUTE_SCOPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^/mailstream/v1/one-off", SEND),
         (r"^/marketing/(v3/transactional|transactional/[0-9-]+)/smtp-tokens", TOKENS),
         (r"^/mailstream/v1/emails(/|$)", EMAILS),
+        (r"^/mailstream/v1/triggers(/|$)", EMAILS),  # automation: which emails records send
         (r"^/mailstream/v1/contacts(/|$)", CONTACTS),
         (r"^/crm/v3/objects/contacts(/|$)", CONTACTS),
         (r"^/mailstream/v1/suppressions(/|$)", CONTACTS),

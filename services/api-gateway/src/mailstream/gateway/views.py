@@ -62,6 +62,7 @@ def email_view(email: EmailRow) -> dict[str, Any]:
         "name": email.name,
         "state": email.state,
         "singleSendApi": email.single_send_api,
+        "savedForAutomation": email.automation,
         "version": email.current_version,
         "subject": email.subject,
         "fromName": email.from_name,

@@ -35,6 +35,7 @@ class EmailFacts:
     current_version: int
     subscription_type: str
     from_email: str
+    automation: bool = False
 
 
 async def email_facts(pool: asyncpg.Pool, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], EmailFacts]:
@@ -43,7 +44,7 @@ async def email_facts(pool: asyncpg.Pool, keys: Sequence[tuple[int, int]]) -> di
         return {}
     rows = await pool.fetch(
         """SELECT e.id, e.account_id, e.state, e.single_send_api, e.current_version, v.subscription_type,
-                  v.from_email
+                  v.from_email, e.automation
            FROM unnest($1::bigint[], $2::bigint[]) AS q(account_id, email_id)
            JOIN emails e ON e.account_id = q.account_id AND e.id = q.email_id
            JOIN email_versions v ON v.email_id = e.id AND v.version = e.current_version""",
@@ -95,16 +96,18 @@ class RequestRow:
     requested_at: datetime
     send_result: str | None = None  # set when the gateway itself ends the send
     send_at: datetime | None = None
+    trigger_id: str | None = None  # the automation trigger rule that made the send
 
 
 INSERT_REQUESTS = """
 INSERT INTO send_requests (status_id, message_id, account_id, send_id, email_id, recipient, requested_at,
-                           send_result, completed_at, send_at)
+                           send_result, completed_at, send_at, trigger_id)
 SELECT u.status_id, u.message_id, u.account_id, u.send_id, u.email_id, u.recipient, u.requested_at, u.send_result,
-       CASE WHEN u.send_result IS NULL THEN NULL ELSE u.requested_at END, u.send_at
+       CASE WHEN u.send_result IS NULL THEN NULL ELSE u.requested_at END, u.send_at, u.trigger_id
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[],
-            $8::text[], $9::timestamptz[])
-     AS u(status_id, message_id, account_id, send_id, email_id, recipient, requested_at, send_result, send_at)
+            $8::text[], $9::timestamptz[], $10::uuid[])
+     AS u(status_id, message_id, account_id, send_id, email_id, recipient, requested_at, send_result, send_at,
+          trigger_id)
 ON CONFLICT DO NOTHING  -- a repeated sendId (its ids are derived from it: the primary key too)
 RETURNING status_id
 """
@@ -128,6 +131,7 @@ async def insert_requests(conn: asyncpg.Connection, rows: Sequence[RequestRow]) 
         [r.requested_at for r in ordered],
         [r.send_result for r in ordered],
         [r.send_at for r in ordered],
+        [r.trigger_id for r in ordered],
     )
     return {r["status_id"] for r in inserted}
 

@@ -32,11 +32,12 @@ class EmailRow:
     published_at: datetime | None
     archived_at: datetime | None
     cloned_from: int | None
+    automation: bool = False
 
 
 EMAIL_COLUMNS = """e.id, e.account_id, e.name, e.state, e.single_send_api, e.current_version,
     v.subject, v.from_name, v.from_email, v.reply_to, v.html, v.text_body, v.subscription_type,
-    v.tracking, e.created_at, e.updated_at, e.published_at, e.archived_at, e.cloned_from"""
+    v.tracking, e.created_at, e.updated_at, e.published_at, e.archived_at, e.cloned_from, e.automation"""
 EMAIL_FROM = "FROM emails e JOIN email_versions v ON v.email_id = e.id AND v.version = e.current_version"
 CONTENT = ("subject", "from_name", "from_email", "reply_to", "html", "text_body", "subscription_type", "tracking")
 
@@ -139,6 +140,17 @@ async def convert_to_single_send_api(pool: asyncpg.Pool, account_id: int, email_
     """Only a draft converts; False when the email is not a draft (any more)."""
     done = await pool.fetchval(
         """UPDATE emails SET single_send_api = true, updated_at = now()
+           WHERE account_id = $1 AND id = $2 AND state = 'DRAFT' RETURNING true""",
+        account_id,
+        email_id,
+    )
+    return bool(done)
+
+
+async def save_for_automation(pool: asyncpg.Pool, account_id: int, email_id: int) -> bool:
+    """Only a draft is saved for automation; False when the email is not a draft (any more)."""
+    done = await pool.fetchval(
+        """UPDATE emails SET automation = true, updated_at = now()
            WHERE account_id = $1 AND id = $2 AND state = 'DRAFT' RETURNING true""",
         account_id,
         email_id,

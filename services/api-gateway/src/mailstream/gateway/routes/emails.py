@@ -171,3 +171,18 @@ async def convert(email_id: ObjectId, account: Account, deps: Deps) -> dict[str,
         )
     await deps.email_changed(email_id)
     return email_view(await _get(deps, account, email_id))
+
+
+@router.post("/{email_id}/save-for-automation", response_model=EmailView)
+async def save_for_automation(email_id: ObjectId, account: Account, deps: Deps) -> dict[str, Any]:
+    """The email becomes usable by trigger rules (docs/automation.md). As with the single-send API,
+    only a draft is saved; a published email answers 409: clone it and save the clone."""
+    email = await _get(deps, account, email_id)
+    if not email.automation and not await emails.save_for_automation(deps.pool, account, email_id):
+        email = await _get(deps, account, email_id)
+        raise conflict(
+            f"Email {email_id} is {email.state.lower()}: only drafts can be saved for automation; "
+            "clone it and save the clone"
+        )
+    await deps.email_changed(email_id)
+    return email_view(await _get(deps, account, email_id))

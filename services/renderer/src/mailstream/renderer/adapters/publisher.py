@@ -4,7 +4,7 @@ unreadable records on email.dead-letter. Returns once Kafka acknowledged all of 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from mailstream.core.kafka import ReliableProducer
 from mailstream.schemas import DeliveryAttempted, EmailRendered, MessageRendered, RecordDeadLettered, encode
@@ -14,12 +14,13 @@ Record = tuple[str, bytes | None, bytes]
 Published = EmailRendered | DeliveryAttempted | RecordDeadLettered
 
 
-def records_of(events: Iterable[Published]) -> list[Record]:
+def records_of(events: Iterable[Published], trigger_ids: Mapping[str, str] | None = None) -> list[Record]:
+    """trigger_ids: message id -> the automation trigger rule of its send (on the metadata record)."""
     records: list[Record] = []
     for event in events:
         if isinstance(event, EmailRendered):
             records.append((RENDERED.name, event.sending_ip.encode(), encode(event)))
-            meta = MessageRendered.of(event)
+            meta = MessageRendered.of(event, trigger_id=(trigger_ids or {}).get(event.message_id))
             records.append((RENDERED_META.name, meta.message_id.encode(), encode(meta)))
         elif isinstance(event, DeliveryAttempted):
             records.append((DELIVERY.name, event.message_id.encode(), encode(event)))
@@ -32,5 +33,5 @@ class Publisher:
     def __init__(self, producer: ReliableProducer) -> None:
         self.producer = producer
 
-    async def publish(self, events: Iterable[Published]) -> None:
-        await self.producer.send_all(records_of(events))
+    async def publish(self, events: Iterable[Published], trigger_ids: Mapping[str, str] | None = None) -> None:
+        await self.producer.send_all(records_of(events, trigger_ids))

@@ -1,0 +1,3 @@
+from mailstream.gateway.triggers.main import run
+
+run()
