@@ -46,6 +46,7 @@ def test_compose_replica_counts_are_settable_and_a_replicated_port_becomes_a_ran
     assert {n: s.get("deploy", {}).get("replicas") for n, s in compose()["services"].items() if "deploy" in s} == {
         "gateway": 1,
         "fanout": 1,
+        "triggers": 1,
         "renderer": 1,
         "sender": 1,
         "tracker": 1,

@@ -25,6 +25,7 @@ SETTINGS = {
     "sender": "mailstream.sender.settings:SenderSettings",
     "tracker": "mailstream.tracker.settings:TrackerSettings",
     "fanout": "mailstream.gateway.settings:GatewaySettings",  # the gateway's image, another command
+    "triggers": "mailstream.gateway.triggers.settings:TriggerSettings",  # the same
 }
 CONSUMERS = {"renderer", "sender", "tracker"}  # their BatchLoop names label mailstream_consumer_lag
 
