@@ -79,6 +79,9 @@ class FakeTokens:
         row = self.rows.get(token_id)
         return row if row is not None and row.account_id == account_id else None
 
+    async def list_tokens(self, pool, account_id, *, after, limit, campaign_name, email_campaign_id):
+        return [r for r in self.rows.values() if r.account_id == account_id][:limit]
+
 
 @pytest.fixture
 def fake_auth() -> FakeAuth:
@@ -90,6 +93,7 @@ def fake_tokens(monkeypatch) -> FakeTokens:
     fake = FakeTokens()
     monkeypatch.setattr(tokens_store, "create_token", fake.create_token)
     monkeypatch.setattr(tokens_store, "get_token", fake.get_token)
+    monkeypatch.setattr(tokens_store, "list_tokens", fake.list_tokens)
 
     async def no_stats(pool, account_id, dimension, dimension_id):
         return None
@@ -221,6 +225,19 @@ async def test_a_new_token_shows_its_password_once_and_uncached(fake_auth, fake_
         assert "cannot be shown again" in page.text
         shown = page.text.split('id="token-password" type="text" readonly value="')[1].split('"')[0]
         assert passwords.verify_password(row.password_hash, shown)
+
+
+async def test_the_token_pages_carry_the_sessions_csrf_token_in_every_form(fake_auth, fake_tokens):
+    fake_tokens.add("ours", ACCOUNT)
+    fake_tokens.add("theirs", OTHER)
+    async with console(fake_auth) as client:
+        for path in ("/console/tokens", "/console/tokens/ours/reset", "/console/tokens/ours/delete"):
+            page = await client.get(path)
+            assert page.status_code == 200, path
+            forms = page.text.count("<form")
+            assert forms >= 2 and page.text.count(f'name="csrf" value="{CSRF}"') == forms, path
+        listed = (await client.get("/console/tokens")).text
+        assert "ours" in listed and "theirs" not in listed
 
 
 async def test_another_accounts_token_answers_404(fake_auth, fake_tokens):

@@ -22,7 +22,7 @@ NAV = (
 SECURITY_HEADERS = {
     # no inline scripts or styles, nothing from elsewhere; the preview iframe is sandboxed (srcdoc)
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
         "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

@@ -131,7 +131,9 @@ def safe_next(value: str | None) -> str:
     return "/console/emails"
 
 
-def login_page(request: Request, *, status: int = 200, error: str = "", email: str = "") -> Response:
+def login_page(
+    request: Request, *, status: int = 200, error: str = "", email: str = "", next_path: str | None = None
+) -> Response:
     token = new_token()
     page = render_page(
         request,
@@ -141,7 +143,7 @@ def login_page(request: Request, *, status: int = 200, error: str = "", email: s
         login_csrf=token,
         error=error,
         email=email,
-        next=safe_next(request.query_params.get("next")),
+        next=safe_next(next_path or request.query_params.get("next")),
     )
     page.set_cookie(LOGIN_COOKIE, token, **flags(request, max_age=3600))
     return page
@@ -161,15 +163,21 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     fields = await form_fields(request)
     if not same_token(request.cookies.get(LOGIN_COOKIE), fields.get("csrf")):
-        return login_page(request, status=403, error=CSRF_MESSAGE)
+        return login_page(request, status=403, error=CSRF_MESSAGE, next_path=fields.get("next"))
     email, password = fields.get("email", ""), fields.get("password", "")
     session_id, wait = await auth_of(request).sign_in(email, password)
     if wait:
         return login_page(
-            request, status=429, email=email, error=f"Too many failed sign-ins: try again in {int(wait) + 1} seconds."
+            request,
+            status=429,
+            email=email,
+            error=f"Too many failed sign-ins: try again in {int(wait) + 1} seconds.",
+            next_path=fields.get("next"),
         )
     if session_id is None:
-        return login_page(request, status=401, email=email, error="Wrong email or password.")
+        return login_page(
+            request, status=401, email=email, error="Wrong email or password.", next_path=fields.get("next")
+        )
     answer = see(safe_next(fields.get("next")))
     answer.set_cookie(SESSION_COOKIE, session_id, **flags(request, max_age=int(auth_of(request).session_s)))
     answer.delete_cookie(LOGIN_COOKIE, path=console_auth.COOKIE_PATH)

@@ -1,9 +1,14 @@
-// Progressive enhancement only: the copy buttons. Every page works without this file.
+// Progressive enhancement only: the copy buttons. Every page works without this file (the
+// values are in read-only fields, ready to select).
 document.querySelectorAll("button[data-copy]").forEach((button) => {
   const field = document.getElementById(button.dataset.copy);
   if (!field) return;
+  const label = document.createElement("span");
+  label.className = "visually-hidden";
+  label.textContent = " " + (field.labels[0] ? field.labels[0].textContent : "value");
+  const word = document.createTextNode("Copy");
+  button.replaceChildren(word, label);
   button.hidden = false;
-  button.setAttribute("aria-label", "Copy " + (field.labels[0] ? field.labels[0].textContent : "value"));
   button.addEventListener("click", async () => {
     field.select();
     try {
@@ -11,7 +16,7 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     } catch (e) {
       document.execCommand("copy");
     }
-    button.textContent = "Copied";
-    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    word.textContent = "Copied";
+    setTimeout(() => { word.textContent = "Copy"; }, 2000);
   });
 });
