@@ -10,17 +10,18 @@ from mailstream.gateway.console.pages import STATIC, static_file
 from mailstream.gateway.console.routes import router
 
 
-def mount(app: FastAPI, *, cookie_secure: bool | None = None, session_s: float | None = None) -> None:
-    """Serves the console on `app` (whose state.deps holds the pool); settings from the environment
-    (MAILSTREAM_CONSOLE_*) unless given."""
-    if cookie_secure is None or session_s is None:
-        from mailstream.gateway.settings import GatewaySettings
+def mount(app: FastAPI) -> None:
+    """Serves the console on `app` (whose state.deps holds the pool), with the settings of the
+    environment (MAILSTREAM_CONSOLE_*, and the SMTP AUTH throttle's window for failed sign-ins)."""
+    from mailstream.gateway.settings import GatewaySettings
 
-        settings = GatewaySettings.from_env()
-        cookie_secure = settings.console_cookie_secure if cookie_secure is None else cookie_secure
-        session_s = settings.console_session_s if session_s is None else session_s
-    app.state.console_auth = ConsoleAuth(app.state.deps.pool, session_s=session_s)
-    app.state.console_cookie_secure = cookie_secure
+    settings = GatewaySettings.from_env()
+    app.state.console_auth = ConsoleAuth(
+        app.state.deps.pool,
+        session_s=settings.console_session_s,
+        failure_window_s=settings.smtp_auth_failure_window,
+    )
+    app.state.console_cookie_secure = settings.console_cookie_secure
     app.include_router(router)
 
     @app.get("/console/static/{name}", include_in_schema=False)

@@ -8,7 +8,8 @@ PostgreSQL), the per-session CSRF token, and the cookie flags.
 - Cookies are HttpOnly, SameSite=Lax, Path=/console, and Secure when the request came over https
   (or always, with MAILSTREAM_CONSOLE_COOKIE_SECURE).
 - Failed sign-ins are counted per address in the gateway's auth-failure table (the SMTP AUTH
-  throttle's), so a password cannot be guessed quickly, whichever replica is asked.
+  throttle's, with its window: each claim purges older rows, so both must use one window), so a
+  password cannot be guessed quickly, whichever replica is asked.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ SESSION_COOKIE = "mailstream_console"
 LOGIN_COOKIE = "mailstream_console_login"  # the sign-in form's double-submit CSRF token
 COOKIE_PATH = "/console"
 TOKEN_BYTES = 32
-LOGIN_MAX_FAILURES = 10  # per address, in LOGIN_FAILURE_WINDOW_S
-LOGIN_FAILURE_WINDOW_S = 900.0
+LOGIN_MAX_FAILURES = 10  # per address, in the SMTP AUTH throttle's window (they share its table and purge)
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -80,10 +80,10 @@ def password_problem(password: str) -> str | None:
 class ConsoleAuth:
     """Sessions and passwords in PostgreSQL (users and console_sessions, both the gateway's)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, session_s: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, session_s: float, failure_window_s: float) -> None:
         self.pool = pool
         self.session_s = session_s
-        self.failures = PgAuthFailures(pool, max_failures=LOGIN_MAX_FAILURES, window_s=LOGIN_FAILURE_WINDOW_S)
+        self.failures = PgAuthFailures(pool, max_failures=LOGIN_MAX_FAILURES, window_s=failure_window_s)
 
     async def sign_in(self, email: str, password: str) -> tuple[str | None, float]:
         """(new session id, 0) when a user of some account has this email and password; (None, 0)
