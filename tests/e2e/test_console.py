@@ -21,10 +21,9 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from playwright import async_api as playwright_api
 
 pytestmark = pytest.mark.e2e
-
-playwright_api = pytest.importorskip("playwright.async_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = "http://127.0.0.1:8080"
@@ -179,6 +178,7 @@ async def test_sign_in_with_the_password_the_cli_set_and_sign_out(page, user):
 async def test_an_email_made_in_the_browser_is_sent_through_the_api_personalized(page, user, api, sink, unique_address):
     await sign_in(page, user)
     await page.get_by_role("link", name="New email").click()
+    await shot(page, "02-new-email")
     await page.get_by_label("Name (internal)").fill("Order shipped")
     await page.get_by_label("Subject").fill("Order {{ custom.order_id }} shipped")
     await page.get_by_label("From name").fill("Shop")
@@ -210,7 +210,7 @@ async def test_an_email_made_in_the_browser_is_sent_through_the_api_personalized
     await page.get_by_role("link", name="Emails", exact=True).click()
     row = page.get_by_role("row").filter(has_text="Order shipped")
     assert "Draft" in await row.inner_text() and "Transactional" in await row.inner_text()
-    await shot(page, "02-emails")
+    await shot(page, "02-emails-list")
 
     to = unique_address()
     sent = await api.post(
@@ -304,6 +304,7 @@ async def test_a_token_made_in_the_browser_authenticates_until_reset_and_delete(
     await page.goto(f"{GATEWAY}/console/tokens")
     await page.get_by_role("row").filter(has_text=campaign).get_by_role("link", name="Delete").click()
     assert "Its password stops working at once" in await page.locator("main").inner_text()
+    await shot(page, "07b-token-delete-confirm")
     await page.get_by_role("button", name="Delete the token").click()
     await page.get_by_text(f"Token {token_id} deleted").wait_for()
     assert await page.get_by_role("row").filter(has_text=campaign).count() == 0
@@ -335,6 +336,7 @@ async def test_another_accounts_user_sees_none_of_its_objects(page, user, api):
         answer = await page.goto(f"{GATEWAY}{path}")
         assert answer.status == 404, path
         assert "Not found" in await page.locator("h1").inner_text()
+    await shot(page, "11-not-found")
     await page.goto(f"{GATEWAY}/console/tokens")
     assert "Secret campaign" not in await page.content()
     await page.goto(f"{GATEWAY}/console/domains")
@@ -447,6 +449,29 @@ async def test_every_screen_has_no_serious_accessibility_violation(page, user, a
         if serious:
             found[path] = serious
     assert found == {}
+
+
+async def test_the_console_works_without_javascript(browser, user):
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    try:
+        await sign_in(page, user)
+        await page.get_by_role("link", name="SMTP tokens").click()
+        await page.get_by_label("Campaign name").fill("No script")
+        await page.get_by_role("button", name="Generate token").click()
+        await page.get_by_text("it cannot be shown again").wait_for()
+        password = page.get_by_label("Password", exact=True)
+        assert len(await password.input_value()) >= 32 and await password.get_attribute("readonly") is not None
+        assert await page.get_by_role("button", name="Copy").count() == 0  # the copy buttons need the script
+        await page.get_by_role("link", name="Emails", exact=True).click()
+        await page.get_by_role("link", name="New email").click()
+        await page.get_by_label("Name (internal)").fill("No script")
+        await page.get_by_label("Subject").fill("Hi {{ contact.firstname }}")
+        await page.get_by_label("From address").fill("a@shop.example")
+        await page.get_by_role("button", name="Create draft").click()
+        await page.locator("#preview-subject").get_by_text("Hi Ada").wait_for()
+    finally:
+        await context.close()
 
 
 async def test_keyboard_reaches_the_skip_link_first_and_it_shows(page, user):

@@ -240,6 +240,12 @@ async def test_the_token_pages_carry_the_sessions_csrf_token_in_every_form(fake_
         assert "ours" in listed and "theirs" not in listed
 
 
+async def test_a_token_without_a_campaign_name_is_refused_on_the_form(fake_auth, fake_tokens):
+    async with console(fake_auth) as client:
+        page = await client.post("/console/tokens", data={"csrf": CSRF, "campaignName": "  "})
+        assert page.status_code == 400 and "campaignName" in page.text and fake_tokens.rows == {}
+
+
 async def test_another_accounts_token_answers_404(fake_auth, fake_tokens):
     fake_tokens.add("theirs", OTHER)
     fake_tokens.add("ours", ACCOUNT)

@@ -379,7 +379,14 @@ async def token_create(request: Request, session: User) -> Response:
             deps.pool, session.account_id, after=0, limit=100, campaign_name=None, email_campaign_id=None
         )
         return render_page(
-            request, "tokens.html", status=400, title="SMTP tokens", tokens=rows, errors=validation_messages(exc)
+            request,
+            "tokens.html",
+            status=400,
+            title="SMTP tokens",
+            tokens=rows,
+            more=False,
+            errors=validation_messages(exc),
+            notice="",
         )
     password, password_hash = await token_api._new_password()
     token = await tokens_store.create_token(
