@@ -173,6 +173,7 @@ mailstream is running ($((SECONDS - started)) s).
   its sending domain:    $DEMO_DOMAIN (verified; dedicated IPs 127.0.0.2, 127.0.0.3: pool "pair")
   HTTP API:              http://127.0.0.1:8080  (POST /marketing/v3/transactional/single-email/send)
   SMTP submission:       127.0.0.1:2587 (STARTTLS), 127.0.0.1:2465 (implicit TLS)
+  admin console:         http://127.0.0.1:8080/console  (a user's password: mailstream users set-password, docs/console.md)
   tracking:              http://127.0.0.1:8090
   mail sink:             smtp 127.0.0.1:2525, messages at http://127.0.0.1:8025/api/messages
   Kafka:                 127.0.0.1:9092      PostgreSQL: 127.0.0.1:5432      DNS: 127.0.0.1:$DNS_PORT

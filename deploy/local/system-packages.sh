@@ -3,12 +3,14 @@
 #   dnsmasq-base  a real DNS server: the stack's development DNS and the sender's direct-to-MX tests (binary only, no service)
 #   swaks         a real SMTP client for the submission server's tests (+ its STARTTLS modules)
 #   prometheus    promtool: checks the scrape configs and alert rules and runs their unit tests (the server is not started)
+#   chromium      the headless browser the console's end-to-end tests drive with Playwright (tests/e2e/test_console.py)
 source "$(dirname "$0")/lib.sh"
 
 needed=()
 command -v dnsmasq >/dev/null || needed+=(dnsmasq-base)
 command -v swaks >/dev/null || needed+=(swaks)
 command -v promtool >/dev/null || needed+=(prometheus)
+command -v chromium >/dev/null || needed+=(chromium)
 for pkg in libnet-ssleay-perl libio-socket-ssl-perl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || needed+=("$pkg")
 done

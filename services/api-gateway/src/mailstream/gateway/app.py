@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mailstream.core.db import database_reachable
+from mailstream.gateway import console
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.errors import install_error_handlers
 from mailstream.gateway.http_metrics import HttpMetrics
@@ -62,6 +63,7 @@ def create_app(deps: Dependencies) -> FastAPI:
     app.add_middleware(HttpMetrics)
     for router in ROUTERS:
         app.include_router(router)
+    console.mount(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -95,6 +95,12 @@ class GatewaySettings(CommonSettings):
         True, "Run the re-verification of sending domains in this replica (one replica at a time checks, by lock)"
     )
 
+    # Admin console (issue 17)
+    console_cookie_secure: bool = setting(
+        False, "Console cookies are always Secure (else only when the request came over https, X-Forwarded-Proto too)"
+    )
+    console_session_s: float = setting(43200.0, "Seconds a console sign-in lasts (12 h)")
+
     def domain_config(self) -> DomainConfig:
         return DomainConfig(
             policy_dir=self.policy_dir,
