@@ -3,12 +3,14 @@
 
 from mailstream.core.settings import CommonSettings
 from mailstream.gateway.settings import GatewaySettings
+from mailstream.gateway.triggers.settings import TriggerSettings
 from mailstream.renderer.settings import RendererSettings
 from mailstream.sender.settings import SenderSettings
 from mailstream.tracker.settings import TrackerSettings
 
 SERVICES = [
     ("gateway", GatewaySettings),
+    ("triggers", TriggerSettings),  # the gateway's settings and its own
     ("renderer", RendererSettings),
     ("sender", SenderSettings),
     ("tracker", TrackerSettings),
@@ -22,7 +24,7 @@ def main() -> None:
         rows[variable], used[variable] = (default, description), ["all"]
     for service, settings in SERVICES:
         for variable, default, description in settings.describe():
-            if "all" in used.get(variable, []):
+            if "all" in used.get(variable, []) or (service == "triggers" and variable in used):
                 continue
             rows.setdefault(variable, (default, description))
             used.setdefault(variable, []).append(service)
