@@ -4,6 +4,7 @@ per-session token of every other form, the throttle's answer, and account scopin
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -281,6 +282,18 @@ def test_a_missing_custom_property_is_an_inline_error():
 def test_the_preview_is_sandboxed():
     shown = render_preview("{{ ''.__class__.__mro__ }}", "ok", {}, {})
     assert shown.errors and "unsafe" in shown.errors[0] and shown.html == "ok"
+
+
+def test_the_preview_has_the_renderers_work_limits():
+    """Nested loops that would run for hours stop at the renderer's loop budget, inline."""
+    started = time.monotonic()
+    html = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+    shown = render_preview("Hi", html, {}, {})
+    assert time.monotonic() - started < 2
+    assert shown.errors == (
+        "HTML: template limit exceeded: more than 10000 loop iterations (a send would end HUBL_LIMIT_EXCEEDED)",
+    )
+    assert "limit exceeded" in render_preview("Hi", "{{ 'x' * 10**9 }}", {}, {}).errors[0]
 
 
 def test_sample_properties_must_be_a_json_object():

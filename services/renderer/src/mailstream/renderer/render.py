@@ -19,8 +19,7 @@ from jinja2 import Template, TemplateError, UndefinedError
 from jinja2.sandbox import SecurityError
 
 from mailstream.core.retry import MailstreamError
-from mailstream.renderer.mime import keeps_whitespace
-from mailstream.renderer.sandbox import (
+from mailstream.core.sandbox import (
     LenientProperties,
     LimitExceeded,
     Properties,
@@ -28,6 +27,7 @@ from mailstream.renderer.sandbox import (
     render_bounded,
     start_budget,
 )
+from mailstream.renderer.mime import keeps_whitespace
 from mailstream.renderer.tracking import mark_links, strip_marks
 from mailstream.schemas import SendResult
 

@@ -1,13 +1,10 @@
 """The editor's preview: an email's subject and HTML rendered against a sample contact and custom
-properties, by the renderer's rules (the gateway does not import the renderer service):
+properties in the renderer's own sandbox (mailstream.core.sandbox: the same rules and work limits):
 
-- Jinja2's immutable sandbox, autoescaping the HTML;
+- Jinja2's immutable sandbox, autoescaping the HTML, loops, output and time bounded per render;
 - `{{ custom.x }}` missing is an error (a send would end MISSING_TEMPLATE_PROPERTIES): shown inline;
 - `{{ contact.x }}` missing renders empty, and `|default(...)` applies to it;
 - `{{ unsubscribe_link }}` is a placeholder link.
-
-The renderer's work limits (loop budget, output size) are not repeated here: the preview renders
-one sample with a short output cap, and a send is still rendered (and limited) by the renderer.
 """
 
 from __future__ import annotations
@@ -16,39 +13,27 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError
+
+from mailstream.core.sandbox import (
+    LenientProperties,
+    LimitExceeded,
+    MailSandbox,
+    Properties,
+    render_bounded,
+    start_budget,
+)
 
 MAX_PREVIEW_CHARS = 500_000
 UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.example/preview"
 
 
-class Properties(dict):
-    """custom.*: a missing key is strictly undefined."""
-
-    lenient = False
-
-
-class LenientProperties(Properties):
-    """contact.*: a missing key renders empty."""
-
-    lenient = True
-
-
-class PreviewSandbox(ImmutableSandboxedEnvironment):
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, Properties):
-            return obj[attribute] if attribute in obj else self._missing(obj, attribute)
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        if isinstance(obj, Properties) and argument not in obj:
-            return self._missing(obj, argument)
-        return super().getitem(obj, argument)
+class PreviewSandbox(MailSandbox):
+    """The renderer's sandbox; a missing custom property's error says what a send would do."""
 
     def _missing(self, obj: Properties, name: Any) -> Undefined:
         if obj.lenient:
-            return ChainableUndefined(obj=obj, name=name)
+            return super()._missing(obj, name)
         hint = f"missing custom property {name!r}: a send without it ends MISSING_TEMPLATE_PROPERTIES"
         return self.undefined(hint=hint, obj=obj, name=name)
 
@@ -83,9 +68,12 @@ def parse_sample(text: str, what: str) -> tuple[dict[str, Any], str | None]:
 
 def _render(env: PreviewSandbox, source: str, context: dict[str, Any], part: str) -> tuple[str, str | None]:
     try:
-        out = env.from_string(source).render(context)
+        start_budget()
+        out = render_bounded(env.compile_template(source), context)
     except UndefinedError as exc:
         return "", f"{part}: {exc}"
+    except LimitExceeded as exc:
+        return "", f"{part}: template limit exceeded: {exc} (a send would end HUBL_LIMIT_EXCEEDED)"
     except TemplateError as exc:
         return "", f"{part}: {type(exc).__name__}: {exc}"
     except Exception as exc:  # a template's own error (1/0, bad types) is the preview's answer

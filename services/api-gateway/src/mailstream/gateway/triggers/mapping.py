@@ -19,6 +19,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.exceptions import SecurityError
 
+from mailstream.core.sandbox import render_bounded, start_budget
 from mailstream.gateway.handlers import SendCommand
 from mailstream.gateway.triggers.rule import MAX_SEND_ID, Condition, TriggerRule
 
@@ -106,7 +107,8 @@ def contact_value(value: Any) -> str:
 
 def render_send_id(rule: TriggerRule, record: dict[str, Any]) -> str:
     try:
-        send_id = rule.send_id.render({**record, "record": record}).strip()
+        start_budget()
+        send_id = render_bounded(rule.send_id, {**record, "record": record}).strip()
     except (TemplateError, SecurityError, TypeError, ValueError) as exc:
         raise PathError(f"sendIdTemplate: {type(exc).__name__}: {exc}") from None
     if not send_id:

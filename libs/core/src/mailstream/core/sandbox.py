@@ -1,4 +1,6 @@
 """The Jinja2 sandbox customer templates run in: no Python internals, no files, bounded work.
+Shared by the renderer (every message) and the gateway's console (the editor's preview), so that
+a preview is rendered by the same rules and limits as the message.
 
 - `ImmutableSandboxedEnvironment`: no `__class__`/`__mro__`, no mutation of lists or dicts, no
   loader (so no `{% include %}` of files).
