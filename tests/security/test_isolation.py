@@ -22,6 +22,7 @@ BODIES = {
     ("patch", "/mailstream/v1/emails/{email_id}"): {"subject": "taken over"},
     ("put", "/mailstream/v1/contacts/{email}"): {"properties": {"plan": "taken over"}},
     ("post", "/mailstream/v1/suppressions/{email}/unbounce"): {"reason": "taken over"},
+    ("patch", "/mailstream/v1/triggers/{trigger_id}"): {"name": "taken over"},
 }
 # Upserts keyed by a natural key: another account writing the same key writes its own object
 # (called last, so the reads before see the owner's object only).
@@ -67,7 +68,25 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
     later = {"emailId": email_id, "audience": {"addresses": [contact]}, "sendAt": "2099-01-01T00:00:00Z"}
     one_off = await api.post("/mailstream/v1/one-off-sends", headers=h.auth(key), json=later)
     assert one_off.status_code == 201, one_off.text
+    draft = {"name": f"Receipt {marker}", "subject": "Receipt", "fromEmail": "orders@shop.example", "html": "<p>x</p>"}
+    created = await api.post(h.EMAILS, headers=h.auth(key), json=draft)
+    assert created.status_code == 201, created.text
+    automated = created.json()["emailId"]
+    saved = await api.post(f"{h.EMAILS}/{automated}/save-for-automation", headers=h.auth(key))
+    assert saved.status_code == 200, saved.text
+    rule = {
+        "name": f"Rule {marker}",
+        "sourceTopic": f"iso-orders-{uuid.uuid4().hex[:8]}",
+        "recordFormat": "JSON",
+        "emailId": automated,
+        "recipientField": "email",
+        "sendIdTemplate": "order-{{ order_id }}",
+        "enabled": False,
+    }
+    trigger = await api.post("/mailstream/v1/triggers", headers=h.auth(key), json=rule)
+    assert trigger.status_code == 201, trigger.text
     ids = {
+        "trigger_id": str(trigger.json()["id"]),
         "one_off_send_id": one_off.json()["id"],
         "email_id": str(email_id),
         "status_id": sent.json()["statusId"],
