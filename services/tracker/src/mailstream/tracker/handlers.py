@@ -144,13 +144,13 @@ LATE_BOUNCE_DELTA: Delta = {"delivered": -1, "bounced": 1}
 def increments(plan: BatchPlan, written: Written) -> Increments:
     result: Increments = []
     rendered = {uuid.UUID(m.message_id): m for m, _ in plan.tracked}
+    known = [*rendered.values(), *written.messages.values()]
+    rule_of = {uuid.UUID(m.message_id): m.trigger_id for m in known if m.trigger_id}
 
     def trigger_of(message_id: str | None) -> str | None:
-        if not message_id:
+        if not rule_of or not message_id:  # a batch without a rule's send costs nothing more
             return None
-        key = uuid.UUID(message_id)
-        msg = rendered.get(key) or written.messages.get(key)
-        return msg.trigger_id if msg else None
+        return rule_of.get(uuid.UUID(message_id))
 
     def add(account_id: int, email_id: int | None, token: str | None, delta: Delta, trigger: str | None) -> None:
         if delta:
