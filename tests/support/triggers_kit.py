@@ -67,7 +67,7 @@ def json_records(orders: Iterable[dict]) -> list[tuple[bytes, bytes]]:
     return [(o["order_id"].encode(), json.dumps(o).encode()) for o in orders]
 
 
-async def receipt_email(api: httpx.AsyncClient, headers: dict) -> int:
+async def receipt_email(api: httpx.AsyncClient, headers: dict, *, tracking: bool = False) -> int:
     created = await api.post(
         "/mailstream/v1/emails",
         headers=headers,
@@ -78,7 +78,7 @@ async def receipt_email(api: httpx.AsyncClient, headers: dict) -> int:
             "fromEmail": "orders@shop.example",
             "html": RECEIPT_HTML,
             "subscriptionType": "TRANSACTIONAL",
-            "tracking": False,
+            "tracking": tracking,
         },
     )
     assert created.status_code == 201, created.text

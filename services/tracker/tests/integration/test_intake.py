@@ -178,6 +178,49 @@ async def test_one_batch_of_every_topic_lands_in_one_transaction_with_its_counts
     assert h.dead == []
 
 
+async def test_a_trigger_rules_sends_are_counted_for_the_rule_by_their_later_events_too(pool):
+    """The rule id comes only with email.rendered.meta: deliveries, opens and unsubscribes of later
+    batches find it through the tracked message (issue 16)."""
+    h = Harness(pool)
+    rule = str(uuid.uuid4())
+    m1, r1 = h.meta(trigger_id=rule)
+    m2, r2 = h.meta(trigger_id=rule)
+    other, r3 = h.meta()  # not a rule's send
+    await h.intake(h.batch(r1, r2, r3, h.delivery(m1)))  # rendered and delivered in one batch
+    assert await stats_of(pool, h.account, "trigger", rule) == {"sent": 2, "delivered": 1}
+    query = "SELECT trigger_id FROM tracked_messages WHERE message_id = $1"
+    stored = await pool.fetchval(query, uuid.UUID(m1.message_id))
+    assert stored == rule
+    await h.intake(
+        h.batch(
+            h.delivery(m2, DeliveryOutcome.BOUNCED, bounce_class="hard:InvalidRecipient", smtp_code=550),
+            h.delivery(other),
+            h.engagement(m1),
+            h.engagement(m1, machine=True),
+            h.engagement(m1, EngagementKind.CLICK),
+            h.engagement(other),
+            h.unsubscribe(m1),
+        )
+    )
+    assert await stats_of(pool, h.account, "trigger", rule) == {
+        "sent": 2,
+        "delivered": 1,
+        "bounced": 1,
+        "opens_total": 2,
+        "opens_unique_human": 1,
+        "opens_machine": 1,
+        "clicks_total": 1,
+        "clicks_unique_human": 1,
+        "unsubscribes": 1,
+    }
+    account = await stats_of(pool, h.account)
+    assert (account["sent"], account["delivered"], account["opens_total"]) == (3, 2, 3)
+    dimensions = await pool.fetch(
+        "SELECT DISTINCT dimension FROM stats_counters WHERE account_id = $1 ORDER BY 1", h.account
+    )
+    assert [r[0] for r in dimensions] == ["account", "email", "token", "trigger"]
+
+
 async def test_a_batch_read_again_is_refused_whole_and_counts_nothing_twice(pool):
     h = Harness(pool)
     m, r = h.meta()

@@ -39,6 +39,14 @@ def test_each_event_counts_for_the_account_the_email_and_the_token():
     assert StatsKey.decode(StatsKey(1, "token", "a/b").encode()) == StatsKey(1, "token", "a/b")
 
 
+def test_a_send_of_a_trigger_rule_counts_for_the_rule_too():
+    rule = "0b8f4c1e-7a55-4d3e-9c41-5f2a6b7c8d90"
+    expected = [StatsKey(1, "account", "1"), StatsKey(1, "email", "7"), StatsKey(1, "trigger", rule)]
+    assert keys_for(1, 7, None, rule) == expected
+    assert keys_for(1, 7, "tok", None) == keys_for(1, 7, "tok")
+    assert StatsKey.decode(StatsKey(1, "trigger", rule).encode()) == StatsKey(1, "trigger", rule)
+
+
 def test_unique_human_opens_are_per_message_and_recipient_and_machines_are_apart():
     totals = fold_all(
         [

@@ -158,7 +158,7 @@ class ContactView(BaseModel):
 
 
 class StatsView(BaseModel):
-    scope: Literal["account", "email", "token"]
+    scope: Literal["account", "email", "token", "trigger"]
     id: str
     sent: int
     delivered: int

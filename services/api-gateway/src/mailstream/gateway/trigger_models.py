@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailstream.gateway.models import MAX_ID, EmailSendStatusView, Timestamp
+from mailstream.gateway.models import MAX_ID, EmailSendStatusView, StatsView, Timestamp
 from mailstream.gateway.views import iso
 
 Path = Field(min_length=1, max_length=500, description="a dotted path into the record: customer.email, items.0.sku")
@@ -88,6 +88,10 @@ class TriggerStatsView(BaseModel):
     triggerId: str
     requested: int = Field(description="sends the rule made (one per mapped record; a repeated sendId is not counted)")
     outcomes: list[OutcomeCount]
+    statistics: StatsView = Field(
+        description="the tracker's counters of the rule's sends (sent, delivered, opens, ...), "
+        "as GET /mailstream/v1/stats?triggerId= gives them"
+    )
 
 
 def consumer_group(trigger_id: str) -> str:

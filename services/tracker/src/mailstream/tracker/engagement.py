@@ -19,6 +19,7 @@ class TrackedMessage:
     recipients: tuple[str, ...]
     email_id: int | None = None
     smtp_token_id: str | None = None
+    trigger_id: str | None = None  # the automation trigger rule that made the send (issue 16)
 
     def recipient_for(self, reported: str | None) -> str:
         """The complaining recipient: the one the report names if it is ours, else the primary one."""

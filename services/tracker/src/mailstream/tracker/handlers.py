@@ -9,6 +9,11 @@ A counter moves only with the change it counts: `sent` when a tracked message is
 delivered / bounced / dropped when a status became COMPLETE (a late bounce of a delivered message
 moves it from delivered to bounced), a unique human open or click when its (message, recipient)
 is new, in the same transaction as the change and the offsets.
+
+Per automation trigger rule too (issue 16): a rendered message names its rule; the delivery,
+engagement and unsubscribe events of it do not, so the rule comes from the tracked messages,
+looked up once per batch (`to_look_up`), only for the events that move a counter and whose
+message was not rendered in the same batch.
 """
 
 from __future__ import annotations
@@ -68,7 +73,8 @@ class Written:
     late_bounced: set[uuid.UUID] = field(default_factory=set)  # delivered, now bounced
     new_messages: set[uuid.UUID] = field(default_factory=set)
     new_firsts: set[FirstKey] = field(default_factory=set)
-    messages: dict[uuid.UUID, TrackedMessage] = field(default_factory=dict)  # of the unsubscribes
+    # the tracked messages of the batch's counted events (to_look_up): their rule, an unsubscribe's email and token
+    messages: dict[uuid.UUID, TrackedMessage] = field(default_factory=dict)
 
 
 def first_key(evt: EngagementRecorded) -> FirstKey | None:
@@ -91,7 +97,7 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
             if key not in seen_messages:  # a repeated record: remembered and counted once
                 seen_messages.add(key)
                 tracked = TrackedMessage(
-                    evt.message_id, evt.account_id, evt.recipients, evt.email_id, evt.smtp_token_id
+                    evt.message_id, evt.account_id, evt.recipients, evt.email_id, evt.smtp_token_id, evt.trigger_id
                 )
                 plan.tracked.append((tracked, evt.rendered_at))
         elif isinstance(evt, DeliveryAttempted):
@@ -119,6 +125,17 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
     return plan
 
 
+def to_look_up(plan: BatchPlan, written: Written) -> set[uuid.UUID]:
+    """The messages whose tracked record the increments need: those of the unsubscribes (their email and
+    token), and for the trigger rule those of the delivery outcomes that changed a status, the late
+    bounces and the engagements; not those rendered in this batch (the plan has them)."""
+    ids = set(plan.unsubscribed_messages)
+    ids.update(uuid.UUID(evt.message_id) for sid, evt in plan.finals.items() if sid in written.changed_statuses)
+    ids.update(uuid.UUID(plan.late_bounces[sid].message_id) for sid in written.late_bounced)
+    ids.update(uuid.UUID(evt.message_id) for evt in plan.engagements)
+    return ids - {uuid.UUID(m.message_id) for m, _ in plan.tracked} if plan.tracked else ids
+
+
 # A message is counted in exactly one of delivered / bounced / dropped, its final outcome: a late
 # bounce of a message counted delivered moves it from delivered to bounced.
 LATE_BOUNCE_DELTA: Delta = {"delivered": -1, "bounced": 1}
@@ -126,20 +143,28 @@ LATE_BOUNCE_DELTA: Delta = {"delivered": -1, "bounced": 1}
 
 def increments(plan: BatchPlan, written: Written) -> Increments:
     result: Increments = []
+    rendered = {uuid.UUID(m.message_id): m for m, _ in plan.tracked}
+    known = [*rendered.values(), *written.messages.values()]
+    rule_of = {uuid.UUID(m.message_id): m.trigger_id for m in known if m.trigger_id}
 
-    def add(account_id: int, email_id: int | None, token: str | None, delta: Delta) -> None:
+    def trigger_of(message_id: str | None) -> str | None:
+        if not rule_of or not message_id:  # a batch without a rule's send costs nothing more
+            return None
+        return rule_of.get(uuid.UUID(message_id))
+
+    def add(account_id: int, email_id: int | None, token: str | None, delta: Delta, trigger: str | None) -> None:
         if delta:
-            result.extend((k, delta) for k in keys_for(account_id, email_id, token))
+            result.extend((k, delta) for k in keys_for(account_id, email_id, token, trigger))
 
     for tracked, _ in plan.tracked:
         if uuid.UUID(tracked.message_id) in written.new_messages:
-            add(tracked.account_id, tracked.email_id, tracked.smtp_token_id, {"sent": 1})
+            add(tracked.account_id, tracked.email_id, tracked.smtp_token_id, {"sent": 1}, tracked.trigger_id)
     for status_id, evt in plan.finals.items():
         if status_id in written.changed_statuses:
-            add(evt.account_id, evt.email_id, evt.smtp_token_id, outcome_delta(evt.outcome))
+            add(evt.account_id, evt.email_id, evt.smtp_token_id, outcome_delta(evt.outcome), trigger_of(evt.message_id))
     for status_id in written.late_bounced:  # counted delivered before: now bounced instead
         evt = plan.late_bounces[status_id]
-        add(evt.account_id, evt.email_id, evt.smtp_token_id, LATE_BOUNCE_DELTA)
+        add(evt.account_id, evt.email_id, evt.smtp_token_id, LATE_BOUNCE_DELTA, trigger_of(evt.message_id))
     counted_firsts: set[FirstKey] = set()
     for evt in plan.engagements:
         key = first_key(evt)
@@ -151,10 +176,18 @@ def increments(plan: BatchPlan, written: Written) -> Increments:
             evt.email_id,
             evt.smtp_token_id,
             engagement_delta(evt.kind, machine=evt.machine, first_human=first),
+            trigger_of(evt.message_id),
         )
     for evt in plan.unsubscribes:
-        msg = written.messages.get(uuid.UUID(evt.message_id)) if evt.message_id else None
-        add(evt.account_id, msg.email_id if msg else None, msg.smtp_token_id if msg else None, {"unsubscribes": 1})
+        key = uuid.UUID(evt.message_id) if evt.message_id else None
+        msg = (rendered.get(key) or written.messages.get(key)) if key else None
+        add(
+            evt.account_id,
+            msg.email_id if msg else None,
+            msg.smtp_token_id if msg else None,
+            {"unsubscribes": 1},
+            msg.trigger_id if msg else None,
+        )
     return result
 
 

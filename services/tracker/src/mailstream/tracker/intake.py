@@ -1,7 +1,7 @@
 """One fetched batch of the tracker's topics, written in one PostgreSQL transaction together with
 the offsets it consumed (adapters/offsets.py): exactly once, whatever crashes when.
 
-    email.rendered.meta -> PROCESSING, tracked message, `sent`
+    email.rendered.meta -> PROCESSING, tracked message (with its trigger rule), `sent`
     email.delivery      -> COMPLETE, hard-bounce suppression, delivered / bounced / dropped;
                            a late bounce (DSN) of a delivered send: bounced, delivered -> bounced
     email.engagement    -> opens, clicks (unique human ones once), spam reports
@@ -114,7 +114,7 @@ async def write(conn: asyncpg.Connection, events: list, positions: list[offsets.
     lifted = [on_suppression_change(c, r) for c, r in zip(plan.suppression_changes, changed, strict=True)]
     await email_events.record_all(conn, plan.events + [e for e in lifted if e is not None])
     written.new_firsts = await engagements.remember_firsts(conn, plan.first_candidates)
-    written.messages = await messages.find_all(conn, plan.unsubscribed_messages)
+    written.messages = await messages.find_all(conn, handlers.to_look_up(plan, written))  # one query, or none
     rows = await stats.add(conn, summed(handlers.increments(plan, written)))
     await offsets.advance(conn, positions)
     return rows

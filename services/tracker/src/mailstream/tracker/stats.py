@@ -1,4 +1,5 @@
-"""Statistics folding: which counters an event moves, per account, per email and per SMTP token. Pure.
+"""Statistics folding: which counters an event moves, per account, per email, per SMTP token and per
+automation trigger rule (issue 16). Pure.
 
 The counters are the contract of `mailstream.schemas.counters` (the `stats` table's columns).
 """
@@ -18,7 +19,7 @@ Delta = dict[str, int]
 @dataclass(frozen=True, slots=True)
 class StatsKey:
     account_id: int
-    dimension: str  # account | email | token
+    dimension: str  # account | email | token | trigger
     dimension_id: str
 
     def encode(self) -> str:
@@ -30,12 +31,16 @@ class StatsKey:
         return cls(int(account), dimension, dimension_id)
 
 
-def keys_for(account_id: int, email_id: int | None, smtp_token_id: str | None) -> list[StatsKey]:
+def keys_for(
+    account_id: int, email_id: int | None, smtp_token_id: str | None, trigger_id: str | None = None
+) -> list[StatsKey]:
     keys = [StatsKey(account_id, "account", str(account_id))]
     if email_id is not None:
         keys.append(StatsKey(account_id, "email", str(email_id)))
     if smtp_token_id:
         keys.append(StatsKey(account_id, "token", smtp_token_id))
+    if trigger_id:
+        keys.append(StatsKey(account_id, "trigger", trigger_id))
     return keys
 
 

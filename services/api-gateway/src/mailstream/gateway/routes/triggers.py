@@ -9,7 +9,8 @@ DELETE /mailstream/v1/triggers/{id}             204
 POST   /mailstream/v1/triggers/{id}/pause       stops reading; its consumer group keeps its offsets
 POST   /mailstream/v1/triggers/{id}/resume      reads on from where it stopped
 GET    /mailstream/v1/triggers/{id}/statuses    the statuses of its sends (paged by statusId)
-GET    /mailstream/v1/triggers/{id}/stats       its sends counted by status and sendResult
+GET    /mailstream/v1/triggers/{id}/stats       its sends counted by status and sendResult, and the
+                                                tracker's statistics of them (GET /mailstream/v1/stats?triggerId=)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from mailstream.gateway.adapters import emails
+from mailstream.gateway.adapters import emails, stats
 from mailstream.gateway.adapters import triggers_store as store
 from mailstream.gateway.deps import Account, Deps
 from mailstream.gateway.errors import invalid, not_found
@@ -35,7 +36,7 @@ from mailstream.gateway.trigger_models import (
     trigger_view,
 )
 from mailstream.gateway.triggers.rule import RuleError, TriggerRule, parse_conditions, validate
-from mailstream.gateway.views import status_view
+from mailstream.gateway.views import stats_view, status_view
 
 BASE = "/mailstream/v1/triggers"
 router = APIRouter(tags=["Automation triggers"])
@@ -195,9 +196,16 @@ async def trigger_statuses(
 
 @router.get(BASE + "/{trigger_id}/stats")
 async def trigger_stats(trigger_id: str, account: Account, deps: Deps) -> TriggerStatsView:
-    """The rule's sends by status and sendResult (SENT, PREVIOUSLY_BOUNCED, ...)."""
+    """The rule's sends by status and sendResult (SENT, PREVIOUSLY_BOUNCED, ...), and the tracker's
+    statistics of them (sent, delivered, bounced, opens, clicks, unsubscribes, ...)."""
     await _row(deps, account, trigger_id)
     counts = await store.outcome_counts(deps.pool, account, _id(trigger_id))
     outcomes = [{"status": c["status"], "sendResult": c["send_result"], "count": c["n"]} for c in counts]
     outcomes.sort(key=lambda o: (o["status"], o["sendResult"] or ""))
-    return TriggerStatsView(triggerId=_id(trigger_id), requested=sum(c["n"] for c in counts), outcomes=outcomes)
+    row = await stats.stats_row(deps.pool, account, "trigger", _id(trigger_id))
+    return TriggerStatsView(
+        triggerId=_id(trigger_id),
+        requested=sum(c["n"] for c in counts),
+        outcomes=outcomes,
+        statistics=stats_view("trigger", _id(trigger_id), row),
+    )

@@ -1,4 +1,4 @@
-"""The tracker's tracked_messages table: message id -> account, recipients, email, SMTP token."""
+"""The tracker's tracked_messages table: message id -> account, recipients, email, SMTP token, trigger rule."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from mailstream.tracker.adapters.suppressions import already_reported
 from mailstream.tracker.engagement import TrackedMessage
 
 REMEMBER_ALL = """INSERT INTO tracked_messages
-               (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at)
+               (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id)
            SELECT u.message_id, u.account_id, ARRAY(SELECT jsonb_array_elements_text(u.recipients::jsonb)),
-               u.email_id, u.smtp_token_id, u.rendered_at
-           FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[])
-               AS u(message_id, account_id, recipients, email_id, smtp_token_id, rendered_at)
+               u.email_id, u.smtp_token_id, u.rendered_at, u.trigger_id
+           FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
+               AS u(message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id)
            ON CONFLICT (message_id) DO NOTHING RETURNING message_id"""
 
 
@@ -35,6 +35,7 @@ async def remember_all(conn: asyncpg.Connection, rendered: list[tuple[TrackedMes
         [m.email_id for _, m, _ in ordered],
         [m.smtp_token_id for _, m, _ in ordered],
         [at for _, _, at in ordered],
+        [m.trigger_id for _, m, _ in ordered],
     )
     return {row[0] for row in rows}
 
@@ -45,7 +46,9 @@ async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:
     except ValueError:
         return None
     row = await pool.fetchrow(
-        "SELECT account_id, recipients, email_id, smtp_token_id FROM tracked_messages WHERE message_id = $1", key
+        """SELECT account_id, recipients, email_id, smtp_token_id, trigger_id FROM tracked_messages
+           WHERE message_id = $1""",
+        key,
     )
     if row is None:
         return None
@@ -55,20 +58,27 @@ async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:
         recipients=tuple(row["recipients"]),
         email_id=row["email_id"],
         smtp_token_id=row["smtp_token_id"],
+        trigger_id=row["trigger_id"],
     )
 
 
 async def find_all(conn: asyncpg.Connection, message_ids: set[uuid.UUID]) -> dict[uuid.UUID, TrackedMessage]:
+    """The tracked messages among the ids, in one statement (none when there are no ids)."""
     if not message_ids:
         return {}
     rows = await conn.fetch(
-        """SELECT message_id, account_id, recipients, email_id, smtp_token_id FROM tracked_messages
+        """SELECT message_id, account_id, recipients, email_id, smtp_token_id, trigger_id FROM tracked_messages
            WHERE message_id = ANY($1::uuid[])""",
         list(message_ids),
     )
     return {
         r["message_id"]: TrackedMessage(
-            str(r["message_id"]), r["account_id"], tuple(r["recipients"]), r["email_id"], r["smtp_token_id"]
+            str(r["message_id"]),
+            r["account_id"],
+            tuple(r["recipients"]),
+            r["email_id"],
+            r["smtp_token_id"],
+            r["trigger_id"],
         )
         for r in rows
     }
