@@ -364,7 +364,7 @@ def test_the_daily_series_has_every_day_with_zeros():
     chart = bar_chart(days)
     assert chart.top == 4 and chart.total == {"SENT": 4, "OPEN": 2, "CLICK": 1} and len(chart.bars) == 3
     tallest = max(chart.bars, key=lambda b: b.height)
-    assert tallest.series == "sent" and tallest.label == "2026-12-03: 4 sends"
+    assert tallest.series == "sent" and tallest.label == "2026-12-03, sends: 4"
     assert abs(tallest.height - 2 * next(b for b in chart.bars if b.series == "open").height) < 0.2
     assert all(b.y + b.height <= chart.height - 30 + 0.1 for b in chart.bars)
 
@@ -383,7 +383,7 @@ async def test_the_token_page_has_the_chart_its_title_and_a_table(fake_auth, fak
     assert account == ACCOUNT and campaign == 10000001 and types == ("SENT", "OPEN", "CLICK")
     assert (datetime.now(UTC) - start).days == CHART_DAYS - 1
     assert '<svg id="token-chart" role="img"' in page.text and '<title id="chart-title">' in page.text
-    assert page.text.count('class="bar bar-sent"') == 1 and "3 sends" in page.text
+    assert page.text.count('class="bar bar-sent"') == 1 and "sends: 3" in page.text
     assert page.text.count('<tr><th scope="row">') == CHART_DAYS
 
 

@@ -60,7 +60,7 @@ class Bar:
     width: float
     height: float
     series: str
-    label: str  # e.g. "2026-12-03: 4 sends"
+    label: str  # e.g. "2026-12-03, sends: 4"
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def bar_chart(series: list[DayCounts], *, width: int = 720, height: int = 220) -
                         round(bar_w, 1),
                         round(h, 1),
                         key.lower(),
-                        f"{d.day.isoformat()}: {n} {name.lower()}",
+                        f"{d.day.isoformat()}, {name.lower()}: {n}",
                     )
                 )
         if i % 7 == 0 or i == len(series) - 1:
