@@ -4,6 +4,7 @@ per-session token of every other form, the throttle's answer, and account scopin
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import UTC, date, datetime
 
@@ -407,3 +408,10 @@ async def test_unbounce_asks_for_a_reason_then_calls_the_apis_function(fake_auth
         )
     assert done.status_code == 303 and done.headers["location"] == "/console/suppressions?unbounced=bob%40shop.example"
     assert asked == [(ACCOUNT, "bob@shop.example", "mailbox exists again", "console-user:ada@shop.example")]
+
+
+def test_the_date_labels_under_the_chart_do_not_crowd():
+    chart = bar_chart(daily_series([], date(2026, 12, 3)))
+    xs = [x for x, _ in chart.ticks]
+    assert chart.ticks[0][1] == "11-04" and chart.ticks[-1][1] == "12-03"
+    assert all(b - a > 60 for a, b in itertools.pairwise(xs))

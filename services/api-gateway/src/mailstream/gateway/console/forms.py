@@ -97,7 +97,7 @@ def bar_chart(series: list[DayCounts], *, width: int = 720, height: int = 220) -
                         f"{d.day.isoformat()}, {name.lower()}: {n}",
                     )
                 )
-        if i % 7 == 0 or i == len(series) - 1:
+        if (i % 7 == 0 and i < len(series) - 3) or i == len(series) - 1:  # labels that do not overlap
             ticks.append((round(x0 + group / 2, 1), d.day.strftime("%m-%d")))
     total = {key: sum(d.counts[key] for d in series) for key, _ in SERIES}
     return Chart(width, height, top, bars, ticks, total)
