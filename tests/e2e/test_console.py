@@ -17,6 +17,8 @@ import sys
 import tarfile
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
@@ -262,6 +264,92 @@ async def test_a_published_email_gets_the_apis_clone_hint(page, user, api):
     await page.get_by_text("Converted to the single-send API.").wait_for()
 
 
+async def api_email(api, user: User, name: str, **extra) -> int:
+    created = await api.post(
+        "/mailstream/v1/emails",
+        headers=auth(user.key),
+        json={
+            "name": name,
+            "subject": name,
+            "fromEmail": "news@shop.example",
+            "html": "<p>Hello</p>",
+            "subscriptionType": "TRANSACTIONAL",
+            **extra,
+        },
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["emailId"]
+
+
+async def test_send_now_to_two_addresses_and_schedule_then_cancel(page, user, api, sink, unique_address):
+    email_id = await api_email(api, user, "Launch")
+    await sign_in(page, user)
+    await page.goto(f"{GATEWAY}/console/emails/{email_id}")
+    first, second = unique_address(), unique_address("example.org")
+    await page.get_by_label("These addresses", exact=True).check()
+    await page.get_by_label("Addresses, one a line").fill(f"{first}\n{second}\n")
+    await page.get_by_role("button", name="Send or schedule").click()
+    await page.get_by_text("One-off send recorded").wait_for()
+    for to in (first, second):
+        (received,) = await sink.wait_for(to)
+        assert email.message_from_string(received["data"], policy=default)["Subject"] == "Launch"
+    for _ in range(100):  # the progress, once the tracker has both outcomes
+        await page.reload()
+        progress = await page.locator("#one-off-sends tbody tr").first.locator(".send-progress").inner_text()
+        if progress.startswith("2 sent"):
+            break
+        await asyncio.sleep(0.2)
+    assert progress.startswith("2 sent, 0 failed, 0 pending, 0 skipped"), progress
+
+    later = unique_address()
+    await page.get_by_label("Addresses, one a line").fill(later)
+    await page.get_by_label("Send at, in UTC").fill("2099-01-01T09:30")
+    await page.get_by_role("button", name="Send or schedule").click()
+    await page.get_by_text("One-off send scheduled").wait_for()
+    row = page.locator("#one-off-sends tbody tr").first
+    assert "Scheduled" in await row.inner_text() and "2099-01-01 09:30" in await row.inner_text()
+    await shot(page, "03b-email-one-off-sends")
+    await row.get_by_role("button", name="Cancel").click()
+    await page.get_by_text("One-off send canceled.").wait_for()
+    row = page.locator("#one-off-sends tbody tr").first
+    assert await row.locator(".send-state").inner_text() == "Canceled"
+    assert (await row.locator(".send-progress").inner_text()).startswith("Canceled: 0 sent")
+    assert await row.get_by_role("button", name="Cancel").count() == 0
+    listed = (await api.get("/mailstream/v1/one-off-sends", headers=auth(user.key))).json()["results"]
+    assert len(listed) == 2 and listed[0]["state"] == "CANCELED"
+    assert await sink.wait_for(later, within=1) == []
+
+    await page.get_by_label("Addresses, one a line").fill("not an address")
+    await page.get_by_label("Send at, in UTC").fill("")
+    await page.get_by_role("button", name="Send or schedule").click()
+    await page.get_by_role("alert").get_by_text("is not a valid email address").wait_for()
+
+
+async def test_save_for_automation_shows_the_flag_and_a_published_email_gets_the_hint(page, user, api):
+    draft = await api_email(api, user, "Receipt")
+    published = await api_email(api, user, "Published")
+    assert (await api.post(f"/mailstream/v1/emails/{published}/publish", headers=auth(user.key))).status_code == 200
+    await sign_in(page, user)
+    await page.goto(f"{GATEWAY}/console/emails/{draft}")
+    assert await page.locator("#automation-flag").inner_text() == "not saved for automation"
+    await page.get_by_role("button", name="Save for automation").click()
+    await page.get_by_text("Saved for automation: trigger rules can use this email.").wait_for()
+    assert await page.locator("#automation-flag").inner_text() == "saved for automation"
+    assert await page.get_by_role("button", name="Save for automation").count() == 0
+    view = (await api.get(f"/mailstream/v1/emails/{draft}", headers=auth(user.key))).json()
+    assert view["savedForAutomation"] is True
+    await page.get_by_role("link", name="Emails", exact=True).click()
+    row = page.get_by_role("row").filter(has_text="Receipt")
+    assert (await row.locator("td").nth(5).inner_text()) == "Yes"
+
+    await page.goto(f"{GATEWAY}/console/emails/{published}")
+    assert "clone this email and save the clone" in await page.locator("main").inner_text()
+    await page.get_by_role("button", name="Save for automation").click()
+    api_says = await api.post(f"/mailstream/v1/emails/{published}/save-for-automation", headers=auth(user.key))
+    assert api_says.status_code == 409
+    await page.get_by_role("alert").get_by_text(api_says.json()["message"]).wait_for()
+
+
 # --- SMTP tokens --------------------------------------------------------------------------------
 
 
@@ -309,6 +397,48 @@ async def test_a_token_made_in_the_browser_authenticates_until_reset_and_delete(
     await page.get_by_text(f"Token {token_id} deleted").wait_for()
     assert await page.get_by_role("row").filter(has_text=campaign).count() == 0
     assert await asyncio.to_thread(smtp_login, token_id, new_password) == 535
+
+
+def smtp_submit(token_id: str, password: str, sender: str, to: str) -> int:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, "Chart"
+    msg.set_content("Hello")
+    with smtplib.SMTP("127.0.0.1", SMTP_PORT, timeout=30, source_address=(client_address(), 0)) as smtp:
+        smtp.starttls(context=TLS)
+        smtp.login(token_id, password)
+        smtp.send_message(msg)
+    return 250
+
+
+async def test_the_token_details_chart_counts_a_real_smtp_send(page, user, api, sink, unique_address):
+    created = await api.post(
+        "/marketing/v3/transactional/smtp-tokens",
+        headers=auth(user.key),
+        json={"campaignName": "Chart", "createContact": False},
+    )
+    token = created.json()
+    domain = f"chart-{uuid.uuid4().hex[:8]}.example"
+    assert (
+        await api.post("/mailstream/v1/sending-domains", headers=auth(user.key), json={"domain": domain})
+    ).status_code == 201
+    to = unique_address()
+    await asyncio.to_thread(smtp_submit, token["id"], token["password"], f"orders@{domain}", to)
+    assert len(await sink.wait_for(to)) == 1
+    await sign_in(page, user)
+    today = datetime.now(UTC).date().isoformat()
+    for _ in range(100):  # the SENT event, once the tracker has it
+        await page.goto(f"{GATEWAY}/console/tokens/{token['id']}")
+        if await page.locator("#token-chart rect.bar-sent").count() == 1:
+            break
+        await asyncio.sleep(0.3)
+    chart = page.locator("#token-chart")
+    assert await chart.get_attribute("role") == "img"
+    assert await chart.locator("title").first.text_content() == "Sends, opens and clicks per day"
+    assert "in all sends: 1," in await chart.locator("desc").text_content()
+    assert await chart.locator("rect.bar-sent title").text_content() == f"{today}, sends: 1"
+    table_row = page.locator("#token-chart-table tr").filter(has_text=today)
+    assert (await table_row.locator("td").first.text_content()) == "1"
+    await shot(page, "06b-token-chart")
 
 
 # --- another account ----------------------------------------------------------------------------
@@ -403,6 +533,51 @@ async def test_send_statuses_by_status_id_and_send_id(page, user, api, unique_ad
     await shot(page, "10-suppressions")
 
 
+async def test_unbounce_a_bounced_address_from_the_suppression_list(page, user, api, sink, unique_address):
+    email_id = await api_email(api, user, "Bounce")
+    assert (
+        await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=auth(user.key))
+    ).status_code == 200
+    to = unique_address()
+    assert (await sink.client.put(f"/api/rejects/{to}", json={"reply": "550 5.1.1 no such user"})).status_code == 200
+    try:
+        sent = await api.post(
+            "/marketing/v3/transactional/single-email/send",
+            headers=auth(user.key),
+            json={"emailId": email_id, "message": {"to": to}},
+        )
+        assert sent.status_code == 200, sent.text
+        await sign_in(page, user)
+        for _ in range(100):  # the hard bounce, once the tracker suppressed the address
+            await page.goto(f"{GATEWAY}/console/suppressions?q={to}")
+            if await page.get_by_role("row").filter(has_text=to).count():
+                break
+            await asyncio.sleep(0.3)
+    finally:
+        await sink.client.delete(f"/api/rejects/{to}")
+    row = page.get_by_role("row").filter(has_text=to)
+    assert "BOUNCED" in await row.inner_text()
+    await shot(page, "12-suppression-bounced")
+    await row.get_by_role("link", name=f"Unbounce {to}").click()
+    assert "mail to it is sent again" in await page.locator("main").inner_text()
+    await shot(page, "13-unbounce-confirm")
+    reason = page.get_by_label("Reason (required")
+    assert await reason.get_attribute("required") is not None
+    await reason.fill("the mailbox exists again")
+    await page.get_by_role("button", name=f"Unbounce {to}").click()
+    await page.get_by_text("the change applies in moments").wait_for()
+    for _ in range(100):
+        await page.goto(f"{GATEWAY}/console/suppressions?q={to}")
+        if await page.get_by_role("row").filter(has_text=to).count() == 0:
+            break
+        await asyncio.sleep(0.2)
+    assert await page.get_by_role("row").filter(has_text=to).count() == 0
+    view = (await api.get(f"/mailstream/v1/suppressions/{to}", headers=auth(user.key))).json()
+    (change,) = view["history"]
+    assert (change["action"], change["reason"]) == ("REMOVE", "the mailbox exists again")
+    assert change["requestedBy"] == f"console-user:{user.email}"
+
+
 # --- accessibility -------------------------------------------------------------------------------
 
 
@@ -432,6 +607,7 @@ async def test_every_screen_has_no_serious_accessibility_violation(page, user, a
         "/console/domains",
         "/console/sends?by=sendId&q=nothing",
         "/console/suppressions",
+        "/console/suppressions/someone@shop.example/unbounce",
     ]
     found = {}
     for path in screens:

@@ -4,22 +4,25 @@ per-session token of every other form, the throttle's answer, and account scopin
 
 from __future__ import annotations
 
+import itertools
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
 
 from mailstream.gateway import passwords
-from mailstream.gateway.adapters import stats, tokens_store
+from mailstream.gateway.adapters import events, stats, tokens_store
 from mailstream.gateway.adapters.tokens_store import TokenRow
 from mailstream.gateway.app import create_app
 from mailstream.gateway.console import auth
 from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session
+from mailstream.gateway.console.forms import CHART_DAYS, addresses_of, bar_chart, daily_series, utc_time
 from mailstream.gateway.console.preview import parse_sample, render_preview
-from mailstream.gateway.console.routes import safe_next
+from mailstream.gateway.console.routes import one_off_body, safe_next
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.kafka_link import KafkaLink
+from mailstream.gateway.routes import suppressions as suppression_api
 
 ACCOUNT, OTHER = 7, 8
 SESSION_ID, CSRF = "session-id-of-ada", "csrf-of-ada"
@@ -56,6 +59,7 @@ class FakeAuth:
 class FakeTokens:
     def __init__(self) -> None:
         self.rows: dict[str, TokenRow] = {}
+        self.chart_asked: list[tuple] = []
 
     def add(self, token_id: str, account_id: int) -> None:
         self.rows[token_id] = TokenRow(
@@ -100,6 +104,12 @@ def fake_tokens(monkeypatch) -> FakeTokens:
         return None
 
     monkeypatch.setattr(stats, "stats_row", no_stats)
+
+    async def daily_counts(pool, account_id, campaign_id, start, types):
+        fake.chart_asked.append((account_id, campaign_id, start, types))
+        return [{"day": datetime.now(UTC).date(), "type": "SENT", "n": 3}]
+
+    monkeypatch.setattr(events, "daily_counts", daily_counts)
     return fake
 
 
@@ -207,6 +217,10 @@ async def test_every_post_checks_the_sessions_csrf_token(fake_auth, fake_tokens)
             ("/console/tokens", {"campaignName": "Receipts"}),
             ("/console/emails", {"name": "x"}),
             ("/console/tokens/abc/delete", {}),
+            ("/console/emails/1/send", {"addresses": "a@b.example"}),
+            ("/console/emails/1/sends/00000000-0000-0000-0000-000000000001/cancel", {}),
+            ("/console/emails/1/save-for-automation", {}),
+            ("/console/suppressions/a@b.example/unbounce", {"reason": "fixed"}),
         ):
             for csrf in (None, "forged"):
                 answer = await client.post(path, data={**data, **({"csrf": csrf} if csrf else {})})
@@ -301,3 +315,103 @@ def test_sample_properties_must_be_a_json_object():
     assert parse_sample("", "x") == ({}, None)
     assert parse_sample("[1]", "The sample")[1] == "The sample must be a JSON object"
     assert "not valid JSON" in parse_sample("{", "x")[1]
+
+
+# --- one-off sends, unbounce and the token chart -------------------------------------------------
+
+
+def test_the_address_box_takes_one_a_line_and_drops_blanks_and_repeats():
+    text = " ada@shop.example\n\nbob@shop.example, ADA@shop.example\r\n  \n"
+    assert addresses_of(text) == ["ada@shop.example", "bob@shop.example"]
+    assert addresses_of("  \n") == []
+
+
+def test_a_datetime_local_value_is_read_as_utc():
+    assert utc_time("2030-01-02T09:30") == datetime(2030, 1, 2, 9, 30, tzinfo=UTC)
+    assert utc_time("2030-01-02T09:30:15") == datetime(2030, 1, 2, 9, 30, 15, tzinfo=UTC)
+    assert utc_time(" ") is None
+    for bad in ("tomorrow", "2030-01-02T09:30+02:00"):
+        with pytest.raises(ValueError):
+            utc_time(bad)
+
+
+def test_the_send_form_becomes_the_apis_body_or_says_what_is_wrong():
+    body = one_off_body(5, {"audience": "addresses", "addresses": "a@x.example\nb@x.example", "sendAt": ""})
+    assert body.emailId == 5 and body.audience.addresses == ["a@x.example", "b@x.example"] and body.sendAt is None
+    body = one_off_body(5, {"audience": "allContacts", "addresses": "", "sendAt": "2999-01-01T00:00"})
+    assert body.audience.allContacts and body.sendAt == datetime(2999, 1, 1, tzinfo=UTC)
+    assert one_off_body(5, {"addresses": "a@x.example", "idempotencyKey": "k1"}).idempotencyKey == "k1"
+    for fields, message in (
+        ({"audience": "addresses", "addresses": " \n"}, "at least one address"),
+        ({"addresses": "a@x.example", "sendAt": "2001-01-01T00:00"}, "in the past"),
+        ({"addresses": "a@x.example", "sendAt": "soon"}, "not a date and time"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            one_off_body(5, fields)
+
+
+def test_the_daily_series_has_every_day_with_zeros():
+    today = date(2026, 12, 3)
+    rows = [
+        {"day": today, "type": "SENT", "n": 4},
+        {"day": today, "type": "OPEN", "n": 2},
+        {"day": date(2026, 11, 20), "type": "CLICK", "n": 1},
+        {"day": date(2026, 10, 1), "type": "SENT", "n": 9},  # before the window
+    ]
+    days = daily_series(rows, today)
+    assert len(days) == CHART_DAYS and days[0].day == date(2026, 11, 4) and days[-1].day == today
+    assert days[-1].counts == {"SENT": 4, "OPEN": 2, "CLICK": 0}
+    assert next(d for d in days if d.day == date(2026, 11, 20)).counts["CLICK"] == 1
+    chart = bar_chart(days)
+    assert chart.top == 4 and chart.total == {"SENT": 4, "OPEN": 2, "CLICK": 1} and len(chart.bars) == 3
+    tallest = max(chart.bars, key=lambda b: b.height)
+    assert tallest.series == "sent" and tallest.label == "2026-12-03, sends: 4"
+    assert abs(tallest.height - 2 * next(b for b in chart.bars if b.series == "open").height) < 0.2
+    assert all(b.y + b.height <= chart.height - 30 + 0.1 for b in chart.bars)
+
+
+def test_a_quiet_token_has_an_empty_chart():
+    chart = bar_chart(daily_series([], date(2026, 12, 3)))
+    assert chart.bars == [] and chart.top == 1 and chart.total == {"SENT": 0, "OPEN": 0, "CLICK": 0}
+
+
+async def test_the_token_page_has_the_chart_its_title_and_a_table(fake_auth, fake_tokens):
+    fake_tokens.add("ours", ACCOUNT)
+    async with console(fake_auth) as client:
+        page = await client.get("/console/tokens/ours")
+    assert page.status_code == 200
+    ((account, campaign, start, types),) = fake_tokens.chart_asked
+    assert account == ACCOUNT and campaign == 10000001 and types == ("SENT", "OPEN", "CLICK")
+    assert (datetime.now(UTC) - start).days == CHART_DAYS - 1
+    assert '<svg id="token-chart" role="img"' in page.text and '<title id="chart-title">' in page.text
+    assert page.text.count('class="bar bar-sent"') == 1 and "sends: 3" in page.text
+    assert page.text.count('<tr><th scope="row">') == CHART_DAYS
+
+
+async def test_unbounce_asks_for_a_reason_then_calls_the_apis_function(fake_auth, monkeypatch):
+    asked = []
+
+    async def request_unbounce(deps, account_id, email, reason, requested_by):
+        asked.append((account_id, email, reason, requested_by))
+        return {"email": email.lower()}
+
+    monkeypatch.setattr(suppression_api, "request_unbounce", request_unbounce)
+    async with console(fake_auth) as client:
+        confirm = await client.get("/console/suppressions/Bob@Shop.example/unbounce")
+        assert confirm.status_code == 200 and "required" in confirm.text and "applies in moments" in confirm.text
+        refused = await client.post(
+            "/console/suppressions/bob@shop.example/unbounce", data={"csrf": CSRF, "reason": " "}
+        )
+        assert refused.status_code == 400 and "Give the reason" in refused.text and asked == []
+        done = await client.post(
+            "/console/suppressions/bob@shop.example/unbounce", data={"csrf": CSRF, "reason": "mailbox exists again"}
+        )
+    assert done.status_code == 303 and done.headers["location"] == "/console/suppressions?unbounced=bob%40shop.example"
+    assert asked == [(ACCOUNT, "bob@shop.example", "mailbox exists again", "console-user:ada@shop.example")]
+
+
+def test_the_date_labels_under_the_chart_do_not_crowd():
+    chart = bar_chart(daily_series([], date(2026, 12, 3)))
+    xs = [x for x, _ in chart.ticks]
+    assert chart.ticks[0][1] == "11-04" and chart.ticks[-1][1] == "12-03"
+    assert all(b - a > 60 for a, b in itertools.pairwise(xs))

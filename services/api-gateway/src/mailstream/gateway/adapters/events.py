@@ -73,3 +73,22 @@ def _decoded(row: asyncpg.Record) -> dict[str, Any]:
     if isinstance(out.get("detail"), str):
         out["detail"] = json.loads(out["detail"])
     return out
+
+
+async def daily_counts(
+    pool: asyncpg.Pool, account_id: int, campaign_id: int, start: datetime, types: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """The events of an SMTP token's emailCampaignId since `start`, counted per UTC day and type
+    (rows: day, type, n): the console's chart of sends, opens and clicks."""
+    rows = await pool.fetch(
+        """SELECT (e.created AT TIME ZONE 'UTC')::date AS day, e.type, count(*) AS n
+           FROM email_event_log e
+           JOIN smtp_tokens t ON t.account_id = e.account_id AND t.id = e.smtp_token_id
+           WHERE e.account_id = $1 AND t.email_campaign_id = $2 AND e.created >= $3 AND e.type = ANY($4::text[])
+           GROUP BY 1, 2""",
+        account_id,
+        campaign_id,
+        start,
+        list(types),
+    )
+    return [dict(r) for r in rows]

@@ -121,6 +121,18 @@ async def list_one_offs(conn: Conn, account_id: int, *, limit: int, after: str |
     return [_decoded(r) for r in rows]
 
 
+async def list_one_offs_of_email(conn: Conn, account_id: int, email_id: int, *, limit: int) -> list[dict[str, Any]]:
+    """An email's one-off sends, newest first (the console's email page)."""
+    rows = await conn.fetch(
+        """SELECT * FROM one_off_sends o WHERE o.account_id = $1 AND o.email_id = $2
+           ORDER BY o.created_at DESC, o.id DESC LIMIT $3""",
+        account_id,
+        email_id,
+        limit,
+    )
+    return [_decoded(r) for r in rows]
+
+
 async def tally(conn: Conn, account_id: int, one_off_send_id: str) -> Tally:
     """Its recipients' statuses counted: the gateway's result (a skip) or the tracker's outcome."""
     rows = await conn.fetch(

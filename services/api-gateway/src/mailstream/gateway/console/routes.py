@@ -5,7 +5,9 @@ account's object answers 404, as in the API."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -15,21 +17,28 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from mailstream.gateway.adapters import events as events_store
+from mailstream.gateway.adapters import one_off_sends as one_off_store
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.console import auth as console_auth
 from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session, cookie_flags, new_token, same_token
+from mailstream.gateway.console.forms import CHART_DAYS, SERIES, addresses_of, bar_chart, daily_series, utc_time
 from mailstream.gateway.console.pages import render_page
 from mailstream.gateway.console.preview import parse_sample, render_preview
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.domain_models import SendingDomainCreate
 from mailstream.gateway.errors import ApiError
 from mailstream.gateway.models import EmailCreate, EmailUpdate, SmtpTokenCreate
+from mailstream.gateway.one_off import one_off_view
+from mailstream.gateway.one_off_models import OneOffSendCreate
 from mailstream.gateway.routes import domains as domain_api
 from mailstream.gateway.routes import emails as email_api
 from mailstream.gateway.routes import ips as ip_api
+from mailstream.gateway.routes import one_off_sends as one_off_api
 from mailstream.gateway.routes import sends as send_api
 from mailstream.gateway.routes import stats as stats_api
+from mailstream.gateway.routes import suppressions as suppression_api
 from mailstream.gateway.routes import tokens as token_api
 
 MAX_FORM_BYTES = 2_500_000  # an email's HTML (2 MB at most) and the other fields
@@ -253,6 +262,10 @@ NOTICES = {
     "converted": "Converted to the single-send API.",
     "published": "Published.",
     "cloned": "This is a new draft, cloned from the email.",
+    "automation": "Saved for automation: trigger rules can use this email.",
+    "sent": "One-off send recorded: see its progress below.",
+    "scheduled": "One-off send scheduled: see it below.",
+    "canceled": "One-off send canceled.",
 }
 
 
@@ -267,9 +280,12 @@ async def editor(
     custom: str = "{}",
     errors: list[str] | None = None,
     action_error: str = "",
+    send_form: dict[str, str] | None = None,
+    send_errors: list[str] | None = None,
 ) -> Response:
     deps = deps_of(request)
     stored = await email_api.get_email(email_id, session.account_id, deps)
+    sends = await email_one_offs(deps, session.account_id, email_id)
     stats = await stats_api.get_stats(session.account_id, deps, emailId=email_id, tokenId=None)
     shown = {**stored, **(form or {})}
     sample_contact, contact_problem = parse_sample(contact, "The sample contact")
@@ -291,7 +307,17 @@ async def editor(
         errors=errors or [],
         action_error=action_error,
         notice=NOTICES.get(request.query_params.get("notice", ""), ""),
+        sends=sends,
+        send_form=send_form or {"audience": "addresses", "addresses": "", "sendAt": ""},
+        send_errors=send_errors or [],
+        send_key=str(uuid.uuid4()),
     )
+
+
+async def email_one_offs(deps: Dependencies, account_id: int, email_id: int) -> list[dict[str, Any]]:
+    async with deps.pool.acquire() as conn:
+        rows = await one_off_store.list_one_offs_of_email(conn, account_id, email_id, limit=20)
+        return [one_off_view(r, await one_off_store.tally(conn, account_id, str(r["id"]))) for r in rows]
 
 
 @router.get("/emails/{email_id}", response_class=HTMLResponse)
@@ -344,6 +370,63 @@ async def email_clone(request: Request, email_id: int, session: User) -> Respons
     await checked_form(request, session)
     clone = await email_api.clone_email(email_id, session.account_id, deps_of(request))
     return see(f"/console/emails/{clone['emailId']}?notice=cloned")
+
+
+@router.post("/emails/{email_id}/save-for-automation", response_class=HTMLResponse)
+async def email_save_for_automation(request: Request, email_id: int, session: User) -> Response:
+    return await email_action(request, session, email_id, email_api.save_for_automation, "automation")
+
+
+def one_off_body(email_id: int, fields: dict[str, str]) -> OneOffSendCreate:
+    """The send form as the API's body (ValidationError or ValueError with the field's problem)."""
+    if fields.get("audience") == "allContacts":
+        audience: dict[str, Any] = {"allContacts": True}
+    else:
+        addresses = addresses_of(fields.get("addresses", ""))
+        if not addresses:
+            raise ValueError("Give at least one address (one a line), or choose all contacts.")
+        audience = {"addresses": addresses}
+    try:
+        send_at = utc_time(fields.get("sendAt", ""))
+    except ValueError:
+        raise ValueError("The send time is not a date and time (UTC).") from None
+    if send_at is not None and send_at <= datetime.now(UTC):
+        raise ValueError("The send time is in the past: leave it empty to send now.")
+    key = fields.get("idempotencyKey") or None
+    return OneOffSendCreate(emailId=email_id, audience=audience, sendAt=send_at, idempotencyKey=key)
+
+
+@router.post("/emails/{email_id}/send", response_class=HTMLResponse)
+async def email_send(request: Request, email_id: int, session: User) -> Response:
+    fields = await checked_form(request, session)
+    form = {k: fields.get(k, "") for k in ("audience", "addresses", "sendAt")}
+    try:
+        body = one_off_body(email_id, fields)
+        await one_off_api.create_one_off_send(body, session.account_id, deps_of(request), idempotency_key=None)
+    except ValidationError as exc:
+        problems = validation_messages(exc)
+        return await editor(request, session, email_id, status=400, send_form=form, send_errors=problems)
+    except ValueError as exc:
+        return await editor(request, session, email_id, status=400, send_form=form, send_errors=[str(exc)])
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await editor(request, session, email_id, status=exc.status, send_form=form, send_errors=[exc.message])
+    return see(f"/console/emails/{email_id}?notice={'scheduled' if body.sendAt else 'sent'}#sends-heading")
+
+
+@router.post("/emails/{email_id}/sends/{send_id}/cancel", response_class=HTMLResponse)
+async def email_send_cancel(request: Request, email_id: int, send_id: str, session: User) -> Response:
+    await checked_form(request, session)
+    deps = deps_of(request)
+    await email_api.get_email(email_id, session.account_id, deps)  # 404 for another account's email
+    try:
+        await one_off_api.cancel_one_off_send(send_id, session.account_id, deps)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await editor(request, session, email_id, status=exc.status, send_errors=[exc.message])
+    return see(f"/console/emails/{email_id}?notice=canceled#sends-heading")
 
 
 # --- SMTP tokens ---------------------------------------------------------------------------------
@@ -415,7 +498,22 @@ async def token_page(request: Request, token_id: str, session: User) -> Response
     deps = deps_of(request)
     view = await token_api.get_token(token_id, session.account_id, deps)
     statistics = await token_api.token_statistics(token_id, session.account_id, deps)
-    return render_page(request, "token.html", title=f"SMTP token {view['campaignName']}", token=view, stats=statistics)
+    today = datetime.now(UTC).date()
+    start = datetime.combine(today - timedelta(days=CHART_DAYS - 1), datetime.min.time(), UTC)
+    rows = await events_store.daily_counts(
+        deps.pool, session.account_id, int(view["emailCampaignId"]), start, tuple(k for k, _ in SERIES)
+    )
+    days = daily_series(rows, today)
+    return render_page(
+        request,
+        "token.html",
+        title=f"SMTP token {view['campaignName']}",
+        token=view,
+        stats=statistics,
+        days=days,
+        chart=bar_chart(days),
+        series=SERIES,
+    )
 
 
 @router.get("/tokens/{token_id}/reset", response_class=HTMLResponse)
@@ -523,8 +621,7 @@ async def sends_search(request: Request, session: User) -> Response:
     )
 
 
-@router.get("/suppressions", response_class=HTMLResponse)
-async def suppressions(request: Request, session: User) -> Response:
+async def suppressions_page(request: Request, session: Session, *, notice: str = "") -> Response:
     query = request.query_params.get("q", "").strip().lower()
     rows = await deps_of(request).pool.fetch(
         """SELECT address, array_agg(reason ORDER BY reason) AS reasons FROM suppression_reasons
@@ -533,6 +630,50 @@ async def suppressions(request: Request, session: User) -> Response:
         session.account_id,
         query,
     )
+    unbounced = request.query_params.get("unbounced", "")
+    if unbounced:
+        notice = f"The bounce of {unbounced} is being lifted: the change applies in moments (reload to see it)."
     return render_page(
-        request, "suppressions.html", title="Suppressions", rows=rows[:200], more=len(rows) > 200, query=query
+        request,
+        "suppressions.html",
+        title="Suppressions",
+        rows=rows[:200],
+        more=len(rows) > 200,
+        query=query,
+        notice=notice,
     )
+
+
+@router.get("/suppressions", response_class=HTMLResponse)
+async def suppressions(request: Request, session: User) -> Response:
+    return await suppressions_page(request, session)
+
+
+def unbounce_page(request: Request, address: str, *, status: int = 200, reason: str = "", error: str = "") -> Response:
+    return render_page(
+        request,
+        "unbounce.html",
+        status=status,
+        title=f"Unbounce {address}?",
+        address=address,
+        reason=reason,
+        error=error,
+    )
+
+
+@router.get("/suppressions/{address}/unbounce", response_class=HTMLResponse)
+async def unbounce_confirm(request: Request, address: str, session: User) -> Response:
+    return unbounce_page(request, address.lower())
+
+
+@router.post("/suppressions/{address}/unbounce", response_class=HTMLResponse)
+async def unbounce(request: Request, address: str, session: User) -> Response:
+    fields = await checked_form(request, session)
+    reason = fields.get("reason", "").strip()
+    if not reason or len(reason) > 1000:
+        error = "Give the reason (1000 characters at most): it is kept in the address's history."
+        return unbounce_page(request, address.lower(), status=400, reason=reason, error=error)
+    view = await suppression_api.request_unbounce(
+        deps_of(request), session.account_id, address, reason, f"console-user:{session.email}"
+    )
+    return see(f"/console/suppressions?unbounced={quote(view['email'])}")

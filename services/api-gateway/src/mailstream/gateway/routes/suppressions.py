@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mailstream.gateway import rules
 from mailstream.gateway.adapters import contacts
-from mailstream.gateway.deps import Caller, Deps
+from mailstream.gateway.deps import Caller, Dependencies, Deps
 from mailstream.gateway.errors import invalid, not_found
 from mailstream.gateway.views import iso
 from mailstream.schemas import SuppressionAction, SuppressionChanged, encode
@@ -69,26 +69,33 @@ async def get_suppressions(email: str, account: Caller, deps: Deps) -> dict[str,
 @router.post(BASE + "/{email}/unbounce", status_code=202)
 async def unbounce(email: str, body: UnbounceRequest, caller: Caller, deps: Deps) -> JSONResponse:
     """Lift the address's bounce suppression: mail to it is sent again once the tracker applied it."""
+    view = await request_unbounce(deps, caller.account_id, email, body.reason, f"api-key:{caller.key_id}")
+    return JSONResponse(view, status_code=202)
+
+
+async def request_unbounce(deps: Dependencies, account_id: int, email: str, reason: str, requested_by: str) -> dict:
+    """Publish the REMOVE of the address's bounce suppression (404 when it has none); the API's
+    unbounce and the console's both call this."""
     address = _address(email)
-    contact = await contacts.get_contact(deps.pool, caller.account_id, address)
-    bounced = "BOUNCED" in await contacts.suppressions_of(deps.pool, caller.account_id, address)
+    contact = await contacts.get_contact(deps.pool, account_id, address)
+    bounced = "BOUNCED" in await contacts.suppressions_of(deps.pool, account_id, address)
     if not bounced and not (contact and contact["bounced"]):
         raise not_found(f"Bounce suppression of {address}")
     change = SuppressionChanged(
         event_id=str(uuid.uuid4()),
-        account_id=caller.account_id,
+        account_id=account_id,
         address=address,
         action=SuppressionAction.REMOVE,
         occurred_at=datetime.now(UTC),
         reason="BOUNCED",
-        note=body.reason,
-        requested_by=f"api-key:{caller.key_id}",
+        note=reason,
+        requested_by=requested_by,
     )
     async with deps.pool.acquire() as conn, conn.transaction():
-        await contacts.clear_bounced(conn, caller.account_id, address)
+        await contacts.clear_bounced(conn, account_id, address)
         # acknowledged before the transaction commits: a refused publish changes nothing
-        await deps.kafka.send(SUPPRESSION_CHANGES.name, encode(change), key=f"{caller.account_id}:{address}".encode())
-    view = {
+        await deps.kafka.send(SUPPRESSION_CHANGES.name, encode(change), key=f"{account_id}:{address}".encode())
+    return {
         "eventId": change.event_id,
         "email": address,
         "action": change.action.value,
@@ -97,4 +104,3 @@ async def unbounce(email: str, body: UnbounceRequest, caller: Caller, deps: Deps
         "requestedBy": change.requested_by,
         "requestedAt": iso(change.occurred_at),
     }
-    return JSONResponse(view, status_code=202)
