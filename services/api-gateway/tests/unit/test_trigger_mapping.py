@@ -226,3 +226,19 @@ class TestDecoding:
             await decode(r, b"\x00" + struct.pack(">I", 6) + avro_bytes(datum), registry)
         with pytest.raises(Undecodable, match="wire format"):
             registry_frame(avro_bytes(datum))
+
+
+def test_a_patch_may_give_any_one_field_and_a_create_needs_the_rules_own():
+    from pydantic import ValidationError
+
+    from mailstream.gateway.trigger_models import TriggerCreate, TriggerFields
+
+    assert TriggerFields(name="renamed").model_fields_set == {"name"}  # recipientField was required here
+    with pytest.raises(ValidationError) as refused:
+        TriggerCreate(name="x")
+    assert {e["loc"][0] for e in refused.value.errors()} == {
+        "sourceTopic",
+        "emailId",
+        "recipientField",
+        "sendIdTemplate",
+    }

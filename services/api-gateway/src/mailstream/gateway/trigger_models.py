@@ -31,7 +31,7 @@ class TriggerFields(BaseModel):
         description="conditions that must all hold: {field, equals} | {field, in: [...]} | {field, exists: bool}",
     )
     emailId: int | None = Field(default=None, ge=1, le=MAX_ID, description="an email saved for automation")
-    recipientField: str | None = Path
+    recipientField: str | None = Field(default=None, min_length=1, max_length=500, description=Path.description)
     contactProperties: dict[str, str] | None = Field(default=None, description="contact property -> dotted path")
     customProperties: dict[str, str] | None = Field(
         default=None, description="custom property -> dotted path (a whole array is allowed: line items)"
