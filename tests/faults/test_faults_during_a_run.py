@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from stack_processes import kill_9
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1500)]
 
@@ -59,20 +60,6 @@ def stack_sh(*args: str, env: dict[str, str] | None = None) -> None:
 
 def script(name: str, action: str) -> None:
     subprocess.run([str(ROOT / "deploy/local" / name), action], check=True, timeout=300, stdout=subprocess.DEVNULL)
-
-
-def kill_9(service: str) -> None:
-    pid = int((RUN_DIR / f"{service}.pid").read_text())
-    os.kill(pid, 9)
-    while Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid):
-        time.sleep(0.05)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
-    except (OSError, IndexError):
-        return "zombie"
 
 
 @dataclass

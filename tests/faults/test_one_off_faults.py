@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from stack_processes import kill_9
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1200)]
 
@@ -35,20 +36,6 @@ def stack_sh(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run(
         [str(STACK), *args], check=True, timeout=300, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL
     )
-
-
-def kill_9(service: str) -> None:
-    pid = int((RUN_DIR / f"{service}.pid").read_text())
-    os.kill(pid, 9)
-    while Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid):
-        time.sleep(0.05)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
-    except (OSError, IndexError):
-        return "zombie"
 
 
 def auth(key: str) -> dict[str, str]:

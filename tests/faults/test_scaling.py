@@ -16,7 +16,6 @@ import asyncio
 import bisect
 import collections
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -29,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from prometheus_client.parser import text_string_to_metric_families
 from replicas import Replica
+from stack_processes import kill_9
 
 from mailstream.core.settings import CommonSettings
 
@@ -84,18 +84,6 @@ def records_handled(url: str, consumer: str) -> float:
         for s in family.samples
         if s.name.endswith("_total") and s.labels.get("consumer") == consumer
     )
-
-
-def kill_stack_process(service: str) -> None:
-    pid = int((RUN_DIR / f"{service}.pid").read_text())
-    os.kill(pid, 9)
-    while Path(f"/proc/{pid}").exists():
-        try:
-            if "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
-                break
-        except OSError:
-            break
-        time.sleep(0.05)
 
 
 def max_in_one_second(times: list[float]) -> int:
@@ -164,7 +152,7 @@ async def test_two_replicas_share_the_work_and_a_killed_one_loses_nothing(new_ac
                     replica.kill()
                     killed[service] = f"second replica ({replica_done:.0f} records handled vs {stack_done:.0f})"
                 else:
-                    await asyncio.to_thread(kill_stack_process, service)
+                    await asyncio.to_thread(kill_9, service)
                     killed[service] = f"stack's process ({stack_done:.0f} records handled vs {replica_done:.0f})"
 
         started = time.monotonic()

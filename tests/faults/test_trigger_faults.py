@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import triggers_kit as kit
+from stack_processes import kill_9
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -28,15 +28,7 @@ RATE = 150.0  # orders per second: ~20 s of producing, two kills within it
 
 
 def kill_9_and_restart(service: str) -> None:
-    pid = int((RUN_DIR / f"{service}.pid").read_text())
-    os.kill(pid, 9)
-    while Path(f"/proc/{pid}").exists():
-        try:
-            if "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
-                break
-        except OSError:
-            break
-        time.sleep(0.05)
+    kill_9(service)
     subprocess.run([str(STACK), "restart", service], check=True, timeout=300, stdout=subprocess.DEVNULL)
 
 
