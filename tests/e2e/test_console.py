@@ -499,7 +499,8 @@ async def test_domains_records_verify_and_ip_status(page, user):
     await shot(page, "08-domains")
 
 
-async def test_send_statuses_by_status_id_and_send_id(page, user, api, unique_address):
+async def ping_send(api, user: User, to: str, send_id: str | None = None) -> str:
+    """A single send of a new single-send-API email; its statusId."""
     created = await api.post(
         "/mailstream/v1/emails",
         headers=auth(user.key),
@@ -507,13 +508,20 @@ async def test_send_statuses_by_status_id_and_send_id(page, user, api, unique_ad
     )
     email_id = created.json()["emailId"]
     await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=auth(user.key))
-    send_id = f"ping-{uuid.uuid4().hex}"
+    message = {"to": to, "sendId": send_id} if send_id else {"to": to}
     sent = await api.post(
         "/marketing/v3/transactional/single-email/send",
         headers=auth(user.key),
-        json={"emailId": email_id, "message": {"to": unique_address(), "sendId": send_id}},
+        json={"emailId": email_id, "message": message},
     )
-    status_id = sent.json()["statusId"]
+    return sent.json()["statusId"]
+
+
+async def test_send_statuses_by_status_id_send_id_and_recipient(page, user, api, unique_address):
+    send_id = f"ping-{uuid.uuid4().hex}"
+    to = unique_address()
+    status_id = await ping_send(api, user, to, send_id)
+    others = await ping_send(api, make_user("other"), to)  # another account's send to the same address
     await sign_in(page, user)
     await page.get_by_role("link", name="Send statuses").click()
     await page.get_by_label("Value").fill(status_id)
@@ -528,6 +536,14 @@ async def test_send_statuses_by_status_id_and_send_id(page, user, api, unique_ad
     await page.get_by_label("Value").fill("no-such-send")
     await page.get_by_role("button", name="Search").click()
     await page.get_by_role("alert").get_by_text("No send with sendId no-such-send").wait_for()
+    await page.get_by_label("Search by").select_option("recipient")
+    await page.get_by_label("Value").fill(to.upper())
+    await page.get_by_role("button", name="Search").click()
+    listed = page.locator("#recipient-sends tbody tr")
+    await listed.first.wait_for()
+    assert await listed.count() == 1 and others not in await page.content()
+    await page.get_by_role("link", name=status_id).click()
+    await page.get_by_role("heading", name=f"Send {status_id}").wait_for()
     await page.get_by_role("link", name="Suppressions").click()
     await page.get_by_role("heading", name="Suppressions").wait_for()
     await shot(page, "10-suppressions")

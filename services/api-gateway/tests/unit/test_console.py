@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from mailstream.gateway import passwords
-from mailstream.gateway.adapters import events, stats, tokens_store
+from mailstream.gateway.adapters import events, sends, stats, tokens_store
 from mailstream.gateway.adapters.tokens_store import TokenRow
 from mailstream.gateway.app import create_app
 from mailstream.gateway.console import auth
 from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session
-from mailstream.gateway.console.forms import CHART_DAYS, addresses_of, bar_chart, daily_series, utc_time
+from mailstream.gateway.console.forms import CHART_DAYS, addresses_of, bar_chart, daily_series, offset_of, utc_time
 from mailstream.gateway.console.preview import parse_sample, render_preview
 from mailstream.gateway.console.routes import one_off_body, safe_next
 from mailstream.gateway.deps import Dependencies
@@ -415,3 +415,26 @@ def test_the_date_labels_under_the_chart_do_not_crowd():
     xs = [x for x, _ in chart.ticks]
     assert chart.ticks[0][1] == "11-04" and chart.ticks[-1][1] == "12-03"
     assert all(b - a > 60 for a, b in itertools.pairwise(xs))
+
+
+def test_a_page_offset_is_a_bounded_whole_number():
+    assert offset_of("50") == 50 and offset_of(None) == 0
+    assert offset_of("-1") == 0 and offset_of("x") == 0 and offset_of("999999999") == 0
+
+
+async def test_a_recipient_search_lists_the_accounts_sends_linked_and_paged(fake_auth, monkeypatch):
+    asked = []
+
+    async def statuses_by_recipient(pool, account_id, recipient, *, limit, offset):
+        asked.append((account_id, recipient, limit, offset))
+        return [
+            {"status_id": f"00000000-0000-0000-0000-{i:012d}", "requested_at": datetime(2026, 12, 3, tzinfo=UTC)}
+            for i in range(limit)
+        ]
+
+    monkeypatch.setattr(sends, "statuses_by_recipient", statuses_by_recipient)
+    async with console(fake_auth) as client:
+        page = await client.get("/console/sends", params={"by": "recipient", "q": "Bob@Shop.example", "offset": "50"})
+    assert page.status_code == 200 and asked == [(ACCOUNT, "Bob@Shop.example", 51, 50)]
+    assert page.text.count('href="/console/sends?by=statusId&amp;q=00000000-0000-0000-0000-') == 50
+    assert "offset=100" in page.text and "offset=0" in page.text  # next and previous page

@@ -23,6 +23,21 @@ async def send_status(
     return dict(row) if row else None
 
 
+async def statuses_by_recipient(
+    pool: asyncpg.Pool | asyncpg.Connection, account_id: int, recipient: str, *, limit: int, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The account's sends to an address (case-insensitive), newest first: one page of limit rows."""
+    rows = await pool.fetch(
+        f"""{STATUS_SELECT} WHERE r.account_id = $1 AND lower(r.recipient) = lower($2)
+            ORDER BY r.requested_at DESC, r.status_id LIMIT $3 OFFSET $4""",
+        account_id,
+        recipient,
+        limit,
+        offset,
+    )
+    return [dict(row) for row in rows]
+
+
 async def cancel_scheduled(conn: asyncpg.Connection, account_id: int, status_id: str) -> bool:
     """Cancel a scheduled send not released yet. If the scheduler holds the row, this waits for
     its transaction and then finds it released: a send is either canceled or released, never both."""

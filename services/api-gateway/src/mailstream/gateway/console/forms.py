@@ -21,6 +21,15 @@ def addresses_of(text: str) -> list[str]:
     return list(seen)
 
 
+def offset_of(value: str | None, *, most: int = 100_000) -> int:
+    """A list page's offset from the query string: a whole number from 0 to most, else 0."""
+    try:
+        offset = int(value or 0)
+    except ValueError:
+        return 0
+    return offset if 0 <= offset <= most else 0
+
+
 def utc_time(value: str) -> datetime | None:
     """A datetime-local value (2026-12-03T09:30, seconds optional), read as UTC; None when empty.
     Raises ValueError when it is not one."""

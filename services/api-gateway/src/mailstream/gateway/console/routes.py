@@ -19,11 +19,20 @@ from pydantic import ValidationError
 
 from mailstream.gateway.adapters import events as events_store
 from mailstream.gateway.adapters import one_off_sends as one_off_store
+from mailstream.gateway.adapters import sends as sends_store
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.console import auth as console_auth
 from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session, cookie_flags, new_token, same_token
-from mailstream.gateway.console.forms import CHART_DAYS, SERIES, addresses_of, bar_chart, daily_series, utc_time
+from mailstream.gateway.console.forms import (
+    CHART_DAYS,
+    SERIES,
+    addresses_of,
+    bar_chart,
+    daily_series,
+    offset_of,
+    utc_time,
+)
 from mailstream.gateway.console.pages import render_page
 from mailstream.gateway.console.preview import parse_sample, render_preview
 from mailstream.gateway.deps import Dependencies
@@ -592,15 +601,26 @@ async def domain_verify(request: Request, domain: str, session: User) -> Respons
 # --- send statuses and suppressions --------------------------------------------------------------
 
 
+SENDS_PAGE = 50
+
+
 @router.get("/sends", response_class=HTMLResponse)
 async def sends_search(request: Request, session: User) -> Response:
     deps = deps_of(request)
     kind = request.query_params.get("by", "statusId")
     query = request.query_params.get("q", "").strip()
     found, error = None, ""
+    listed: list[dict[str, Any]] | None = None
+    offset, more = offset_of(request.query_params.get("offset")), False
     if query:
         try:
-            if kind == "sendId":
+            if kind == "recipient":
+                rows = await sends_store.statuses_by_recipient(
+                    deps.pool, session.account_id, query, limit=SENDS_PAGE + 1, offset=offset
+                )
+                more = len(rows) > SENDS_PAGE
+                listed = [send_api.status_view(row) for row in rows[:SENDS_PAGE]]
+            elif kind == "sendId":
                 row = await PgAcceptStore(deps.pool).first_send_status(session.account_id, query)
                 if row is None:
                     raise ApiError(404, "OBJECT_NOT_FOUND", f"No send with sendId {query}")
@@ -617,6 +637,9 @@ async def sends_search(request: Request, session: User) -> Response:
         kind=kind,
         query=query,
         found=found,
+        listed=listed,
+        previous_offset=max(offset - SENDS_PAGE, 0) if offset else None,
+        next_offset=offset + SENDS_PAGE if more else None,
         error=error,
     )
 
