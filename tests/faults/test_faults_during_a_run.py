@@ -37,7 +37,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy/local/stack.sh"
-RUN_DIR = ROOT / ".mailstream/run"
 REPORT = ROOT / ".mailstream/reliability/faults.json"
 SENDS = 5000
 RATE = 16.0  # sends offered per second: the run (~310 s) outlasts the faults below (~290 s)

@@ -26,7 +26,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy/local/stack.sh"
-RUN_DIR = ROOT / ".mailstream/run"
 ONE_OFF = "/mailstream/v1/one-off-sends"
 CONTACTS = 10_000
 SMALL_BATCHES = {"MAILSTREAM_FANOUT_BATCH_SIZE": "100"}

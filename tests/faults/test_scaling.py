@@ -36,7 +36,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy/local/stack.sh"
-RUN_DIR = ROOT / ".mailstream/run"
 REPORT = ROOT / ".mailstream/reliability/scaling.json"
 SENDS = 5000
 SERVICES = {  # service -> (its consumer group, its stack URL)

@@ -22,7 +22,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy/local/stack.sh"
-RUN_DIR = ROOT / ".mailstream/run"
 ORDERS = 3000
 RATE = 150.0  # orders per second: ~20 s of producing, two kills within it
 
