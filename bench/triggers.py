@@ -1,19 +1,23 @@
 """Automation triggers against the single-send API, in the same run, on the same stack and sink.
 
-    .mailstream/venv/bin/python bench/triggers.py [--count 50000] [--connections 64]
+    .mailstream/venv/bin/python bench/triggers.py [--count 50000] [--runs 3] [--connections 64]
 
-Needs the stack running (`make run`). Both paths send the benchmark's 20 KB receipt with 10 line
-items (bench/workload.py) from a verified sending domain (DKIM-signed) to distinct recipients
-spread over 20 recipient domains, and end at the stack's mail sink (127.0.0.1:8025, emptied
-before each path). Each path is offered its whole count at once:
+Needs the stack running (`make run`); installs smtp-sink and wrk if missing. Like `make bench`, it
+restarts the stack's sender relaying to Postfix's smtp-sink (bench/sink.py) with the bench
+shaping, and back when it ends. Both paths
+send the benchmark's 20 KB receipt with 10 line items (bench/workload.py) from a verified sending
+domain (DKIM-signed) to distinct recipients, and each is offered its whole count at once:
 
-- triggers: N JSON order records produced to a new topic with one rule (acks=all, as fast as the
-  producer goes); record -> delivery = the sink's arrival time - the time the record was produced;
-- single-send API: N HTTP requests, `--connections` at a time (httpx); request -> delivery = the
-  sink's arrival time - the time the request was sent.
+- triggers: N JSON order records produced to a new 6-partition topic with one rule (acks=all, as
+  fast as aiokafka's producer goes); record -> delivered = arrival at the sink - the time the
+  record was produced;
+- single-send API: N HTTP requests from wrk, `--connections` at a time (as `make bench`'s bursts);
+  request -> delivered = arrival at the sink - the time the request was sent.
 
-records/s (sends/s) end to end = N / (last arrival - first record produced / first request sent).
-The load generator runs on the same machine (2 cores) as the stack, for both paths alike.
+delivered/s = N / (last arrival - first record produced / first request sent). CPU per delivered
+message is each process tree's CPU time from before the load to when the services are quiet again,
+the trigger process's included; the load generator is wrk, or this process while it produces.
+The runs alternate the two paths.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import os
+import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -34,124 +38,124 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/support"))
 
 import triggers_kit as kit
-from workload import line_items, post, prepare_account
+from measure import PIPELINE, Monitor, cpu_rate, cpu_used, pid_of, stack_pids, wait_until_quiet
+from runs import Mailstream, percentile
+from sink import PEERS, arrivals, sink_pid, start_sink, stop_sink
+from sink import wait_for_files as wait_for_sink
+from workload import GATEWAY, BenchAccount, line_items, post, prepare_account
 
-GATEWAY = "http://127.0.0.1:8080"
-SINK = "http://127.0.0.1:8025"
-DOMAINS = 20
-
-
-def recipient(path: str, run: str, i: int) -> str:
-    return f"{path}-{i}@d{i % DOMAINS}.{run}.example"
+PARTITIONS = 6
 
 
-async def arrivals(sink: httpx.AsyncClient, count: int, within: float) -> dict[str, float]:
-    """Recipient -> arrival time at the sink (epoch seconds), once `count` arrived (or the time is up)."""
-    deadline = time.monotonic() + within
-    while True:
-        found = (await sink.get("/api/messages", params={"envelope_only": "1"}, timeout=120)).json()
-        if len(found) >= count or time.monotonic() > deadline:
-            return {m["rcpt_tos"][0]: datetime.fromisoformat(m["received_at"]).timestamp() for m in found}
-        await asyncio.sleep(1)
+def recipient(tag: str, i: int, produced_ms: int) -> str:
+    return f"bench-{tag}-{i}-{produced_ms}@example.com"  # as bench/wrk/single_send.lua names them
 
 
-def figures(label: str, started: dict[str, float], arrived: dict[str, float]) -> dict:
-    latencies = sorted(arrived[r] - t for r, t in started.items() if r in arrived)
-    first = min(started.values())
-    last = max(arrived.values()) if arrived else first
-    n = len(latencies)
-    return {
-        "path": label,
-        "count": len(started),
-        "delivered": n,
-        "per_s": n / (last - first) if last > first else 0.0,
-        "p50_ms": 1000 * statistics.median(latencies) if n else None,
-        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else None,
-    }
+async def produce_orders(topic: str, count: int, tag: str) -> tuple[float, float]:
+    """Produces `count` orders, each naming its produce time in its recipient; returns the first
+    record's produce time and this process's CPU seconds spent producing."""
+    items = line_items()
+    cpu_started, first = time.process_time(), time.time()
+    producer = kit.AIOKafkaProducer(bootstrap_servers=kit.BOOTSTRAP, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for i in range(count):
+            to = recipient(tag, i, int(time.time() * 1000))
+            order = {"order_id": f"{tag}-{i}", "customer": {"email": to, "first_name": "Ada"}, "items": items}
+            futures.append(await producer.send(topic, json.dumps(order).encode(), key=str(i).encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return first, time.process_time() - cpu_started
 
 
-async def trigger_path(account, count: int, run: str, sink: httpx.AsyncClient) -> dict:
-    topic = f"orders.bench.{run}"
-    await kit.create_topic(topic, partitions=6)
+async def with_rule(account: BenchAccount, topic: str):
     headers = {"Authorization": f"Bearer {account.api_key}"}
+    await kit.create_topic(topic, partitions=PARTITIONS)
     async with httpx.AsyncClient(base_url=GATEWAY, timeout=30) as api:
         rule = await kit.create_rule(api, headers, kit.receipt_rule(topic, account.email_id, filter=[]))
+    await asyncio.sleep(3)  # the trigger process starts the rule's consumer (refresh 1 s, group join)
+    return rule, headers
+
+
+async def drop_rule(rule: dict, headers: dict, topic: str) -> None:
+    async with httpx.AsyncClient(base_url=GATEWAY, timeout=30) as api:
+        await api.delete(f"/mailstream/v1/triggers/{rule['id']}", headers=headers)
+    await kit.delete_topic(topic)
+
+
+def trigger_run(ms: Mailstream, account: BenchAccount, count: int) -> dict:
+    """`count` order records through one rule, measured as Mailstream.run measures its wrk runs."""
+    label, tag = "triggers", uuid.uuid4().hex[:8]
+    topic = f"orders.bench.{tag}"
+    ms.check_sender()
+    rule, headers = asyncio.run(with_rule(account, topic))
+    folder = start_sink(f"mailstream-triggers-{tag}")
     try:
-        await asyncio.sleep(3)  # the trigger process starts the rule's consumer (refresh 1 s, group join)
-        items = line_items()
-        started: dict[str, float] = {}
-        producer = kit.AIOKafkaProducer(bootstrap_servers=kit.BOOTSTRAP, acks="all", linger_ms=5)
-        await producer.start()
-        try:
-            futures = []
-            for i in range(count):
-                to = recipient("trigger", run, i)
-                order = {"order_id": f"{run}-{i}", "customer": {"email": to, "first_name": "Ada"}, "items": items}
-                started[to] = time.time()
-                futures.append(await producer.send(topic, json.dumps(order).encode(), key=str(i).encode()))
-            await asyncio.gather(*futures)
-        finally:
-            await producer.stop()
-        return figures("triggers (Kafka records)", started, await arrivals(sink, count, within=count / 20 + 120))
+        pids = {**stack_pids(), "triggers": pid_of("triggers")}
+        with Monitor({**pids, "sink": sink_pid()}) as monitor:
+            pipeline = {name: pid for name, pid in pids.items() if pid and name in (*PIPELINE, "triggers")}
+            quiet = cpu_rate(pipeline) + 0.05
+            cpu_before = monitor.cpu()
+            first, producer_cpu_s = asyncio.run(produce_orders(topic, count, tag))
+            wait_for_sink(folder, count, label, 60)
+            settled_s = wait_until_quiet(pipeline, below=quiet)
+            cpu = {**cpu_used(cpu_before, monitor.cpu()), "load generator": producer_cpu_s}
+        mine = {to: at for to, at in arrivals(folder).items() if to.startswith(f"bench-{tag}-")}
+        latencies = [(at - int(to.split("@")[0].rsplit("-", 1)[1]) / 1000) * 1000 for to, at in mine.items()]
+        delivered = len(mine)
+        last = max(mine.values(), default=first)
+        return {
+            "label": label,
+            "messages": count,
+            "delivered": delivered,
+            "delivered_per_s": delivered / (last - first) if last > first else float("nan"),
+            "e2e_p50": percentile(latencies, 50),
+            "e2e_p99": percentile(latencies, 99),
+            "settled_s": settled_s,
+            "cpu_ms_by_process": {name: used / max(1, delivered) * 1000 for name, used in cpu.items()},
+        }
     finally:
-        async with httpx.AsyncClient(base_url=GATEWAY, timeout=30) as api:
-            await api.delete(f"/mailstream/v1/triggers/{rule['id']}", headers=headers)
-        await kit.delete_topic(topic)
+        stop_sink(folder)
+        asyncio.run(drop_rule(rule, headers, topic))
 
 
-async def api_path(account, count: int, run: str, connections: int, sink: httpx.AsyncClient) -> dict:
-    headers = {"Authorization": f"Bearer {account.api_key}"}
-    items = line_items()
-    started: dict[str, float] = {}
-    queue = iter(range(count))
-    refused = 0
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal refused
-        for i in queue:
-            to = recipient("api", run, i)
-            body = {
-                "emailId": account.email_id,
-                "message": {"to": to, "sendId": f"api-{run}-{i}"},
-                "contactProperties": {"firstname": "Ada"},
-                "customProperties": {"order_id": f"{run}-{i}", "items": items},
-            }
-            started[to] = time.time()
-            reply = await client.post("/marketing/v3/transactional/single-email/send", headers=headers, json=body)
-            refused += reply.status_code != 200
-
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=GATEWAY, timeout=60, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(connections)))
-    result = figures("single-send API (HTTP)", started, await arrivals(sink, count, within=count / 20 + 120))
-    result["refused"] = refused
-    return result
+def row(r: dict) -> str:
+    cpu = r["cpu_ms_by_process"]
+    services = ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items() if ms >= 0.005)
+    return (
+        f"| {r['label']} | {r['delivered']:,}/{r['messages']:,} | {r['delivered_per_s']:,.0f} |"
+        f" {r['e2e_p50']:,.0f} | {r['e2e_p99']:,.0f} | {sum(cpu.values()):.2f} | {services} |"
+    )
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
+    subprocess.run([str(PEERS), "install"], check=True)  # smtp-sink and wrk
     account = prepare_account()
     post(f"/mailstream/v1/emails/{account.email_id}/save-for-automation", account.api_key)
-    run = uuid.uuid4().hex[:8]
     results = []
-    async with httpx.AsyncClient(base_url=SINK, timeout=60) as sink:
-        for path in ("triggers", "api"):
-            await sink.delete("/api/messages")
-            if path == "triggers":
-                results.append(await trigger_path(account, args.count, run, sink))
-            else:
-                results.append(await api_path(account, args.count, run, args.connections, sink))
-        await sink.delete("/api/messages")
-    print(f"\n{args.count:,} receipts per path (20 KB, 10 line items, DKIM), delivered to the stack's sink\n")
-    print("| path | delivered | per second end to end | p50 to delivery (ms) | p99 to delivery (ms) |")
-    print("|---|---|---|---|---|")
+    with Mailstream(account) as ms:
+        for n in range(args.runs):
+            for path in ("triggers", "api") if n % 2 == 0 else ("api", "triggers"):
+                if path == "triggers":
+                    r = trigger_run(ms, account, args.count)
+                else:
+                    r = ms.run("single-send API", args.count, connections=args.connections, counted=False)
+                print(row(r), flush=True)
+                results.append(r)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{args.count:,} receipts per path and run (20 KB, 10 items, DKIM) into smtp-sink; load average {load}\n")
+    print("| path | delivered | delivered/s | to delivery p50 (ms) | p99 (ms) | CPU ms/msg, all | by process |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
-        delivered = f"{r['delivered']:,}/{r['count']:,}"
-        print(f"| {r['path']} | {delivered} | {r['per_s']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} |")
+        print(row(r))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
