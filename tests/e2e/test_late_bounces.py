@@ -14,12 +14,12 @@ import time
 import uuid
 from email.policy import default
 
-import asyncpg
 import httpx
 import pytest
 
 from mailstream.core.settings import LinkSettings
 from mailstream.schemas.return_paths import ReturnPaths
+from testkit import db_fetch, db_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -27,14 +27,6 @@ SETTINGS = LinkSettings.from_env()
 RETURN_PATHS = ReturnPaths.from_setting(SETTINGS.link_signing_keys)
 INBOUND_SMTP = ("127.0.0.1", 2591)  # TrackerSettings.feedback_smtp_port's default: reports and DSNs
 TRACKER_METRICS = f"{SETTINGS.tracking_base_url}/metrics"
-
-
-async def db_fetch(query: str, *args):
-    conn = await asyncpg.connect(SETTINGS.database_url)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
 async def create_email(api, key: str) -> int:
@@ -197,12 +189,7 @@ async def test_a_dsn_to_the_return_path_of_a_delivered_message_bounces_it_and_su
         uuid.UUID(accepted["statusId"]),
     )
     assert (outcome["send_result"], outcome["bounce_class"]) == ("UNDELIVERABLE", "hard:InvalidRecipient")
-    rows = []
-    for _ in range(100):
-        rows = await db_fetch("SELECT reason, message_id, detail FROM suppressions WHERE address = $1", to)
-        if rows:
-            break
-        await asyncio.sleep(0.1)
+    rows = await db_rows("SELECT reason, message_id, detail FROM suppressions WHERE address = $1", to)
     assert [(r["reason"], str(r["message_id"])) for r in rows] == [("BOUNCED", message_id)]
     assert "hard:InvalidRecipient" in rows[0]["detail"]
 

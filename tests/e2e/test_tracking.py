@@ -21,10 +21,10 @@ from email.policy import default
 from pathlib import Path
 
 import aiosmtplib
-import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
+from kafka_tail import Tail
 
 from mailstream.core.settings import LinkSettings
 from mailstream.schemas import (
@@ -34,13 +34,12 @@ from mailstream.schemas import (
     EngagementRecorded,
     UnsubscribeReason,
     UnsubscribeRecorded,
-    decode,
     encode,
 )
 from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
 from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, UNSUBSCRIBE
 from mailstream.tracker.settings import TrackerSettings
-from testkit import link_scanner_pause
+from testkit import db_fetch, db_rows, link_scanner_pause
 
 pytestmark = pytest.mark.e2e
 
@@ -76,14 +75,6 @@ class Sent:
         return SIGNER.url(
             TRACKER, TrackedLink(kind, self.message_id, self.account_id, self.to, self.email_id, token, url)
         )
-
-
-async def db_fetch(query: str, *args):
-    conn = await asyncpg.connect(SETTINGS.database_url)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
 ORDER_HTML = '<p>Order {{ custom.order_id }}. <a href="https://shop.example/orders">See it</a></p>'
@@ -126,12 +117,10 @@ async def send(api, sink, key: str, email_id: int, to: str) -> Sent:
     (received,) = await sink.wait_for(to, within=90)  # the shared stack may be busy with other suites
     msg = email.message_from_string(received["data"], policy=default)
     message_id = msg["X-Mailstream-ID"]
-    rows = []
-    for _ in range(300):  # the tracker records the rendered message (account, recipients, email, token)
-        rows = await db_fetch("SELECT account_id FROM tracked_messages WHERE message_id = $1", uuid.UUID(message_id))
-        if rows:
-            break
-        await asyncio.sleep(0.1)
+    # the tracker records the rendered message (account, recipients, email, token)
+    rows = await db_rows(
+        "SELECT account_id FROM tracked_messages WHERE message_id = $1", uuid.UUID(message_id), within=30
+    )
     assert rows, f"the tracker never recorded message {message_id}"
     return Sent(
         message_id=message_id,
@@ -174,44 +163,12 @@ async def wait_complete(api, key: str, status_id: str) -> dict:
     return status
 
 
-class Tail:
-    """A private, group-less consumer of one topic from its current end: what arrives after the action."""
+def engagement_tail() -> Tail:
+    return Tail(ENGAGEMENT, record_type=EngagementRecorded)
 
-    def __init__(self, spec, record_type) -> None:
-        self.spec, self.record_type = spec, record_type
-        self.records: list = []
 
-    async def __aenter__(self) -> Tail:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=SETTINGS.kafka_bootstrap, group_id=None)
-        await self.consumer.start()
-        parts = [TopicPartition(self.spec.name, p) for p in range(self.spec.partitions)]
-        self.consumer.assign(parts)
-        await self.consumer.seek_to_end(*parts)
-        for tp in parts:
-            await self.consumer.position(tp)  # resolve "end" now, before the action
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.consumer.stop()
-
-    async def collect(self, match, *, count: int, within: float = 20.0, settle: float = 0.0) -> list:
-        """Records matching `match` until `count` arrived (then `settle` more seconds, to see extras)."""
-        deadline = time.monotonic() + within
-        found = [r for r in self.records if match(r)]
-        settle_until = None
-        while time.monotonic() < deadline:
-            if len(found) >= count:
-                settle_until = settle_until or time.monotonic() + settle
-                if time.monotonic() >= settle_until:
-                    break
-            batches = await self.consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                for r in records:
-                    value = decode(r.value, self.record_type)
-                    self.records.append(value)
-                    if match(value):
-                        found.append(value)
-        return found
+def unsubscribe_tail() -> Tail:
+    return Tail(UNSUBSCRIBE, record_type=UnsubscribeRecorded)
 
 
 def arf_report(original: str, recipient: str) -> bytes:
@@ -285,7 +242,7 @@ async def one_sent(stack, api, new_account, sink, unique_address):
 
 
 async def test_the_open_pixel_is_an_uncached_gif_and_publishes_an_open(one_sent, tracker):
-    async with Tail(ENGAGEMENT, EngagementRecorded) as tail:
+    async with engagement_tail() as tail:
         reply = await tracker.get(one_sent.link(LinkKind.OPEN).removeprefix(TRACKER), headers={"User-Agent": BROWSER})
         (evt,) = await tail.collect(of(one_sent.message_id), count=1, settle=1.0)
     assert reply.status_code == 200
@@ -300,7 +257,7 @@ async def test_the_open_pixel_is_an_uncached_gif_and_publishes_an_open(one_sent,
 async def test_a_click_redirects_to_the_signed_target_and_publishes_a_click(one_sent, tracker):
     target = f"https://shop.example/orders/{uuid.uuid4().hex}?a=1&b=2"
     await asyncio.sleep(link_scanner_pause())  # past the link-scanner window after delivery
-    async with Tail(ENGAGEMENT, EngagementRecorded) as tail:
+    async with engagement_tail() as tail:
         reply = await tracker.get(
             one_sent.link(LinkKind.CLICK, target).removeprefix(TRACKER), headers={"User-Agent": BROWSER}
         )
@@ -324,7 +281,7 @@ async def test_a_tampered_or_misused_token_is_a_404_without_event_or_redirect(on
         "/o/" + click.split("/")[-1],  # a click token on the open pixel
         "/c/" + one_sent.link(LinkKind.OPEN).split("/")[-1],  # an open token as a click
     ]
-    async with Tail(ENGAGEMENT, EngagementRecorded) as tail:
+    async with engagement_tail() as tail:
         for path in attempts:
             reply = await tracker.get(path, headers={"User-Agent": BROWSER})
             assert reply.status_code == 404, path
@@ -334,7 +291,7 @@ async def test_a_tampered_or_misused_token_is_a_404_without_event_or_redirect(on
 
 async def test_machine_opens_and_link_scanners_are_flagged(stack, api, new_account, sink, unique_address, tracker):
     window = TrackerSettings.from_env().link_scanner_window_s
-    async with Tail(ENGAGEMENT, EngagementRecorded) as tail:
+    async with engagement_tail() as tail:
         # A click within the window of its delivery is a scanner's. The window may be short (1 s when
         # `make test` starts the tracker), and the tracker learns of a delivery from email.delivery a
         # little after the sink has the mail: if the stack was too slow to click within the window
@@ -389,22 +346,15 @@ async def assert_one_spam_report_and_unsubscribe(sent: Sent, engagement: Tail, u
         sent.to,
         UnsubscribeReason.SPAM_REPORT,
     )
-    rows = []
-    for _ in range(100):
-        rows = await db_fetch(
-            "SELECT reason, message_id FROM suppressions WHERE account_id = $1 AND address = $2",
-            sent.account_id,
-            sent.to,
-        )
-        if rows:
-            break
-        await asyncio.sleep(0.1)
+    rows = await db_rows(
+        "SELECT reason, message_id FROM suppressions WHERE account_id = $1 AND address = $2", sent.account_id, sent.to
+    )
     assert [(r["reason"], str(r["message_id"])) for r in rows] == [("SPAM_REPORT", sent.message_id)]
 
 
 async def test_an_rfc5965_arf_report_over_http_is_one_spam_report_and_one_unsubscribe(one_sent, api, tracker):
     report = arf_report(one_sent.data, one_sent.to)
-    async with Tail(ENGAGEMENT, EngagementRecorded) as engagement, Tail(UNSUBSCRIBE, UnsubscribeRecorded) as unsubs:
+    async with engagement_tail() as engagement, unsubscribe_tail() as unsubs:
         reply = await tracker.post(
             "/mailstream/v1/feedback/arf", content=report, headers={"Content-Type": "message/rfc822"}
         )
@@ -420,7 +370,7 @@ async def test_an_rfc5965_arf_report_over_http_is_one_spam_report_and_one_unsubs
 
 
 async def test_an_arf_report_mailed_to_the_feedback_address_is_taken(one_sent):
-    async with Tail(ENGAGEMENT, EngagementRecorded) as engagement, Tail(UNSUBSCRIBE, UnsubscribeRecorded) as unsubs:
+    async with engagement_tail() as engagement, unsubscribe_tail() as unsubs:
         await aiosmtplib.send(
             arf_report(one_sent.data, one_sent.to),
             sender="abusedesk@example.com",
@@ -462,7 +412,7 @@ async def test_an_ses_complaint_is_one_spam_report_and_one_unsubscribe(one_sent,
         },
     }
     sns = {"Type": "Notification", "MessageId": str(uuid.uuid4()), "Message": json.dumps(notification)}
-    async with Tail(ENGAGEMENT, EngagementRecorded) as engagement, Tail(UNSUBSCRIBE, UnsubscribeRecorded) as unsubs:
+    async with engagement_tail() as engagement, unsubscribe_tail() as unsubs:
         reply = await tracker.post("/mailstream/v1/feedback/ses", json=sns)
         assert reply.status_code == 202 and reply.json()["spamReports"] == 1, reply.text
         await assert_one_spam_report_and_unsubscribe(one_sent, engagement, unsubs)
@@ -484,7 +434,7 @@ async def test_the_unsubscribe_page_and_rfc8058_one_click_suppress_the_contact(o
     path = one_sent.link(LinkKind.UNSUBSCRIBE).removeprefix(TRACKER)
     page = await tracker.get(path)
     assert page.status_code == 200 and 'method="post"' in page.text and one_sent.to in page.text
-    async with Tail(UNSUBSCRIBE, UnsubscribeRecorded) as unsubs:
+    async with unsubscribe_tail() as unsubs:
         reply = await tracker.post(path, data={"List-Unsubscribe": "One-Click"})
         assert reply.status_code == 200
         (unsub,) = await unsubs.collect(lambda u: u.message_id == one_sent.message_id, count=1, settle=1.0)
@@ -511,7 +461,7 @@ async def test_the_links_the_renderer_wrote_are_tracked_and_one_click_unsubscrib
     unsubscribe = str(msg["List-Unsubscribe"]).strip().strip("<>")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     await asyncio.sleep(link_scanner_pause())  # past the link-scanner window
-    async with Tail(ENGAGEMENT, EngagementRecorded) as engagement, Tail(UNSUBSCRIBE, UnsubscribeRecorded) as unsubs:
+    async with engagement_tail() as engagement, unsubscribe_tail() as unsubs:
         assert (await tracker.get(pixel.removeprefix(TRACKER), headers={"User-Agent": BROWSER})).status_code == 200
         reply = await tracker.get(click.removeprefix(TRACKER), headers={"User-Agent": BROWSER})
         assert reply.status_code == 302 and reply.headers["Location"] == "https://shop.example/sale"
@@ -565,12 +515,7 @@ async def test_delivery_events_complete_the_status_and_hard_bounces_suppress(one
         await producer.send_and_wait(DELIVERY.name, encode(bounce), key=message_id.encode())
     finally:
         await producer.stop()
-    rows = []
-    for _ in range(100):
-        rows = await db_fetch("SELECT reason, message_id FROM suppressions WHERE address = $1", bounced_to)
-        if rows:
-            break
-        await asyncio.sleep(0.1)
+    rows = await db_rows("SELECT reason, message_id FROM suppressions WHERE address = $1", bounced_to)
     assert [(r["reason"], str(r["message_id"])) for r in rows] == [("BOUNCED", message_id)]
     (outcome,) = await db_fetch(
         "SELECT status, send_result FROM send_outcomes WHERE status_id = $1", uuid.UUID(status_id)
@@ -599,7 +544,7 @@ async def test_statistics_equal_the_event_counts_after_1000_opens_and_clicks(api
         method = "HEAD" if kind is LinkKind.OPEN and rng.random() < 0.05 else "GET"
         requests.append((method, sent.link(kind, url, token).removeprefix(TRACKER), rng.choice(agents)))
 
-    async with Tail(ENGAGEMENT, EngagementRecorded) as tail:
+    async with engagement_tail() as tail:
         limits = httpx.Limits(max_connections=20)
         async with httpx.AsyncClient(base_url=TRACKER, timeout=10, limits=limits) as client:
             gate = asyncio.Semaphore(20)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
+from kafka_tail import Tail
 
 from mailstream.core.settings import LinkSettings
-from mailstream.schemas import decode
 
 SETTINGS = LinkSettings.from_env()
 GATEWAY = os.environ.get("MAILSTREAM_TEST_GATEWAY_URL", "http://127.0.0.1:8080")
@@ -257,50 +257,6 @@ def injected_lines(raw: bytes, names: tuple[bytes, ...]) -> list[bytes]:
 
 
 # --- Kafka ------------------------------------------------------------------------------------------
-
-
-class Tail:
-    """A private, group-less consumer of topics from their current end: what arrives after the action."""
-
-    def __init__(self, *specs, record_type=None) -> None:
-        self.specs, self.record_type = specs, record_type
-        self.records: list = []
-
-    async def __aenter__(self) -> Tail:
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=SETTINGS.kafka_bootstrap, group_id=None, max_partition_fetch_bytes=10 * 1024 * 1024
-        )
-        await self.consumer.start()
-        parts = [TopicPartition(s.name, p) for s in self.specs for p in range(s.partitions)]
-        self.consumer.assign(parts)
-        await self.consumer.seek_to_end(*parts)
-        for tp in parts:
-            await self.consumer.position(tp)  # resolve "end" now, before the action
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.consumer.stop()
-
-    async def collect(self, match, *, count: int, within: float = 20.0, settle: float = 0.0) -> list:
-        deadline = time.monotonic() + within
-        found = [r for r in self.records if match(r)]
-        settle_until = None
-        while time.monotonic() < deadline:
-            if len(found) >= count:
-                settle_until = settle_until or time.monotonic() + settle
-                if time.monotonic() >= settle_until:
-                    break
-            batches = await self.consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                for r in records:
-                    try:
-                        value = decode(r.value, self.record_type)
-                    except Exception:  # other suites publish junk on purpose
-                        continue
-                    self.records.append(value)
-                    if match(value):
-                        found.append(value)
-        return found
 
 
 @pytest.fixture

@@ -4,10 +4,13 @@ conftest modules cannot be imported under --import-mode=importlib).
 - `free_port(*hosts)`: a port for a server a test starts in another process.
 - `common_settings()`: the Kafka and PostgreSQL the tests use, from MAILSTREAM_* like the services.
 - `link_scanner_pause()`: how long to wait after a delivery until a click counts as a person's.
+- `db_fetch(query, *args)`, `db_rows(query, *args)`: rows of the stack's PostgreSQL, now or once
+  there are some (what a service writes moments after an action).
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 from pathlib import Path
@@ -70,3 +73,22 @@ def link_scanner_pause(margin: float = 0.5) -> float:
     from mailstream.tracker.settings import TrackerSettings  # only the tracking tests need the tracker
 
     return TrackerSettings.from_env().link_scanner_window_s + margin
+
+
+async def db_fetch(query: str, *args) -> list:
+    import asyncpg  # the unit tier does not need it
+
+    conn = await asyncpg.connect(common_settings().database_url)
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+async def db_rows(query: str, *args, within: float = 10.0) -> list:
+    """The query's rows once it returns some, or [] after `within` seconds."""
+    for _ in range(max(1, int(within / 0.1))):
+        if rows := await db_fetch(query, *args):
+            return rows
+        await asyncio.sleep(0.1)
+    return []
