@@ -21,6 +21,11 @@ DNS_PORT=5354
 export MAILSTREAM_DNS_NAMESERVERS=${MAILSTREAM_DNS_NAMESERVERS:-127.0.0.1:$DNS_PORT}
 DEMO_DOMAIN=demo.mailstream.test
 
+# The feedback-loop endpoints refuse everything unless configured: the local stack's credentials.
+while IFS='=' read -r name value; do
+  if [[ "$name" =~ ^MAILSTREAM_[A-Z_]+$ ]] && [ -z "${!name:-}" ]; then export "$name=$value"; fi
+done <"$HERE/feedback.env"
+
 infra() {
   "$HERE/python-env.sh"
   "$HERE/system-packages.sh"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sns_signing import SnsSigner
 
 pytestmark = pytest.mark.e2e
 SEND = "/marketing/v3/transactional/single-email/send"
@@ -252,8 +253,8 @@ async def test_after_a_spam_report_the_next_send_completes_with_previous_spam(ap
         "complaint": {"complainedRecipients": [{"emailAddress": to}], "complaintFeedbackType": "abuse"},
         "mail": {"headers": [{"name": "X-Mailstream-ID", "value": message_id}], "commonHeaders": {}},
     }
-    async with httpx.AsyncClient(base_url=TRACKER, timeout=10) as tracker:
-        reply = await tracker.post("/mailstream/v1/feedback/ses", json=complaint)
+    async with SnsSigner() as sns, httpx.AsyncClient(base_url=TRACKER, timeout=10) as tracker:
+        reply = await tracker.post("/mailstream/v1/feedback/ses", json=sns.notification(complaint))
     assert reply.status_code == 202 and reply.json()["spamReports"] == 1, reply.text
     deadline = time.monotonic() + 20
     while "SPAM_REPORT" not in (await api.get(f"/mailstream/v1/contacts/{to}", headers=auth(key))).json().get(

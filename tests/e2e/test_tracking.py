@@ -8,6 +8,7 @@ message id is the X-Mailstream-ID header of the mail at the sink), as the render
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import json
 import random
@@ -25,6 +26,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from kafka_tail import Tail
+from sns_signing import SnsSigner
 
 from mailstream.core.settings import LinkSettings
 from mailstream.schemas import (
@@ -39,13 +41,14 @@ from mailstream.schemas import (
 from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
 from mailstream.schemas.topics import DELIVERY, ENGAGEMENT, UNSUBSCRIBE
 from mailstream.tracker.settings import TrackerSettings
-from testkit import db_fetch, db_rows, link_scanner_pause
+from testkit import db_fetch, db_rows, dev_feedback, link_scanner_pause
 
 pytestmark = pytest.mark.e2e
 
 SETTINGS = LinkSettings.from_env()
 SIGNER = LinkSigner.from_setting(SETTINGS.link_signing_keys)
 TRACKER = SETTINGS.tracking_base_url
+ARF_AUTH = {"Authorization": f"Bearer {dev_feedback('FEEDBACK_ARF_SECRET')}"}
 FEEDBACK_SMTP = ("127.0.0.1", 2591)  # TrackerSettings.feedback_smtp_port's default
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
@@ -161,6 +164,10 @@ async def wait_complete(api, key: str, status_id: str) -> dict:
             break
         await asyncio.sleep(0.1)
     return status
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def engagement_tail() -> Tail:
@@ -355,13 +362,22 @@ async def assert_one_spam_report_and_unsubscribe(sent: Sent, engagement: Tail, u
 async def test_an_rfc5965_arf_report_over_http_is_one_spam_report_and_one_unsubscribe(one_sent, api, tracker):
     report = arf_report(one_sent.data, one_sent.to)
     async with engagement_tail() as engagement, unsubscribe_tail() as unsubs:
+        # without the feedback-loop secret, or with a wrong one: 401, and no event (counted below)
+        for refused in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": basic_auth("fbl", "wrong")}):
+            reply = await tracker.post("/mailstream/v1/feedback/arf", content=report, headers=refused)
+            assert reply.status_code == 401, reply.text
         reply = await tracker.post(
-            "/mailstream/v1/feedback/arf", content=report, headers={"Content-Type": "message/rfc822"}
+            "/mailstream/v1/feedback/arf", content=report, headers={"Content-Type": "message/rfc822", **ARF_AUTH}
         )
         assert reply.status_code == 202, reply.text
         assert reply.json()["spamReports"] == 1
         await assert_one_spam_report_and_unsubscribe(one_sent, engagement, unsubs)
-        again = await tracker.post("/mailstream/v1/feedback/arf", content=report)  # a re-sent report
+        # a re-sent report, with the secret as basic auth's password
+        again = await tracker.post(
+            "/mailstream/v1/feedback/arf",
+            content=report,
+            headers={"Authorization": basic_auth("fbl", dev_feedback("FEEDBACK_ARF_SECRET"))},
+        )
         assert again.json()["duplicate"] == 1
         reports = await engagement.collect(of(one_sent.message_id, EngagementKind.SPAM_REPORT), count=2, within=2)
         assert len(reports) == 1
@@ -411,23 +427,36 @@ async def test_an_ses_complaint_is_one_spam_report_and_one_unsubscribe(one_sent,
             "commonHeaders": {"messageId": f"<{one_sent.message_id}@shop.example>"},
         },
     }
-    sns = {"Type": "Notification", "MessageId": str(uuid.uuid4()), "Message": json.dumps(notification)}
-    async with engagement_tail() as engagement, unsubscribe_tail() as unsubs:
-        reply = await tracker.post("/mailstream/v1/feedback/ses", json=sns)
+    async with SnsSigner() as sns, engagement_tail() as engagement, unsubscribe_tail() as unsubs:
+        signed = sns.notification(notification)
+        other_topic = SnsSigner(topic_arn="arn:aws:sns:us-east-1:000000000000:someone-else")
+        refused = {
+            "bare SES JSON": notification,
+            "unsigned": {**signed, "Signature": ""},
+            "tampered": {**signed, "Message": json.dumps({**notification, "complaint": {}})},
+            "another topic": other_topic.notification(notification),
+            "a foreign certificate": {**signed, "SigningCertURL": "https://sns.example.com/cert.pem"},
+        }
+        for case, body in refused.items():
+            reply = await tracker.post("/mailstream/v1/feedback/ses", json=body)
+            assert reply.status_code == 403, (case, reply.text)
+        reply = await tracker.post("/mailstream/v1/feedback/ses", json=signed)
         assert reply.status_code == 202 and reply.json()["spamReports"] == 1, reply.text
         await assert_one_spam_report_and_unsubscribe(one_sent, engagement, unsubs)
 
 
 async def test_a_report_about_an_unknown_message_publishes_nothing(tracker):
     fake = f"Message-ID: <{uuid.uuid4()}@shop.example>\r\nFrom: a@shop.example\r\n\r\nhi\r\n"
-    reply = await tracker.post("/mailstream/v1/feedback/arf", content=arf_report(fake, "x@example.com"))
+    reply = await tracker.post(
+        "/mailstream/v1/feedback/arf", content=arf_report(fake, "x@example.com"), headers=ARF_AUTH
+    )
     assert reply.status_code == 202 and reply.json() == {
         "spamReports": 0,
         "notSpam": 0,
         "unknownMessage": 1,
         "duplicate": 0,
     }
-    assert (await tracker.post("/mailstream/v1/feedback/arf", content=b"hello")).status_code == 400
+    assert (await tracker.post("/mailstream/v1/feedback/arf", content=b"hello", headers=ARF_AUTH)).status_code == 400
 
 
 async def test_the_unsubscribe_page_and_rfc8058_one_click_suppress_the_contact(one_sent, tracker):

@@ -4,6 +4,7 @@ conftest modules cannot be imported under --import-mode=importlib).
 - `free_port(*hosts)`: a port for a server a test starts in another process.
 - `common_settings()`: the Kafka and PostgreSQL the tests use, from MAILSTREAM_* like the services.
 - `link_scanner_pause()`: how long to wait after a delivery until a click counts as a person's.
+- `dev_feedback(name)`: the local stack's feedback-loop credentials (deploy/local/feedback.env).
 - `db_fetch(query, *args)`, `db_rows(query, *args)`: rows of the stack's PostgreSQL, now or once
   there are some (what a service writes moments after an action).
 """
@@ -11,6 +12,7 @@ conftest modules cannot be imported under --import-mode=importlib).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 from pathlib import Path
@@ -92,3 +94,15 @@ async def db_rows(query: str, *args, within: float = 10.0) -> list:
             return rows
         await asyncio.sleep(0.1)
     return []
+
+
+def dev_feedback(name: str) -> str:
+    """MAILSTREAM_<name> as the local stack's tracker reads it: the environment, else feedback.env."""
+    key = f"MAILSTREAM_{name}"
+    if key in os.environ:
+        return os.environ[key]
+    env = Path(__file__).resolve().parents[2] / "deploy/local/feedback.env"
+    for line in env.read_text().splitlines():
+        if line.startswith(key + "="):
+            return line.split("=", 1)[1]
+    raise KeyError(key)

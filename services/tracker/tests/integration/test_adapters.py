@@ -99,7 +99,7 @@ async def test_the_feedback_address_answers_250_for_a_report_and_550_for_other_m
         taken.append(raw)
         return {"spamReports": 1}
 
-    server = await serve_smtp(InboundHandler(take_arf=take), "127.0.0.1", 0)
+    server = await serve_smtp(InboundHandler(take_arf=take, report_sources=("127.0.0.0/8",)), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         report = b"Content-Type: multipart/report; report-type=feedback-report\r\n\r\nx\r\n"
@@ -156,7 +156,9 @@ async def test_mail_to_a_return_path_is_a_dsn_and_a_forged_return_path_gets_550(
         arfs.append(raw)
         return {"spamReports": 1}
 
-    server = await serve_smtp(InboundHandler(take_arf=take_arf, take_dsn=take_dsn, return_paths=paths), "127.0.0.1", 0)
+    # reports only from a network this client is not in; DSNs to return paths from anyone
+    handler = InboundHandler(take_arf=take_arf, take_dsn=take_dsn, return_paths=paths, report_sources=("192.0.2.0/24",))
+    server = await serve_smtp(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     address = paths.address(message_id, "bounces.shop.example")
     try:
@@ -170,10 +172,12 @@ async def test_mail_to_a_return_path_is_a_dsn_and_a_forged_return_path_gets_550(
                 b"Subject: x\r\n\r\nx\r\n", sender="mailer-daemon@mx.example", recipients=[forged], port=port
             )
         assert refused.value.recipients[0].code == 550
-        await aiosmtplib.send(
-            b"Subject: arf\r\n\r\nx\r\n", sender="a@x.example", recipients=["fbl@x.example"], port=port
-        )
-        assert len(arfs) == 1 and len(dsns) == 1
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await aiosmtplib.send(
+                b"Subject: arf\r\n\r\nx\r\n", sender="a@x.example", recipients=["fbl@x.example"], port=port
+            )
+        assert refused.value.recipients[0].code == 550 and "configured sources" in refused.value.recipients[0].message
+        assert arfs == [] and len(dsns) == 1
     finally:
         server.close()
         await server.wait_closed()

@@ -23,10 +23,12 @@ from mailstream.tracker.adapters.links import LinkTargets
 from mailstream.tracker.adapters.messages import MessageLookups
 from mailstream.tracker.adapters.publisher import Publisher
 from mailstream.tracker.adapters.recent import RecentDeliveries
+from mailstream.tracker.adapters.sns_certs import SnsCertificates
+from mailstream.tracker.feedback_auth import split_list
 from mailstream.tracker.intake import TOPICS, TrackerIntake
 from mailstream.tracker.late_bounces import LateBounces
 from mailstream.tracker.settings import TrackerSettings
-from mailstream.tracker.web import Tracking
+from mailstream.tracker.web import FeedbackCredentials, Tracking
 
 GROUP_ID = "mailstream-tracker"
 
@@ -78,6 +80,12 @@ class Tracker:
             publisher=publisher,
             messages=MessageLookups(pool),
             scan_window=timedelta(seconds=settings.link_scanner_window_s),
+            feedback=FeedbackCredentials(
+                arf_secret=settings.feedback_arf_secret,
+                sns_topic_arns=split_list(settings.feedback_sns_topic_arns),
+                sns_cert_url_prefixes=split_list(settings.feedback_sns_cert_url_prefixes),
+                certificates=SnsCertificates(),
+            ),
         )
         late_bounces = LateBounces(table=bounce_table, messages=tracking.messages, publish=publisher.delivery)
         await producer.start()

@@ -14,6 +14,7 @@ from mailstream.core.runtime import stop_event
 from mailstream.tracker import web
 from mailstream.tracker.adapters.smtp_intake import InboundHandler, serve_smtp
 from mailstream.tracker.bootstrap import Tracker
+from mailstream.tracker.feedback_auth import split_list
 from mailstream.tracker.settings import TrackerSettings
 
 
@@ -32,6 +33,7 @@ async def main(settings: TrackerSettings) -> None:
                 take_arf=tracker.tracking.take_arf,
                 take_dsn=tracker.late_bounces.take,
                 return_paths=tracker.return_paths,
+                report_sources=split_list(settings.feedback_smtp_sources),
             )
             intake = await serve_smtp(handler, settings.http_host, settings.feedback_smtp_port)
         except OSError:  # the HTTP intake still takes reports; say so loudly and serve tracking anyway

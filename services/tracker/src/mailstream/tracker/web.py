@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,12 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
-from mailstream.tracker import engagement, feedback, handlers
+from mailstream.tracker import engagement, feedback, feedback_auth, handlers
 from mailstream.tracker.adapters.links import LinkTargets
 from mailstream.tracker.adapters.messages import MessageLookups
 from mailstream.tracker.adapters.publisher import Publisher
 from mailstream.tracker.adapters.recent import RecentDeliveries
+from mailstream.tracker.adapters.sns_certs import CertUnavailable, SnsCertificates
 from mailstream.tracker.machine import is_machine
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class Tracking:
     publisher: Publisher
     messages: MessageLookups
     scan_window: timedelta
+    feedback: FeedbackCredentials
 
     async def verified(self, request: web.Request, kind: LinkKind, endpoint: str) -> TrackedLink:
         link = self.signer.verify(request.match_info["token"])
@@ -118,15 +121,53 @@ class Tracking:
         return web.Response(text=page, content_type="text/html", headers=NO_CACHE)
 
     async def feedback_arf(self, request: web.Request) -> web.Response:
-        return await self._feedback(request, "arf", lambda body: [feedback.parse_arf(body)])
+        if not feedback_auth.arf_secret_given(request.headers.get("Authorization"), self.feedback.arf_secret):
+            REQUESTS.labels("feedback_arf", "unauthorized").inc()
+            return web.json_response(
+                {"status": "error", "message": "the feedback-loop secret is required (MAILSTREAM_FEEDBACK_ARF_SECRET)"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="feedback", Basic realm="feedback"'},
+            )
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        return await self._feedback("arf", lambda raw: [feedback.parse_arf(raw)], body)
 
     async def feedback_ses(self, request: web.Request) -> web.Response:
-        return await self._feedback(request, "ses", feedback.parse_ses)
+        """Only SNS messages whose signature verifies, from an allowed topic: a subscription
+        confirmation is logged with its SubscribeURL (the operator confirms it), a notification
+        is parsed as an SES complaint."""
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            message = feedback_auth.sns_message(
+                _json_or_none(body),
+                cert_url_prefixes=self.feedback.sns_cert_url_prefixes,
+                topic_arns=self.feedback.sns_topic_arns,
+            )
+            await self.feedback.certificates.verify(message)
+        except feedback_auth.Refused as exc:
+            REQUESTS.labels("feedback_ses", "refused").inc()
+            log.warning("SES feedback refused: %s", exc)
+            return web.json_response({"status": "error", "message": str(exc)}, status=403)
+        except CertUnavailable as exc:
+            log.warning("SES feedback not taken: %s", exc)
+            return web.json_response({"status": "error", "message": "try again later"}, status=503)
+        if message.type != "Notification":
+            url = message.doc.get("SubscribeURL")
+            log.warning("SNS %s for %s: confirm it at %s", message.type, message.topic_arn, url)
+            REQUESTS.labels("feedback_ses", "subscription").inc()
+            return web.json_response({"status": "noted"}, status=200)
+        return await self._feedback("ses", feedback.parse_ses, body)
 
-    async def _feedback(self, request: web.Request, kind: str, parse) -> web.Response:
+    async def _body(self, request: web.Request) -> bytes | web.Response:
         body = await request.content.read(FEEDBACK_LIMIT + 1)
         if len(body) > FEEDBACK_LIMIT:
             return web.json_response({"status": "error", "message": "report too large"}, status=413)
+        return body
+
+    async def _feedback(self, kind: str, parse, body: bytes) -> web.Response:
         try:
             complaints = parse(body)
         except feedback.NotAReport as exc:
@@ -146,6 +187,23 @@ class Tracking:
     async def take_arf(self, raw: bytes) -> dict[str, int]:
         """The SMTP intake's entry point."""
         return await self.take([feedback.parse_arf(raw)])
+
+
+@dataclass(frozen=True)
+class FeedbackCredentials:
+    """What the feedback-loop endpoints check (feedback_auth.py), from the tracker's settings."""
+
+    arf_secret: str
+    sns_topic_arns: tuple[str, ...]
+    sns_cert_url_prefixes: tuple[str, ...]
+    certificates: SnsCertificates
+
+
+def _json_or_none(body: bytes):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 def _safe_target(url: str | None) -> bool:

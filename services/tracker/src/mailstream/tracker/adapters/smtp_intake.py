@@ -2,7 +2,8 @@
 
     RCPT TO b-<token>@<return-path domain>   a message's VERP return path: a DSN (late bounce).
                                              A token that does not verify -> 550 (forged).
-    RCPT TO anything else                    the feedback-loop address: an ARF report.
+    RCPT TO anything else                    the feedback-loop address: an ARF report, taken only
+                                             from the configured source networks (else 550).
 
 Mail to a return path is always taken (250) once read, bounce or not: a DSN about a DSN is
 never sent back, and what is not a bounce is dropped with the reason logged (late_bounces.py).
@@ -18,6 +19,7 @@ from aiosmtpd.smtp import SMTP
 
 from mailstream.schemas.return_paths import PREFIX, ReturnPaths
 from mailstream.tracker.feedback import NotAReport
+from mailstream.tracker.feedback_auth import source_allowed
 
 log = logging.getLogger(__name__)
 MAX_REPORT_BYTES = 10 * 1024 * 1024
@@ -30,8 +32,10 @@ class InboundHandler:
         take_arf: Callable[[bytes], Awaitable[dict[str, int]]],
         take_dsn: Callable[[str, bytes], Awaitable[object]] | None = None,
         return_paths: ReturnPaths | None = None,
+        report_sources: tuple[str, ...] = (),
     ) -> None:
         self.take_arf, self.take_dsn, self.return_paths = take_arf, take_dsn, return_paths
+        self.report_sources = report_sources
 
     async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:
         local = address.rpartition("@")[0].lower()
@@ -45,6 +49,9 @@ class InboundHandler:
             return "250 2.1.5 OK"
         if _return_paths(envelope):
             return "452 4.5.3 Send feedback reports and bounces in separate messages"
+        if not source_allowed(session.peer[0] if session.peer else "", self.report_sources):
+            log.info("RCPT of a feedback report from %s refused: not a configured source", session.peer)
+            return "550 5.7.1 Feedback reports are taken only from configured sources"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
