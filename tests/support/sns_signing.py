@@ -57,8 +57,11 @@ class SnsSigner:
         self.cert_url = f"http://127.0.0.1:{self.port}/SimpleNotificationService-test.pem"
 
     async def __aenter__(self) -> SnsSigner:
+        async def certificate(_: web.Request) -> web.Response:
+            return web.Response(body=self.pem)
+
         app = web.Application()
-        app.router.add_get("/SimpleNotificationService-test.pem", lambda _: web.Response(body=self.pem))
+        app.router.add_get("/SimpleNotificationService-test.pem", certificate)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
