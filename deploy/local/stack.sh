@@ -21,6 +21,10 @@ DNS_PORT=5354
 export MAILSTREAM_DNS_NAMESERVERS=${MAILSTREAM_DNS_NAMESERVERS:-127.0.0.1:$DNS_PORT}
 DEMO_DOMAIN=demo.mailstream.test
 
+# The schema registry trigger rules may name: the tests' registry (tests/support/schema_registry.py);
+# set it empty to allow none, as in production by default.
+export MAILSTREAM_TRIGGER_REGISTRY_URLS=${MAILSTREAM_TRIGGER_REGISTRY_URLS-http://127.0.0.1:8087}
+
 infra() {
   "$HERE/python-env.sh"
   "$HERE/system-packages.sh"
