@@ -26,6 +26,10 @@ while IFS='=' read -r name value; do
   if [[ "$name" =~ ^MAILSTREAM_[A-Z_]+$ ]] && [ -z "${!name:-}" ]; then export "$name=$value"; fi
 done <"$HERE/feedback.env"
 
+# The schema registry trigger rules may name: the tests' registry (tests/support/schema_registry.py);
+# set it empty to allow none, as in production by default.
+export MAILSTREAM_TRIGGER_REGISTRY_URLS=${MAILSTREAM_TRIGGER_REGISTRY_URLS-http://127.0.0.1:8087}
+
 infra() {
   "$HERE/python-env.sh"
   "$HERE/system-packages.sh"

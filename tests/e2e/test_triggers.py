@@ -3,7 +3,9 @@
 1,000 JSON orders become 1,000 receipts, each listing the line items of its record's array; 10
 malformed records become 10 dead letters with their reasons; a second rule on the same topic
 with the same sendId template reads it again from the beginning and delivers nothing new;
-a paused rule reads nothing and keeps its position, and reads on once resumed.
+a paused rule reads nothing and keeps its position, and reads on once resumed. The operator's
+restrictions: a topic outside the account's prefixes and a registry outside the allow-list are
+refused, and a rule the operator's narrowed prefixes no longer allow is not run.
 """
 
 from __future__ import annotations
@@ -11,12 +13,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 import triggers_kit as kit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ORDERS = 1000
+MAILSTREAM_CLI = str(Path(sys.executable).with_name("mailstream"))
 
 
 @pytest.fixture
@@ -208,6 +217,15 @@ async def test_avro_orders_read_through_a_schema_registry_become_receipts(
                 f"{registry.url}/subjects/{topic}-value/versions", json={"schema": json.dumps(ORDER_SCHEMA)}
             )
             schema_id = registered.json()["id"]
+            # The same server by another name is not the allowed registry (scheme, host, port exactly).
+            elsewhere = registry.url.replace("127.0.0.1", "localhost")
+            refused = await api.post(
+                "/mailstream/v1/triggers",
+                headers=headers,
+                json=kit.receipt_rule(topic, email_id, recordFormat="AVRO", schemaRegistryUrl=elsewhere),
+            )
+            assert refused.status_code == 400 and refused.json()["errors"][0]["in"] == "schemaRegistryUrl"
+            assert "MAILSTREAM_TRIGGER_REGISTRY_URLS" in refused.json()["message"], refused.text
             body = kit.receipt_rule(topic, email_id, recordFormat="AVRO", schemaRegistryUrl=registry.url)
             rule = await kit.create_rule(api, headers, body)
             rules.append((headers, rule["id"]))
@@ -247,3 +265,50 @@ async def test_avro_orders_read_through_a_schema_registry_become_receipts(
             assert len(await kit.messages(sink.client, domain)) == ORDERS
         finally:
             await dead.stop()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([MAILSTREAM_CLI, *args], capture_output=True, text=True, timeout=60, check=True)
+
+
+async def not_run(rule_id: str, *, expected: bool, within: float = 20) -> bool:
+    """Whether the trigger process's gauge of the rules it does not run lists the rule, once it says
+    `expected` or the time is up."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=5) as ops:
+        while True:
+            text = (await ops.get("http://127.0.0.1:8086/metrics")).text
+            found = any(
+                line.startswith("mailstream_trigger_rules_not_run{") and f'trigger="{rule_id}"' in line
+                for line in text.splitlines()
+            )
+            if found == expected or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.2)
+
+
+async def test_an_accounts_rules_read_only_the_topics_the_operator_allows_it(api, stack):
+    created = cli("accounts", "create", "prefixes")
+    account = int(re.search(r"created account (\d+)", created.stderr).group(1))
+    headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
+    shown = json.loads(cli("accounts", "trigger-topics", str(account), "--set", "acct-{account_id}.").stdout)
+    assert shown["topicPrefixes"] == [f"acct-{account}."] and shown["source"] == "account"
+    email_id = await kit.receipt_email(api, headers)
+
+    refused = await api.post("/mailstream/v1/triggers", headers=headers, json=kit.receipt_rule("orders", email_id))
+    assert refused.status_code == 400 and refused.json()["errors"][0]["in"] == "sourceTopic"
+    assert f"'acct-{account}.'" in refused.json()["message"], refused.text
+    rule = await kit.create_rule(api, headers, kit.receipt_rule(f"acct-{account}.orders", email_id))
+    try:
+        patched = await api.patch(
+            f"/mailstream/v1/triggers/{rule['id']}", headers=headers, json={"sourceTopic": f"acct-{account + 1}.x"}
+        )
+        assert patched.status_code == 400 and patched.json()["errors"][0]["in"] == "sourceTopic"
+
+        # Narrowed after the rule was made: the trigger process does not run it, and says so.
+        cli("accounts", "trigger-topics", str(account), "--set", "other.")
+        assert await not_run(rule["id"], expected=True)
+        cli("accounts", "trigger-topics", str(account), "--default")  # the dev stack's default: any topic
+        assert not await not_run(rule["id"], expected=False)
+    finally:
+        await api.delete(f"/mailstream/v1/triggers/{rule['id']}", headers=headers)

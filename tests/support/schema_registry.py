@@ -4,9 +4,12 @@ trigger process make, in memory.
     POST /subjects/{subject}/versions   {"schema": "<Avro schema as JSON text>"} -> {"id": N}
     GET  /schemas/ids/{id}              -> {"schema": "<Avro schema as JSON text>"}   (404 unknown)
 
-    async with SchemaRegistry() as registry:      # binds 127.0.0.1 on a free port
+    async with SchemaRegistry() as registry:      # binds 127.0.0.1:8087 (port=0: a free port)
         schema_id = await registry.register("orders-value", schema)
-        registry.url                              # http://127.0.0.1:PORT
+        registry.url                              # http://127.0.0.1:8087
+
+The fixed address is the one the local stack allows the trigger process to fetch from
+(deploy/local/stack.sh sets MAILSTREAM_TRIGGER_REGISTRY_URLS to it): a registry anywhere else is refused.
 """
 
 from __future__ import annotations
@@ -29,8 +32,12 @@ def wire_format(schema_id: int, schema: Any, datum: Any) -> bytes:
     return out.getvalue()
 
 
+PORT = 8087
+
+
 class SchemaRegistry:
-    def __init__(self) -> None:
+    def __init__(self, port: int = PORT) -> None:
+        self.port = port
         self.schemas: dict[int, str] = {}
         self.subjects: dict[str, list[int]] = {}
         self.lookups: collections.Counter[int] = collections.Counter()  # schema id -> GETs
@@ -67,7 +74,7 @@ class SchemaRegistry:
         app.router.add_get(r"/schemas/ids/{id:\d+}", self._get_schema)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"

@@ -27,6 +27,7 @@ from mailstream.gateway.kafka_link import KafkaLink
 from mailstream.gateway.limits import RateLimiter, RateSpec
 from mailstream.gateway.scheduler import run_scheduler
 from mailstream.gateway.settings import GatewaySettings
+from mailstream.gateway.triggers.allowed import Allowed
 
 log = logging.getLogger("mailstream.gateway")
 
@@ -62,6 +63,7 @@ class Gateway:
             acceptor=acceptor,
             domains=DomainService(pool, settings.domain_config()),
             limiter=limiter,
+            triggers_allowed=Allowed.of(settings),  # a malformed registry prefix stops start-up
         )
         gateway = cls(settings, deps, stop)
         gateway.background.append(asyncio.create_task(kafka.keep_connected(stop), name="kafka"))

@@ -1,6 +1,7 @@
 """`mailstream accounts create NAME`: a new account and its first API key, printed once;
 `mailstream accounts add-key ACCOUNT_ID`: one more key. Both take the key's scopes (--scopes
-send,tokens; default all) and its own request limit (--rate-limit 100/10s; default the gateway's)."""
+send,tokens; default all) and its own request limit (--rate-limit 100/10s; default the gateway's).
+`mailstream accounts trigger-topics ACCOUNT_ID [--set P1,P2 | --default]`: trigger_cli.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mailstream.gateway.adapters import store
 from mailstream.gateway.keys import new_api_key
 from mailstream.gateway.limits import RateSpec
 from mailstream.gateway.scopes import ALL_SCOPES, HUBSPOT_SCOPES, SCOPES, parse_scopes
+from mailstream.gateway.trigger_cli import trigger_topics_command
 
 
 async def _migrated_pool(database_url: str):
@@ -119,3 +121,4 @@ def accounts_command(subparsers: argparse._SubParsersAction, settings) -> None:
         print(key)
 
     add.set_defaults(run=run_add)
+    trigger_topics_command(actions)

@@ -23,6 +23,7 @@ from mailstream.gateway.kafka_link import KafkaLink
 from mailstream.gateway.keys import KeyGrant, hash_api_key
 from mailstream.gateway.limits import RateLimiter, RateSpec
 from mailstream.gateway.scopes import HUBSPOT_SCOPES, scope_of
+from mailstream.gateway.triggers.allowed import Allowed
 
 DEFAULT_RATE_LIMIT = RateSpec.parse("100000/10s")
 
@@ -36,6 +37,7 @@ class Dependencies:
     acceptor: Acceptor | None = None
     domains: DomainService | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(default=DEFAULT_RATE_LIMIT))
+    triggers_allowed: Allowed = field(default_factory=Allowed)  # topics and registries trigger rules may use
 
     def __post_init__(self) -> None:
         if self.acceptor is None:

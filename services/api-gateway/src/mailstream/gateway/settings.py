@@ -95,6 +95,21 @@ class GatewaySettings(CommonSettings):
         True, "Run the re-verification of sending domains in this replica (one replica at a time checks, by lock)"
     )
 
+    # Automation triggers' restrictions (issue 16; the gateway checks a rule on create and PATCH, the
+    # trigger process again whenever it reads the rules)
+    trigger_topic_prefixes: tuple[str, ...] = setting(
+        (),
+        "Topic prefixes an account's trigger rules may read, comma-separated ({account_id} stands for the "
+        "account's id, e.g. acct-{account_id}.); `mailstream accounts trigger-topics` sets an account's own; "
+        "empty = any topic that is not mailstream's own",
+    )
+    trigger_registry_urls: tuple[str, ...] = setting(
+        (),
+        "Schema registries trigger rules may name, comma-separated URL prefixes (scheme://host[:port][/path], "
+        "scheme, host and port matched exactly, the path by whole segments); empty = none: schemaRegistryUrl is "
+        "refused (an inline avroSchema works)",
+    )
+
     # Admin console (issue 17)
     console_cookie_secure: bool = setting(
         False, "Console cookies are always Secure (else only when the request came over https, X-Forwarded-Proto too)"

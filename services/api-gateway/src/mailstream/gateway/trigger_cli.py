@@ -1,6 +1,8 @@
 """`mailstream emails save-for-automation EMAIL_ID --account ID` and
-`mailstream triggers list|pause|resume --account ID [TRIGGER_ID]`: on PostgreSQL directly, with the
-API's rules (only a draft is saved for automation; a published email is cloned first).
+`mailstream triggers list|pause|resume --account ID [TRIGGER_ID]` and
+`mailstream accounts trigger-topics ACCOUNT_ID [--set P1,P2 | --default]` (the operator's topic
+prefixes of one account): on PostgreSQL directly, with the API's rules (only a draft is saved for
+automation; a published email is cloned first).
 
 Exit status: 0 done, 2 an error (unknown account, email or trigger; the email is not a draft).
 """
@@ -24,6 +26,7 @@ from mailstream.gateway.adapters.invalidation import announce
 from mailstream.gateway.caches import CHANNEL, email_changed
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.trigger_models import trigger_view
+from mailstream.gateway.triggers.allowed import TOPIC_SETTING, Allowed, check_topic_prefix
 from mailstream.gateway.views import email_view
 
 
@@ -110,3 +113,49 @@ def triggers_command(subparsers: argparse._SubParsersAction, settings) -> None:
     listing.set_defaults(run=run_list)
     pause.set_defaults(run=toggle(False))
     resume.set_defaults(run=toggle(True))
+
+
+async def trigger_topics(pool: asyncpg.Pool, account_id: int, change: str | None, back_to_default: bool) -> dict:
+    """Sets (--set), clears (--default) or shows the account's topic prefixes; the trigger process
+    stops a rule that is no longer allowed at its next refresh."""
+    if back_to_default or change is not None:
+        prefixes = None if back_to_default else tuple(p.strip() for p in change.split(",") if p.strip())
+        try:
+            for prefix in prefixes or ():
+                check_topic_prefix(prefix)
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        if not await store.set_topic_prefixes(pool, account_id, prefixes):
+            raise Refused(f"no account {account_id}")
+    elif not await pool.fetchval("SELECT true FROM accounts WHERE id = $1", account_id):
+        raise Refused(f"no account {account_id}")
+    override = await store.topic_prefixes(pool, account_id)
+    allowed = Allowed(topic_prefixes=GatewaySettings.from_env().trigger_topic_prefixes)
+    prefixes = allowed.topic_prefixes_for(account_id, override)
+    return {
+        "accountId": account_id,
+        "source": TOPIC_SETTING if override is None else "account",
+        "topicPrefixes": list(prefixes),
+        "meaning": "any topic that is not mailstream's own" if not prefixes else "topics starting with one of these",
+    }
+
+
+def trigger_topics_command(actions: argparse._SubParsersAction) -> None:
+    """`mailstream accounts trigger-topics`: the topics an account's trigger rules may read."""
+    topics = actions.add_parser(
+        "trigger-topics",
+        help=f"show or set the topic prefixes an account's trigger rules may read (else {TOPIC_SETTING})",
+    )
+    topics.add_argument("account_id", type=int)
+    which = topics.add_mutually_exclusive_group()
+    which.add_argument(
+        "--set",
+        metavar="P1,P2",
+        help="the account's own prefixes, comma-separated ({account_id} is replaced); '' = any topic not mailstream's",
+    )
+    which.add_argument("--default", action="store_true", help=f"back to the operator's default ({TOPIC_SETTING})")
+
+    def run(args: argparse.Namespace) -> None:
+        print(json.dumps(_run(lambda pool: trigger_topics(pool, args.account_id, args.set, args.default)), indent=2))
+
+    topics.set_defaults(run=run)

@@ -165,3 +165,25 @@ async def outcome_counts(pool: asyncpg.Pool, account_id: int, trigger_id: str) -
         uuid.UUID(trigger_id),
     )
     return [dict(r) for r in rows]
+
+
+async def topic_prefixes(pool: asyncpg.Pool, account_id: int) -> tuple[str, ...] | None:
+    """The account's own trigger topic prefixes (None: the operator's default applies)."""
+    prefixes = await pool.fetchval("SELECT trigger_topic_prefixes FROM accounts WHERE id = $1", account_id)
+    return None if prefixes is None else tuple(prefixes)
+
+
+async def topic_prefix_overrides(pool: asyncpg.Pool) -> dict[int, tuple[str, ...]]:
+    """Every account that has its own trigger topic prefixes (the trigger process checks its rules against them)."""
+    rows = await pool.fetch("SELECT id, trigger_topic_prefixes FROM accounts WHERE trigger_topic_prefixes IS NOT NULL")
+    return {r["id"]: tuple(r["trigger_topic_prefixes"]) for r in rows}
+
+
+async def set_topic_prefixes(pool: asyncpg.Pool, account_id: int, prefixes: tuple[str, ...] | None) -> bool:
+    """Sets (None: clears) the account's own trigger topic prefixes; False: no such account."""
+    done = await pool.fetchval(
+        "UPDATE accounts SET trigger_topic_prefixes = $2 WHERE id = $1 RETURNING true",
+        account_id,
+        None if prefixes is None else list(prefixes),
+    )
+    return bool(done)

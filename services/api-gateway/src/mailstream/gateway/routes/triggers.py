@@ -89,6 +89,9 @@ def _merged(rule: TriggerRule, body: TriggerFields) -> TriggerRule:
 async def _checked(deps: Deps, rule: TriggerRule) -> TriggerRule:
     try:
         validate(rule)
+        allowed = deps.triggers_allowed
+        override = await store.topic_prefixes(deps.pool, rule.account_id)
+        allowed.check(rule, allowed.topic_prefixes_for(rule.account_id, override))
     except RuleError as exc:
         raise invalid(exc.field, exc.message) from None
     email = await emails.get_email(deps.pool, rule.account_id, rule.email_id)

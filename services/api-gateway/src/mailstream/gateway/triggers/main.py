@@ -22,6 +22,7 @@ from mailstream.gateway.bootstrap import migrate_when_reachable
 from mailstream.gateway.caches import CHANNEL, Caches
 from mailstream.gateway.handlers import Acceptor
 from mailstream.gateway.kafka_link import KafkaLink
+from mailstream.gateway.triggers.allowed import Allowed
 from mailstream.gateway.triggers.runner import Runner
 from mailstream.gateway.triggers.settings import TriggerSettings
 from mailstream.schemas import RecordDeadLettered, encode
@@ -36,12 +37,13 @@ async def main(settings: TriggerSettings) -> None:
     kafka = KafkaLink(bootstrap=settings.kafka_bootstrap, client_id="mailstream-gateway-triggers")
     caches = Caches(api_key_ttl_s=0)
     acceptor = Acceptor(PgAcceptStore(pool), kafka.send_all, caches, max_batch=settings.accept_max_batch)
-    schemas = SchemaRegistry()
+    allowed = Allowed.of(settings)  # a malformed registry prefix stops start-up
+    schemas = SchemaRegistry(allowed=allowed.registry_allowed)
 
     async def publish_dead(dead: list[RecordDeadLettered]) -> None:
         await kafka.send_all([(DEAD_LETTER.name, d.key, encode(d)) for d in dead])
 
-    runner = Runner(settings, pool, send=acceptor.send, publish_dead=publish_dead, schemas=schemas)
+    runner = Runner(settings, pool, send=acceptor.send, publish_dead=publish_dead, schemas=schemas, allowed=allowed)
     background = [
         asyncio.create_task(kafka.keep_connected(stop), name="kafka"),
         asyncio.create_task(listen(settings.database_url, CHANNEL, caches.forget, caches.set_listening, stop)),
