@@ -220,7 +220,7 @@ async def test_every_post_checks_the_sessions_csrf_token(fake_auth, fake_tokens)
             ("/console/emails/1/send", {"addresses": "a@b.example"}),
             ("/console/emails/1/sends/00000000-0000-0000-0000-000000000001/cancel", {}),
             ("/console/emails/1/save-for-automation", {}),
-            ("/console/suppressions/a@b.example/unbounce", {"reason": "fixed"}),
+            ("/console/suppressions/a@b.example/UNSUBSCRIBED/remove", {"note": "subscribed again"}),
         ):
             for csrf in (None, "forged"):
                 answer = await client.post(path, data={**data, **({"csrf": csrf} if csrf else {})})
@@ -388,26 +388,46 @@ async def test_the_token_page_has_the_chart_its_title_and_a_table(fake_auth, fak
     assert page.text.count('<tr><th scope="row">') == CHART_DAYS
 
 
-async def test_unbounce_asks_for_a_reason_then_calls_the_apis_function(fake_auth, monkeypatch):
+async def test_removing_a_suppression_asks_for_a_note_then_calls_the_apis_function(fake_auth, monkeypatch):
     asked = []
+    real = suppression_api.request_removal
 
-    async def request_unbounce(deps, account_id, email, reason, requested_by):
-        asked.append((account_id, email, reason, requested_by))
+    async def request_removal(deps, account_id, email, reason, note, requested_by):
+        asked.append((account_id, email, reason, note, requested_by))
+        if not note.strip():
+            return await real(deps, account_id, email, reason, note, requested_by)  # its 400, before any I/O
         return {"email": email.lower()}
 
-    monkeypatch.setattr(suppression_api, "request_unbounce", request_unbounce)
+    monkeypatch.setattr(suppression_api, "request_removal", request_removal)
+    path = "/console/suppressions/bob@shop.example/UNSUBSCRIBED/remove"
     async with console(fake_auth) as client:
-        confirm = await client.get("/console/suppressions/Bob@Shop.example/unbounce")
+        confirm = await client.get("/console/suppressions/Bob@Shop.example/UNSUBSCRIBED/remove")
         assert confirm.status_code == 200 and "required" in confirm.text and "applies in moments" in confirm.text
-        refused = await client.post(
-            "/console/suppressions/bob@shop.example/unbounce", data={"csrf": CSRF, "reason": " "}
-        )
-        assert refused.status_code == 400 and "Give the reason" in refused.text and asked == []
-        done = await client.post(
-            "/console/suppressions/bob@shop.example/unbounce", data={"csrf": CSRF, "reason": "mailbox exists again"}
-        )
-    assert done.status_code == 303 and done.headers["location"] == "/console/suppressions?unbounced=bob%40shop.example"
-    assert asked == [(ACCOUNT, "bob@shop.example", "mailbox exists again", "console-user:ada@shop.example")]
+        assert "bob@shop.example unsubscribed" in confirm.text and "marketing mail" in confirm.text
+        refused = await client.post(path, data={"csrf": CSRF, "note": " "})
+        assert refused.status_code == 400 and "reason for the removal" in refused.text
+        done = await client.post(path, data={"csrf": CSRF, "note": "subscribed again"})
+        unknown = await client.get("/console/suppressions/bob@shop.example/MANUAL/remove")
+    assert done.status_code == 303
+    assert done.headers["location"] == "/console/suppressions?removed=bob%40shop.example&reason=UNSUBSCRIBED"
+    by = "console-user:ada@shop.example"
+    assert asked[-1] == (ACCOUNT, "bob@shop.example", "UNSUBSCRIBED", "subscribed again", by)
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("reason", "warning"),
+    [
+        ("SPAM_REPORT", "mailing someone who complained harms your sending reputation"),
+        ("BOUNCED", "mail to it is sent again"),
+    ],
+)
+async def test_each_reasons_confirmation_names_its_consequence(fake_auth, reason, warning):
+    async with console(fake_auth) as client:
+        page = await client.get(f"/console/suppressions/ann@shop.example/{reason}/remove")
+    assert page.status_code == 200 and warning in page.text
+    if reason == "SPAM_REPORT":
+        assert "ann@shop.example marked your mail as spam" in page.text
 
 
 def test_the_date_labels_under_the_chart_do_not_crowd():

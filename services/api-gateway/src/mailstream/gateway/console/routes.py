@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from mailstream.gateway.adapters import contacts as contacts_store
 from mailstream.gateway.adapters import events as events_store
 from mailstream.gateway.adapters import one_off_sends as one_off_store
 from mailstream.gateway.adapters import sends as sends_store
@@ -644,59 +645,74 @@ async def sends_search(request: Request, session: User) -> Response:
     )
 
 
-async def suppressions_page(request: Request, session: Session, *, notice: str = "") -> Response:
+SUPPRESSIONS_PAGE = 50
+
+
+@router.get("/suppressions", response_class=HTMLResponse)
+async def suppressions(request: Request, session: User) -> Response:
     query = request.query_params.get("q", "").strip().lower()
-    rows = await deps_of(request).pool.fetch(
-        """SELECT address, array_agg(reason ORDER BY reason) AS reasons FROM suppression_reasons
-           WHERE account_id = $1 AND ($2 = '' OR strpos(address, $2) > 0)
-           GROUP BY address ORDER BY address LIMIT 201""",
-        session.account_id,
-        query,
+    offset = offset_of(request.query_params.get("offset"))
+    rows = await contacts_store.list_suppressions(
+        deps_of(request).pool, session.account_id, query, limit=SUPPRESSIONS_PAGE + 1, offset=offset
     )
-    unbounced = request.query_params.get("unbounced", "")
-    if unbounced:
-        notice = f"The bounce of {unbounced} is being lifted: the change applies in moments (reload to see it)."
+    removed, reason = request.query_params.get("removed", ""), request.query_params.get("reason", "")
+    notice = ""
+    if removed and reason in suppression_api.NAMES:
+        notice = (
+            f"The {suppression_api.NAMES[reason].lower()} suppression of {removed} is being removed: "
+            "the change applies in moments (reload to see it)."
+        )
     return render_page(
         request,
         "suppressions.html",
         title="Suppressions",
-        rows=rows[:200],
-        more=len(rows) > 200,
+        rows=rows[:SUPPRESSIONS_PAGE],
+        names=suppression_api.NAMES,
         query=query,
         notice=notice,
     )
 
 
-@router.get("/suppressions", response_class=HTMLResponse)
-async def suppressions(request: Request, session: User) -> Response:
-    return await suppressions_page(request, session)
-
-
-def unbounce_page(request: Request, address: str, *, status: int = 200, reason: str = "", error: str = "") -> Response:
+def removal_page(
+    request: Request, address: str, reason: str, *, status: int = 200, note: str = "", error: str = ""
+) -> Response:
+    name = suppression_api.NAMES[reason].lower()
     return render_page(
         request,
-        "unbounce.html",
+        "suppression_remove.html",
         status=status,
-        title=f"Unbounce {address}?",
+        title=f"Remove the {name} suppression of {address}?",
         address=address,
         reason=reason,
+        name=name,
+        note=note,
         error=error,
     )
 
 
-@router.get("/suppressions/{address}/unbounce", response_class=HTMLResponse)
-async def unbounce_confirm(request: Request, address: str, session: User) -> Response:
-    return unbounce_page(request, address.lower())
+def removal_target(address: str, reason: str) -> tuple[str, str]:
+    """The address and the reason of a removal page's path (404 for a reason the tracker has not)."""
+    if reason not in suppression_api.NAMES:
+        raise ApiError(404, "OBJECT_NOT_FOUND", "No such suppression reason.")
+    return address.lower(), reason
 
 
-@router.post("/suppressions/{address}/unbounce", response_class=HTMLResponse)
-async def unbounce(request: Request, address: str, session: User) -> Response:
+@router.get("/suppressions/{address}/{reason}/remove", response_class=HTMLResponse)
+async def suppression_remove_confirm(request: Request, address: str, reason: str, session: User) -> Response:
+    return removal_page(request, *removal_target(address, reason))
+
+
+@router.post("/suppressions/{address}/{reason}/remove", response_class=HTMLResponse)
+async def suppression_remove(request: Request, address: str, reason: str, session: User) -> Response:
+    address, reason = removal_target(address, reason)
     fields = await checked_form(request, session)
-    reason = fields.get("reason", "").strip()
-    if not reason or len(reason) > 1000:
-        error = "Give the reason (1000 characters at most): it is kept in the address's history."
-        return unbounce_page(request, address.lower(), status=400, reason=reason, error=error)
-    view = await suppression_api.request_unbounce(
-        deps_of(request), session.account_id, address, reason, f"console-user:{session.email}"
-    )
-    return see(f"/console/suppressions?unbounced={quote(view['email'])}")
+    note = fields.get("note", "")
+    try:
+        view = await suppression_api.request_removal(
+            deps_of(request), session.account_id, address, reason, note, f"console-user:{session.email}"
+        )
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        return removal_page(request, address, reason, status=400, note=note, error=exc.message)
+    return see(f"/console/suppressions?removed={quote(view['email'])}&reason={reason}")
