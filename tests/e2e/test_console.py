@@ -646,9 +646,13 @@ async def test_every_screen_has_no_serious_accessibility_violation(page, user, a
     domain = {"domain": f"a11y-{uuid.uuid4().hex[:6]}.example"}
     await api.post("/mailstream/v1/sending-domains", headers=auth(user.key), json=domain)
     email_id, token_id = created.json()["emailId"], token.json()["id"]
+    for n in range(50):  # more than a page of emails: the list's pager
+        body = {"name": f"Filler {n:02d}", "subject": "s", "fromEmail": "a@shop.example", "html": "<p>x</p>"}
+        assert (await api.post("/mailstream/v1/emails", headers=auth(user.key), json=body)).status_code == 201
     screens = [
         "/console/login",
         "/console/emails",
+        "/console/emails?offset=50",
         "/console/emails/new",
         f"/console/emails/{email_id}",  # with an inline preview error
         "/console/tokens",
@@ -676,6 +680,11 @@ async def test_every_screen_has_no_serious_accessibility_violation(page, user, a
         if serious:
             found[path] = serious
     assert found == {}
+    await page.goto(f"{GATEWAY}/console/emails")
+    assert await page.locator("tbody tr").count() == 50
+    await page.locator("#next-page").click()
+    (row,) = await page.locator("tbody tr").all_inner_texts()  # the 51st, oldest first
+    assert "Filler 49" in row and await page.get_by_role("link", name="Previous page").count() == 1
 
 
 async def test_the_console_works_without_javascript(browser, user):

@@ -17,7 +17,15 @@ from mailstream.gateway.adapters.tokens_store import TokenRow
 from mailstream.gateway.app import create_app
 from mailstream.gateway.console import auth
 from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session
-from mailstream.gateway.console.forms import CHART_DAYS, addresses_of, bar_chart, daily_series, offset_of, utc_time
+from mailstream.gateway.console.forms import (
+    CHART_DAYS,
+    addresses_of,
+    bar_chart,
+    daily_series,
+    offset_of,
+    page_of,
+    utc_time,
+)
 from mailstream.gateway.console.preview import parse_sample, render_preview
 from mailstream.gateway.console.routes import one_off_body, safe_next
 from mailstream.gateway.deps import Dependencies
@@ -84,7 +92,7 @@ class FakeTokens:
         row = self.rows.get(token_id)
         return row if row is not None and row.account_id == account_id else None
 
-    async def list_tokens(self, pool, account_id, *, after, limit, campaign_name, email_campaign_id):
+    async def list_tokens(self, pool, account_id, *, after, limit, campaign_name, email_campaign_id, offset=0):
         return [r for r in self.rows.values() if r.account_id == account_id][:limit]
 
 
@@ -440,6 +448,17 @@ def test_the_date_labels_under_the_chart_do_not_crowd():
 def test_a_page_offset_is_a_bounded_whole_number():
     assert offset_of("50") == 50 and offset_of(None) == 0
     assert offset_of("-1") == 0 and offset_of("x") == 0 and offset_of("999999999") == 0
+
+
+def test_a_page_shows_size_rows_and_links_its_neighbours_keeping_the_query():
+    first = page_of(list(range(4)), offset=0, path="/console/suppressions", query={"q": "a&b"}, size=3)
+    assert first.rows == [0, 1, 2] and first.previous is None
+    assert first.next == "/console/suppressions?q=a%26b&offset=3"
+    middle = page_of(list(range(4)), offset=3, path="/console/emails", query={}, size=3)
+    assert (middle.previous, middle.next) == ("/console/emails?offset=0", "/console/emails?offset=6")
+    last = page_of([1, 2], offset=2, path="/console/tokens", query={}, size=3)  # an offset off the grid
+    assert last.rows == [1, 2] and last.previous == "/console/tokens?offset=0" and last.next is None
+    assert page_of([1, 2, 3], offset=0, path="/x", query={}, size=3).next is None  # exactly one page
 
 
 async def test_a_recipient_search_lists_the_accounts_sends_linked_and_paged(fake_auth, monkeypatch):

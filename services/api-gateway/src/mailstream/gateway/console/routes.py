@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from mailstream.gateway.adapters import contacts as contacts_store
+from mailstream.gateway.adapters import emails as emails_store
 from mailstream.gateway.adapters import events as events_store
 from mailstream.gateway.adapters import one_off_sends as one_off_store
 from mailstream.gateway.adapters import sends as sends_store
@@ -27,11 +28,13 @@ from mailstream.gateway.console import auth as console_auth
 from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session, cookie_flags, new_token, same_token
 from mailstream.gateway.console.forms import (
     CHART_DAYS,
+    PAGE_SIZE,
     SERIES,
     addresses_of,
     bar_chart,
     daily_series,
     offset_of,
+    page_of,
     utc_time,
 )
 from mailstream.gateway.console.pages import render_page
@@ -50,6 +53,7 @@ from mailstream.gateway.routes import sends as send_api
 from mailstream.gateway.routes import stats as stats_api
 from mailstream.gateway.routes import suppressions as suppression_api
 from mailstream.gateway.routes import tokens as token_api
+from mailstream.gateway.views import email_view
 
 MAX_FORM_BYTES = 2_500_000  # an email's HTML (2 MB at most) and the other fields
 SAMPLE_CONTACT = '{"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com"}'
@@ -215,10 +219,18 @@ async def logout(request: Request, session: User) -> Response:
 # --- emails --------------------------------------------------------------------------------------
 
 
+def offset_in(request: Request) -> int:
+    return offset_of(request.query_params.get("offset"))
+
+
 @router.get("/emails", response_class=HTMLResponse)
 async def emails_list(request: Request, session: User) -> Response:
-    page = await email_api.list_emails(request, session.account_id, deps_of(request), limit=100, after=None)
-    return render_page(request, "emails.html", title="Emails", emails=page["results"])
+    offset = offset_in(request)
+    rows = await emails_store.list_emails(
+        deps_of(request).pool, session.account_id, after=0, limit=PAGE_SIZE + 1, include_archived=False, offset=offset
+    )
+    page = page_of([email_view(r) for r in rows], offset=offset, path="/console/emails", query={})
+    return render_page(request, "emails.html", title="Emails", page=page)
 
 
 EMPTY_EMAIL = {
@@ -448,16 +460,30 @@ def no_store(page: Response) -> Response:
     return page
 
 
+async def tokens_page(
+    request: Request, session: Session, *, status: int = 200, errors: list[str] | None = None, notice: str = ""
+) -> Response:
+    offset = offset_in(request)
+    rows = await tokens_store.list_tokens(  # PAGE_SIZE + 1 rows: the store adds the extra one
+        deps_of(request).pool,
+        session.account_id,
+        after=0,
+        limit=PAGE_SIZE,
+        campaign_name=None,
+        email_campaign_id=None,
+        offset=offset,
+    )
+    page = page_of(rows, offset=offset, path="/console/tokens", query={})
+    return render_page(
+        request, "tokens.html", status=status, title="SMTP tokens", page=page, errors=errors or [], notice=notice
+    )
+
+
 @router.get("/tokens", response_class=HTMLResponse)
 async def tokens_list(request: Request, session: User) -> Response:
-    rows = await tokens_store.list_tokens(
-        deps_of(request).pool, session.account_id, after=0, limit=101, campaign_name=None, email_campaign_id=None
-    )
     deleted = request.query_params.get("deleted", "")
     notice = f"Token {deleted} deleted: its password no longer works." if deleted else ""
-    return render_page(
-        request, "tokens.html", title="SMTP tokens", tokens=rows[:100], more=len(rows) > 100, errors=[], notice=notice
-    )
+    return await tokens_page(request, session, notice=notice)
 
 
 @router.post("/tokens", response_class=HTMLResponse)
@@ -468,19 +494,7 @@ async def token_create(request: Request, session: User) -> Response:
         campaign = fields.get("campaignName", "").strip()
         body = SmtpTokenCreate(campaignName=campaign, createContact="createContact" in fields)
     except ValidationError as exc:
-        rows = await tokens_store.list_tokens(
-            deps.pool, session.account_id, after=0, limit=100, campaign_name=None, email_campaign_id=None
-        )
-        return render_page(
-            request,
-            "tokens.html",
-            status=400,
-            title="SMTP tokens",
-            tokens=rows,
-            more=False,
-            errors=validation_messages(exc),
-            notice="",
-        )
+        return await tokens_page(request, session, status=400, errors=validation_messages(exc))
     password, password_hash = await token_api._new_password()
     token = await tokens_store.create_token(
         deps.pool,
@@ -602,25 +616,22 @@ async def domain_verify(request: Request, domain: str, session: User) -> Respons
 # --- send statuses and suppressions --------------------------------------------------------------
 
 
-SENDS_PAGE = 50
-
-
 @router.get("/sends", response_class=HTMLResponse)
 async def sends_search(request: Request, session: User) -> Response:
     deps = deps_of(request)
     kind = request.query_params.get("by", "statusId")
     query = request.query_params.get("q", "").strip()
     found, error = None, ""
-    listed: list[dict[str, Any]] | None = None
-    offset, more = offset_of(request.query_params.get("offset")), False
+    listed = None  # a page of the recipient's sends
+    offset = offset_in(request)
     if query:
         try:
             if kind == "recipient":
                 rows = await sends_store.statuses_by_recipient(
-                    deps.pool, session.account_id, query, limit=SENDS_PAGE + 1, offset=offset
+                    deps.pool, session.account_id, query, limit=PAGE_SIZE + 1, offset=offset
                 )
-                more = len(rows) > SENDS_PAGE
-                listed = [send_api.status_view(row) for row in rows[:SENDS_PAGE]]
+                views = [send_api.status_view(row) for row in rows]
+                listed = page_of(views, offset=offset, path="/console/sends", query={"by": kind, "q": query})
             elif kind == "sendId":
                 row = await PgAcceptStore(deps.pool).first_send_status(session.account_id, query)
                 if row is None:
@@ -639,22 +650,18 @@ async def sends_search(request: Request, session: User) -> Response:
         query=query,
         found=found,
         listed=listed,
-        previous_offset=max(offset - SENDS_PAGE, 0) if offset else None,
-        next_offset=offset + SENDS_PAGE if more else None,
         error=error,
     )
-
-
-SUPPRESSIONS_PAGE = 50
 
 
 @router.get("/suppressions", response_class=HTMLResponse)
 async def suppressions(request: Request, session: User) -> Response:
     query = request.query_params.get("q", "").strip().lower()
-    offset = offset_of(request.query_params.get("offset"))
+    offset = offset_in(request)
     rows = await contacts_store.list_suppressions(
-        deps_of(request).pool, session.account_id, query, limit=SUPPRESSIONS_PAGE + 1, offset=offset
+        deps_of(request).pool, session.account_id, query, limit=PAGE_SIZE + 1, offset=offset
     )
+    page = page_of(rows, offset=offset, path="/console/suppressions", query={"q": query} if query else {})
     removed, reason = request.query_params.get("removed", ""), request.query_params.get("reason", "")
     notice = ""
     if removed and reason in suppression_api.NAMES:
@@ -666,7 +673,7 @@ async def suppressions(request: Request, session: User) -> Response:
         request,
         "suppressions.html",
         title="Suppressions",
-        rows=rows[:SUPPRESSIONS_PAGE],
+        page=page,
         names=suppression_api.NAMES,
         query=query,
         notice=notice,
