@@ -259,6 +259,8 @@ async def test_the_token_pages_carry_the_sessions_csrf_token_in_every_form(fake_
             assert page.status_code == 200, path
             forms = page.text.count("<form")
             assert forms >= 2 and page.text.count(f'name="csrf" value="{CSRF}"') == forms, path
+            if path.endswith(("/reset", "/delete")):  # a confirmation: its form posts to its own path
+                assert f'<form method="post" action="{path}"' in page.text and "stops working at once" in page.text
         listed = (await client.get("/console/tokens")).text
         assert "ours" in listed and "theirs" not in listed
 
@@ -411,6 +413,7 @@ async def test_removing_a_suppression_asks_for_a_note_then_calls_the_apis_functi
     async with console(fake_auth) as client:
         confirm = await client.get("/console/suppressions/Bob@Shop.example/UNSUBSCRIBED/remove")
         assert confirm.status_code == 200 and "required" in confirm.text and "applies in moments" in confirm.text
+        assert 'action="/console/suppressions/Bob%40Shop.example/UNSUBSCRIBED/remove"' in confirm.text
         assert "bob@shop.example unsubscribed" in confirm.text and "marketing mail" in confirm.text
         refused = await client.post(path, data={"csrf": CSRF, "note": " "})
         assert refused.status_code == 400 and "reason for the removal" in refused.text

@@ -6,15 +6,12 @@ account's object answers 404, as in the API."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from mailstream.gateway.adapters import contacts as contacts_store
@@ -25,7 +22,8 @@ from mailstream.gateway.adapters import sends as sends_store
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.console import auth as console_auth
-from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session, cookie_flags, new_token, same_token
+from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session, new_token, same_token
+from mailstream.gateway.console.confirm import Confirmation, confirmation
 from mailstream.gateway.console.forms import (
     CHART_DAYS,
     PAGE_SIZE,
@@ -39,6 +37,18 @@ from mailstream.gateway.console.forms import (
 )
 from mailstream.gateway.console.pages import render_page
 from mailstream.gateway.console.preview import parse_sample, render_preview
+from mailstream.gateway.console.web import (
+    CSRF_MESSAGE,
+    User,
+    auth_of,
+    checked_form,
+    deps_of,
+    flags,
+    form_fields,
+    router,
+    see,
+    validation_messages,
+)
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.domain_models import SendingDomainCreate
 from mailstream.gateway.errors import ApiError
@@ -55,93 +65,7 @@ from mailstream.gateway.routes import suppressions as suppression_api
 from mailstream.gateway.routes import tokens as token_api
 from mailstream.gateway.views import email_view
 
-MAX_FORM_BYTES = 2_500_000  # an email's HTML (2 MB at most) and the other fields
 SAMPLE_CONTACT = '{"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com"}'
-
-
-class NotSignedIn(Exception):
-    pass
-
-
-class CsrfFailed(Exception):
-    pass
-
-
-class ConsoleRoute(APIRoute):
-    """Turns the API's errors into console pages: not signed in -> the sign-in page, a bad CSRF
-    token -> 403, ApiError -> a page with its status and message (404 for another account's object)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except NotSignedIn:
-                return RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
-            except CsrfFailed:
-                return render_page(request, "error.html", status=403, title="Form expired", message=CSRF_MESSAGE)
-            except RequestValidationError:
-                return render_page(request, "error.html", status=404, title="Not found", message="No such page.")
-            except ApiError as exc:
-                title = "Not found" if exc.status == 404 else "Error"
-                return render_page(request, "error.html", status=exc.status, title=title, message=exc.message)
-
-        return answer
-
-
-CSRF_MESSAGE = "This form has expired or did not come from the console. Go back, reload the page and try again."
-router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
-
-
-def deps_of(request: Request) -> Dependencies:
-    return request.app.state.deps
-
-
-def auth_of(request: Request) -> console_auth.ConsoleAuth:
-    return request.app.state.console_auth
-
-
-async def signed_in(request: Request) -> Session:
-    session = await auth_of(request).session(request.cookies.get(SESSION_COOKIE))
-    if session is None:
-        raise NotSignedIn
-    request.state.session = session
-    return session
-
-
-User = Annotated[Session, Depends(signed_in)]
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise ApiError(413, "VALIDATION_ERROR", "The form is too large")
-    return {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
-
-
-async def checked_form(request: Request, session: Session) -> dict[str, str]:
-    """The POSTed fields, once their CSRF token is the session's."""
-    fields = await form_fields(request)
-    if not same_token(session.csrf_token, fields.get("csrf")):
-        raise CsrfFailed
-    return fields
-
-
-def see(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def is_https(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "") == "https"
-
-
-def flags(request: Request, max_age: int | None) -> dict[str, Any]:
-    return cookie_flags(https=is_https(request), always_secure=request.app.state.console_cookie_secure, max_age=max_age)
-
-
-def validation_messages(exc: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
 
 
 # --- sign-in -------------------------------------------------------------------------------------
@@ -540,16 +464,12 @@ async def token_page(request: Request, token_id: str, session: User) -> Response
     )
 
 
-@router.get("/tokens/{token_id}/reset", response_class=HTMLResponse)
-async def token_reset_confirm(request: Request, token_id: str, session: User) -> Response:
-    view = await token_api.get_token(token_id, session.account_id, deps_of(request))
-    return render_page(request, "token_confirm.html", title="Reset the password?", token=view, action="reset")
+async def token_of(request: Request, session: Session) -> dict[str, Any]:
+    return await token_api.get_token(request.path_params["token_id"], session.account_id, deps_of(request))
 
 
-@router.post("/tokens/{token_id}/reset", response_class=HTMLResponse)
-async def token_reset(request: Request, token_id: str, session: User) -> Response:
-    await checked_form(request, session)
-    view = await token_api.reset_password(token_id, session.account_id, deps_of(request))
+async def reset_password(request: Request, session: Session, token: dict[str, Any], fields: dict[str, str]) -> Response:
+    view = await token_api.reset_password(token["id"], session.account_id, deps_of(request))
     password = view.pop("password")
     return no_store(
         render_page(
@@ -563,17 +483,33 @@ async def token_reset(request: Request, token_id: str, session: User) -> Respons
     )
 
 
-@router.get("/tokens/{token_id}/delete", response_class=HTMLResponse)
-async def token_delete_confirm(request: Request, token_id: str, session: User) -> Response:
-    view = await token_api.get_token(token_id, session.account_id, deps_of(request))
-    return render_page(request, "token_confirm.html", title="Delete the token?", token=view, action="delete")
+async def delete_token(request: Request, session: Session, token: dict[str, Any], fields: dict[str, str]) -> Response:
+    await token_api.delete_token(token["id"], session.account_id, deps_of(request))
+    return see(f"/console/tokens?deleted={quote(token['id'])}")
 
 
-@router.post("/tokens/{token_id}/delete", response_class=HTMLResponse)
-async def token_delete(request: Request, token_id: str, session: User) -> Response:
-    await checked_form(request, session)
-    await token_api.delete_token(token_id, session.account_id, deps_of(request))
-    return see(f"/console/tokens?deleted={quote(token_id)}")
+confirmation(
+    Confirmation(
+        "/tokens/{token_id}/reset",
+        token_of,
+        reset_password,
+        "token_reset.html",
+        title="Reset the password?",
+        button="Reset the password",
+        cancel="/console/tokens",
+    )
+)
+confirmation(
+    Confirmation(
+        "/tokens/{token_id}/delete",
+        token_of,
+        delete_token,
+        "token_delete.html",
+        title="Delete the token?",
+        button="Delete the token",
+        cancel="/console/tokens",
+    )
+)
 
 
 # --- domains and dedicated IPs -------------------------------------------------------------------
@@ -680,46 +616,34 @@ async def suppressions(request: Request, session: User) -> Response:
     )
 
 
-def removal_page(
-    request: Request, address: str, reason: str, *, status: int = 200, note: str = "", error: str = ""
-) -> Response:
-    name = suppression_api.NAMES[reason].lower()
-    return render_page(
-        request,
-        "suppression_remove.html",
-        status=status,
-        title=f"Remove the {name} suppression of {address}?",
-        address=address,
-        reason=reason,
-        name=name,
-        note=note,
-        error=error,
-    )
-
-
-def removal_target(address: str, reason: str) -> tuple[str, str]:
-    """The address and the reason of a removal page's path (404 for a reason the tracker has not)."""
+async def suppression_of(request: Request, session: Session) -> dict[str, Any]:
+    """The address and the reason of the path (404 for a reason the tracker does not keep)."""
+    reason = request.path_params["reason"]
     if reason not in suppression_api.NAMES:
         raise ApiError(404, "OBJECT_NOT_FOUND", "No such suppression reason.")
-    return address.lower(), reason
+    name = suppression_api.NAMES[reason].lower()
+    return {"address": request.path_params["address"].lower(), "reason": reason, "name": name}
 
 
-@router.get("/suppressions/{address}/{reason}/remove", response_class=HTMLResponse)
-async def suppression_remove_confirm(request: Request, address: str, reason: str, session: User) -> Response:
-    return removal_page(request, *removal_target(address, reason))
+async def remove_suppression(
+    request: Request, session: Session, target: dict[str, Any], fields: dict[str, str]
+) -> Response:
+    by = f"console-user:{session.email}"
+    view = await suppression_api.request_removal(
+        deps_of(request), session.account_id, target["address"], target["reason"], fields.get("note", ""), by
+    )
+    return see(f"/console/suppressions?removed={quote(view['email'])}&reason={target['reason']}")
 
 
-@router.post("/suppressions/{address}/{reason}/remove", response_class=HTMLResponse)
-async def suppression_remove(request: Request, address: str, reason: str, session: User) -> Response:
-    address, reason = removal_target(address, reason)
-    fields = await checked_form(request, session)
-    note = fields.get("note", "")
-    try:
-        view = await suppression_api.request_removal(
-            deps_of(request), session.account_id, address, reason, note, f"console-user:{session.email}"
-        )
-    except ApiError as exc:
-        if exc.status != 400:
-            raise
-        return removal_page(request, address, reason, status=400, note=note, error=exc.message)
-    return see(f"/console/suppressions?removed={quote(view['email'])}&reason={reason}")
+confirmation(
+    Confirmation(
+        "/suppressions/{address}/{reason}/remove",
+        suppression_of,
+        remove_suppression,
+        "suppression_remove.html",
+        title="Remove the {name} suppression of {address}?",
+        button="Remove the {name} suppression",
+        cancel="/console/suppressions",
+        note="Reason for the removal (required, kept in the history)",
+    )
+)
