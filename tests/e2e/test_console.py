@@ -22,8 +22,12 @@ from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright import async_api as playwright_api
+
+from mailstream.core.settings import LinkSettings
+from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +41,8 @@ SMTP_PORT = 2587
 TLS = ssl.create_default_context()
 TLS.check_hostname = False
 TLS.verify_mode = ssl.CERT_NONE  # the development server's certificate is self-signed
+LINKS = LinkSettings.from_env()
+SIGNER = LinkSigner.from_setting(LINKS.link_signing_keys)  # the renderer's signer, for an unsubscribe link
 
 
 def chromium_path() -> str:
@@ -549,7 +555,40 @@ async def test_send_statuses_by_status_id_send_id_and_recipient(page, user, api,
     await shot(page, "10-suppressions")
 
 
-async def test_unbounce_a_bounced_address_from_the_suppression_list(page, user, api, sink, unique_address):
+async def unsubscribe(user: User, to: str) -> None:
+    """The recipient's one-click unsubscribe (RFC 8058) at the tracker, through a link signed as the
+    renderer signs the links of a marketing email."""
+    link = TrackedLink(LinkKind.UNSUBSCRIBE, str(uuid.uuid4()), user.account_id, to)
+    async with httpx.AsyncClient(timeout=10) as client:
+        reply = await client.post(
+            SIGNER.url(LINKS.tracking_base_url, link),
+            content="List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert reply.status_code == 200, reply.text
+
+
+async def suppression_rows(page, to: str, *, until) -> list[str]:
+    """The address's rows of the suppression list (the tracker applies changes moments later)."""
+    for _ in range(100):
+        await page.goto(f"{GATEWAY}/console/suppressions?q={to}")
+        rows = await page.get_by_role("row").filter(has_text=to).all_inner_texts()
+        if until(rows):
+            break
+        await asyncio.sleep(0.2)
+    return rows
+
+
+async def confirm_removal(page, name: str, note: str) -> None:
+    """On the confirmation page: the required note, then the button."""
+    note_field = page.get_by_label("Reason for the removal")
+    assert await note_field.get_attribute("required") is not None
+    await note_field.fill(note)
+    await page.get_by_role("button", name=f"Remove the {name} suppression").click()
+    await page.get_by_text("the change applies in moments").wait_for()
+
+
+async def test_remove_a_bounce_then_an_unsubscribe_from_the_suppression_list(page, user, api, sink, unique_address):
     email_id = await api_email(api, user, "Bounce")
     assert (
         await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=auth(user.key))
@@ -563,35 +602,31 @@ async def test_unbounce_a_bounced_address_from_the_suppression_list(page, user, 
             json={"emailId": email_id, "message": {"to": to}},
         )
         assert sent.status_code == 200, sent.text
+        await unsubscribe(user, to)
         await sign_in(page, user)
-        for _ in range(100):  # the hard bounce, once the tracker suppressed the address
-            await page.goto(f"{GATEWAY}/console/suppressions?q={to}")
-            if await page.get_by_role("row").filter(has_text=to).count():
-                break
-            await asyncio.sleep(0.3)
+        # the hard bounce and the unsubscribe, once the tracker suppressed the address for both
+        rows = await suppression_rows(page, to, until=lambda rows: len(rows) == 2)
     finally:
         await sink.client.delete(f"/api/rejects/{to}")
-    row = page.get_by_role("row").filter(has_text=to)
-    assert "BOUNCED" in await row.inner_text()
+    assert ["BOUNCED" in rows[0], "UNSUBSCRIBED" in rows[1]] == [True, True], rows
     await shot(page, "12-suppression-bounced")
-    await row.get_by_role("link", name=f"Unbounce {to}").click()
+    await page.get_by_role("link", name=f"Remove the bounce suppression of {to}").click()
     assert "mail to it is sent again" in await page.locator("main").inner_text()
     await shot(page, "13-unbounce-confirm")
-    reason = page.get_by_label("Reason (required")
-    assert await reason.get_attribute("required") is not None
-    await reason.fill("the mailbox exists again")
-    await page.get_by_role("button", name=f"Unbounce {to}").click()
-    await page.get_by_text("the change applies in moments").wait_for()
-    for _ in range(100):
-        await page.goto(f"{GATEWAY}/console/suppressions?q={to}")
-        if await page.get_by_role("row").filter(has_text=to).count() == 0:
-            break
-        await asyncio.sleep(0.2)
-    assert await page.get_by_role("row").filter(has_text=to).count() == 0
+    await confirm_removal(page, "bounce", "the mailbox exists again")
+    rows = await suppression_rows(page, to, until=lambda rows: len(rows) < 2)
+    assert len(rows) == 1 and "UNSUBSCRIBED" in rows[0]  # only the reason named was removed
+    await page.get_by_role("link", name=f"Remove the unsubscribe suppression of {to}").click()
+    assert "sends them marketing mail again" in await page.locator("main").inner_text()
+    await shot(page, "14-unsubscribe-remove-confirm")
+    await confirm_removal(page, "unsubscribe", "they subscribed again on the website")
+    assert await suppression_rows(page, to, until=lambda rows: not rows) == []
     view = (await api.get(f"/mailstream/v1/suppressions/{to}", headers=auth(user.key))).json()
-    (change,) = view["history"]
-    assert (change["action"], change["reason"]) == ("REMOVE", "the mailbox exists again")
-    assert change["requestedBy"] == f"console-user:{user.email}"
+    changes = [(c["action"], c["suppression"], c["reason"], c["requestedBy"]) for c in view["history"]]
+    assert changes == [
+        ("REMOVE", "BOUNCED", "the mailbox exists again", f"console-user:{user.email}"),
+        ("REMOVE", "UNSUBSCRIBED", "they subscribed again on the website", f"console-user:{user.email}"),
+    ]
 
 
 # --- accessibility -------------------------------------------------------------------------------
@@ -611,9 +646,13 @@ async def test_every_screen_has_no_serious_accessibility_violation(page, user, a
     domain = {"domain": f"a11y-{uuid.uuid4().hex[:6]}.example"}
     await api.post("/mailstream/v1/sending-domains", headers=auth(user.key), json=domain)
     email_id, token_id = created.json()["emailId"], token.json()["id"]
+    for n in range(50):  # more than a page of emails: the list's pager
+        body = {"name": f"Filler {n:02d}", "subject": "s", "fromEmail": "a@shop.example", "html": "<p>x</p>"}
+        assert (await api.post("/mailstream/v1/emails", headers=auth(user.key), json=body)).status_code == 201
     screens = [
         "/console/login",
         "/console/emails",
+        "/console/emails?offset=50",
         "/console/emails/new",
         f"/console/emails/{email_id}",  # with an inline preview error
         "/console/tokens",
@@ -623,7 +662,7 @@ async def test_every_screen_has_no_serious_accessibility_violation(page, user, a
         "/console/domains",
         "/console/sends?by=sendId&q=nothing",
         "/console/suppressions",
-        "/console/suppressions/someone@shop.example/unbounce",
+        "/console/suppressions/someone@shop.example/SPAM_REPORT/remove",
     ]
     found = {}
     for path in screens:
@@ -641,6 +680,11 @@ async def test_every_screen_has_no_serious_accessibility_violation(page, user, a
         if serious:
             found[path] = serious
     assert found == {}
+    await page.goto(f"{GATEWAY}/console/emails")
+    assert await page.locator("tbody tr").count() == 50
+    await page.locator("#next-page").click()
+    (row,) = await page.locator("tbody tr").all_inner_texts()  # the 51st, oldest first
+    assert "Filler 49" in row and await page.get_by_role("link", name="Previous page").count() == 1
 
 
 async def test_the_console_works_without_javascript(browser, user):

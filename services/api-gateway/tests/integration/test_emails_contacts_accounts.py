@@ -5,6 +5,7 @@ import uuid
 import asyncpg
 import pytest
 
+from mailstream.gateway.adapters import contacts
 from testkit import common_settings
 
 pytestmark = pytest.mark.integration
@@ -141,6 +142,18 @@ async def test_contacts_are_upserted_by_email_with_properties_and_statuses(api, 
     )
     assert (second["bounced"], second["spamReported"]) == (True, True)
     assert (await api.get(url, headers=h.auth(key))).json()["properties"] == second["properties"]
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:  # removing a suppression lifts the contact's own status of that reason, one at a time
+        account_id = await conn.fetchval("SELECT account_id FROM contacts WHERE email = $1", to.lower())
+        lifted = []
+        for reason in ("UNSUBSCRIBED", "SPAM_REPORT", "BOUNCED"):
+            await contacts.clear_status(conn, account_id, to, reason)
+            view = (await api.get(url, headers=h.auth(key))).json()
+            lifted.append((view["subscriptionStatus"], view["spamReported"], view["bounced"]))
+    finally:
+        await conn.close()
+    assert lifted == [("NOT_SPECIFIED", True, True), ("NOT_SPECIFIED", False, True), ("NOT_SPECIFIED", False, False)]
+    assert (view["quarantined"], view["doubleOptIn"]) == (True, "PENDING")
     h.assert_error_shape(
         await api.put("/mailstream/v1/contacts/nope", headers=h.auth(key), json={}), 400, "VALIDATION_ERROR"
     )

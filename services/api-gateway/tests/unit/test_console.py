@@ -17,7 +17,15 @@ from mailstream.gateway.adapters.tokens_store import TokenRow
 from mailstream.gateway.app import create_app
 from mailstream.gateway.console import auth
 from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session
-from mailstream.gateway.console.forms import CHART_DAYS, addresses_of, bar_chart, daily_series, offset_of, utc_time
+from mailstream.gateway.console.forms import (
+    CHART_DAYS,
+    addresses_of,
+    bar_chart,
+    daily_series,
+    offset_of,
+    page_of,
+    utc_time,
+)
 from mailstream.gateway.console.preview import parse_sample, render_preview
 from mailstream.gateway.console.routes import one_off_body, safe_next
 from mailstream.gateway.deps import Dependencies
@@ -84,7 +92,7 @@ class FakeTokens:
         row = self.rows.get(token_id)
         return row if row is not None and row.account_id == account_id else None
 
-    async def list_tokens(self, pool, account_id, *, after, limit, campaign_name, email_campaign_id):
+    async def list_tokens(self, pool, account_id, *, after, limit, campaign_name, email_campaign_id, offset=0):
         return [r for r in self.rows.values() if r.account_id == account_id][:limit]
 
 
@@ -220,7 +228,7 @@ async def test_every_post_checks_the_sessions_csrf_token(fake_auth, fake_tokens)
             ("/console/emails/1/send", {"addresses": "a@b.example"}),
             ("/console/emails/1/sends/00000000-0000-0000-0000-000000000001/cancel", {}),
             ("/console/emails/1/save-for-automation", {}),
-            ("/console/suppressions/a@b.example/unbounce", {"reason": "fixed"}),
+            ("/console/suppressions/a@b.example/UNSUBSCRIBED/remove", {"note": "subscribed again"}),
         ):
             for csrf in (None, "forged"):
                 answer = await client.post(path, data={**data, **({"csrf": csrf} if csrf else {})})
@@ -251,6 +259,8 @@ async def test_the_token_pages_carry_the_sessions_csrf_token_in_every_form(fake_
             assert page.status_code == 200, path
             forms = page.text.count("<form")
             assert forms >= 2 and page.text.count(f'name="csrf" value="{CSRF}"') == forms, path
+            if path.endswith(("/reset", "/delete")):  # a confirmation: its form posts to its own path
+                assert f'<form method="post" action="{path}"' in page.text and "stops working at once" in page.text
         listed = (await client.get("/console/tokens")).text
         assert "ours" in listed and "theirs" not in listed
 
@@ -388,26 +398,47 @@ async def test_the_token_page_has_the_chart_its_title_and_a_table(fake_auth, fak
     assert page.text.count('<tr><th scope="row">') == CHART_DAYS
 
 
-async def test_unbounce_asks_for_a_reason_then_calls_the_apis_function(fake_auth, monkeypatch):
+async def test_removing_a_suppression_asks_for_a_note_then_calls_the_apis_function(fake_auth, monkeypatch):
     asked = []
+    real = suppression_api.request_removal
 
-    async def request_unbounce(deps, account_id, email, reason, requested_by):
-        asked.append((account_id, email, reason, requested_by))
+    async def request_removal(deps, account_id, email, reason, note, requested_by):
+        asked.append((account_id, email, reason, note, requested_by))
+        if not note.strip():
+            return await real(deps, account_id, email, reason, note, requested_by)  # its 400, before any I/O
         return {"email": email.lower()}
 
-    monkeypatch.setattr(suppression_api, "request_unbounce", request_unbounce)
+    monkeypatch.setattr(suppression_api, "request_removal", request_removal)
+    path = "/console/suppressions/bob@shop.example/UNSUBSCRIBED/remove"
     async with console(fake_auth) as client:
-        confirm = await client.get("/console/suppressions/Bob@Shop.example/unbounce")
+        confirm = await client.get("/console/suppressions/Bob@Shop.example/UNSUBSCRIBED/remove")
         assert confirm.status_code == 200 and "required" in confirm.text and "applies in moments" in confirm.text
-        refused = await client.post(
-            "/console/suppressions/bob@shop.example/unbounce", data={"csrf": CSRF, "reason": " "}
-        )
-        assert refused.status_code == 400 and "Give the reason" in refused.text and asked == []
-        done = await client.post(
-            "/console/suppressions/bob@shop.example/unbounce", data={"csrf": CSRF, "reason": "mailbox exists again"}
-        )
-    assert done.status_code == 303 and done.headers["location"] == "/console/suppressions?unbounced=bob%40shop.example"
-    assert asked == [(ACCOUNT, "bob@shop.example", "mailbox exists again", "console-user:ada@shop.example")]
+        assert 'action="/console/suppressions/Bob%40Shop.example/UNSUBSCRIBED/remove"' in confirm.text
+        assert "bob@shop.example unsubscribed" in confirm.text and "marketing mail" in confirm.text
+        refused = await client.post(path, data={"csrf": CSRF, "note": " "})
+        assert refused.status_code == 400 and "reason for the removal" in refused.text
+        done = await client.post(path, data={"csrf": CSRF, "note": "subscribed again"})
+        unknown = await client.get("/console/suppressions/bob@shop.example/MANUAL/remove")
+    assert done.status_code == 303
+    assert done.headers["location"] == "/console/suppressions?removed=bob%40shop.example&reason=UNSUBSCRIBED"
+    by = "console-user:ada@shop.example"
+    assert asked[-1] == (ACCOUNT, "bob@shop.example", "UNSUBSCRIBED", "subscribed again", by)
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("reason", "warning"),
+    [
+        ("SPAM_REPORT", "mailing someone who complained harms your sending reputation"),
+        ("BOUNCED", "mail to it is sent again"),
+    ],
+)
+async def test_each_reasons_confirmation_names_its_consequence(fake_auth, reason, warning):
+    async with console(fake_auth) as client:
+        page = await client.get(f"/console/suppressions/ann@shop.example/{reason}/remove")
+    assert page.status_code == 200 and warning in page.text
+    if reason == "SPAM_REPORT":
+        assert "ann@shop.example marked your mail as spam" in page.text
 
 
 def test_the_date_labels_under_the_chart_do_not_crowd():
@@ -420,6 +451,17 @@ def test_the_date_labels_under_the_chart_do_not_crowd():
 def test_a_page_offset_is_a_bounded_whole_number():
     assert offset_of("50") == 50 and offset_of(None) == 0
     assert offset_of("-1") == 0 and offset_of("x") == 0 and offset_of("999999999") == 0
+
+
+def test_a_page_shows_size_rows_and_links_its_neighbours_keeping_the_query():
+    first = page_of(list(range(4)), offset=0, path="/console/suppressions", query={"q": "a&b"}, size=3)
+    assert first.rows == [0, 1, 2] and first.previous is None
+    assert first.next == "/console/suppressions?q=a%26b&offset=3"
+    middle = page_of(list(range(4)), offset=3, path="/console/emails", query={}, size=3)
+    assert (middle.previous, middle.next) == ("/console/emails?offset=0", "/console/emails?offset=6")
+    last = page_of([1, 2], offset=2, path="/console/tokens", query={}, size=3)  # an offset off the grid
+    assert last.rows == [1, 2] and last.previous == "/console/tokens?offset=0" and last.next is None
+    assert page_of([1, 2, 3], offset=0, path="/x", query={}, size=3).next is None  # exactly one page
 
 
 async def test_a_recipient_search_lists_the_accounts_sends_linked_and_paged(fake_auth, monkeypatch):

@@ -56,6 +56,23 @@ async def suppressions_of(pool: asyncpg.Pool, account_id: int, email: str) -> li
     return [r["reason"] for r in rows]
 
 
+async def list_suppressions(
+    pool: asyncpg.Pool, account_id: int, contains: str, *, limit: int, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The account's suppressions (address, reason), one row each, by address then reason: the
+    addresses containing `contains` ("" = all), one page of limit rows."""
+    rows = await pool.fetch(
+        """SELECT address, reason FROM suppression_reasons
+           WHERE account_id = $1 AND ($2 = '' OR strpos(address, $2) > 0)
+           ORDER BY address, reason LIMIT $3 OFFSET $4""",
+        account_id,
+        contains.lower(),
+        limit,
+        offset,
+    )
+    return [dict(r) for r in rows]
+
+
 def _decoded(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
     if isinstance(out.get("properties"), str):
@@ -83,12 +100,30 @@ async def delete_contact(pool: asyncpg.Pool, account_id: int, email: str) -> boo
     return bool(done)
 
 
-async def clear_bounced(conn: asyncpg.Pool | asyncpg.Connection, account_id: int, email: str) -> None:
-    """The contact's own `bounced` status, set through this API, is lifted with the tracker's suppression."""
+# Each suppression reason's twin among the contact's own statuses (set through the contacts API):
+# the column, the value that stops mail, and the value that lifting the suppression leaves.
+STATUS_OF_REASON: dict[str, tuple[str, bool | str, bool | str]] = {
+    "BOUNCED": ("bounced", True, False),
+    "SPAM_REPORT": ("spam_reported", True, False),
+    "UNSUBSCRIBED": ("subscription_status", "UNSUBSCRIBED", "NOT_SPECIFIED"),
+}
+
+
+def status_says(contact: dict[str, Any] | None, reason: str) -> bool:
+    """The contact's own status stops mail for this reason (e.g. `bounced` set through the API)."""
+    column, stops, _ = STATUS_OF_REASON[reason]
+    return contact is not None and contact[column] == stops
+
+
+async def clear_status(conn: asyncpg.Pool | asyncpg.Connection, account_id: int, email: str, reason: str) -> None:
+    """The contact's own status for the reason, if set, is lifted with the tracker's suppression."""
+    column, stops, lifted = STATUS_OF_REASON[reason]  # a column name from the table above, never input
     await conn.execute(
-        "UPDATE contacts SET bounced = false, updated_at = now() WHERE account_id = $1 AND email = $2 AND bounced",
+        f"UPDATE contacts SET {column} = $3, updated_at = now() WHERE account_id = $1 AND email = $2 AND {column} = $4",
         account_id,
         email.lower(),
+        lifted,
+        stops,
     )
 
 

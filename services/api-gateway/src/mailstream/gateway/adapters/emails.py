@@ -76,16 +76,18 @@ async def get_email(pool: asyncpg.Pool | asyncpg.Connection, account_id: int, em
 
 
 async def list_emails(
-    pool: asyncpg.Pool, account_id: int, *, after: int, limit: int, include_archived: bool
+    pool: asyncpg.Pool, account_id: int, *, after: int, limit: int, include_archived: bool, offset: int = 0
 ) -> list[EmailRow]:
+    """The account's emails by id after the cursor (the API), or `offset` rows in (the console's pages)."""
     rows = await pool.fetch(
         f"""SELECT {EMAIL_COLUMNS} {EMAIL_FROM}
             WHERE e.account_id = $1 AND e.id > $2 AND ($3 OR e.state <> 'ARCHIVED')
-            ORDER BY e.id LIMIT $4""",
+            ORDER BY e.id LIMIT $4 OFFSET $5""",
         account_id,
         after,
         include_archived,
         limit,
+        offset,
     )
     return [EmailRow(**dict(r)) for r in rows]
 

@@ -82,19 +82,22 @@ async def list_tokens(
     limit: int,
     campaign_name: str | None,
     email_campaign_id: int | None,
+    offset: int = 0,
 ) -> list[TokenRow]:
-    """Up to limit+1 tokens after the cursor, in creation order (the extra row means 'there is more')."""
+    """Up to limit+1 tokens after the cursor (or `offset` rows in: the console's pages), in creation
+    order (the extra row means 'there is more')."""
     rows = await pool.fetch(
         f"""SELECT {TOKEN_COLUMNS} FROM smtp_tokens
             WHERE account_id = $1 AND email_campaign_id > $2
               AND ($3::text IS NULL OR campaign_name = $3)
               AND ($4::bigint IS NULL OR email_campaign_id = $4)
-            ORDER BY email_campaign_id LIMIT $5""",
+            ORDER BY email_campaign_id LIMIT $5 OFFSET $6""",
         account_id,
         after,
         campaign_name,
         email_campaign_id,
         limit + 1,
+        offset,
     )
     return [TokenRow(**dict(r)) for r in rows]
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 CHART_DAYS = 30
+PAGE_SIZE = 50  # rows a list page shows
 SERIES = (("SENT", "Sends"), ("OPEN", "Opens"), ("CLICK", "Clicks"))
 
 
@@ -28,6 +30,27 @@ def offset_of(value: str | None, *, most: int = 100_000) -> int:
     except ValueError:
         return 0
     return offset if 0 <= offset <= most else 0
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    previous: str | None  # the previous page's link; None on the first page
+    next: str | None  # None on the last page
+
+
+def page_of(fetched: list[Any], *, offset: int, path: str, query: dict[str, str], size: int = PAGE_SIZE) -> Page:
+    """One page of a list fetched with LIMIT size + 1 OFFSET offset (the extra row says there is a
+    next page), with the links to its neighbours: path?query&offset=N."""
+
+    def link(to: int) -> str:
+        return f"{path}?{urlencode({**query, 'offset': to})}"
+
+    return Page(
+        rows=list(fetched[:size]),
+        previous=link(max(offset - size, 0)) if offset > 0 else None,
+        next=link(offset + size) if len(fetched) > size else None,
+    )
 
 
 def utc_time(value: str) -> datetime | None:

@@ -6,35 +6,49 @@ account's object answers 404, as in the API."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from mailstream.gateway.adapters import contacts as contacts_store
+from mailstream.gateway.adapters import emails as emails_store
 from mailstream.gateway.adapters import events as events_store
 from mailstream.gateway.adapters import one_off_sends as one_off_store
 from mailstream.gateway.adapters import sends as sends_store
 from mailstream.gateway.adapters import tokens_store
 from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.console import auth as console_auth
-from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session, cookie_flags, new_token, same_token
+from mailstream.gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Session, new_token, same_token
+from mailstream.gateway.console.confirm import Confirmation, confirmation
 from mailstream.gateway.console.forms import (
     CHART_DAYS,
+    PAGE_SIZE,
     SERIES,
     addresses_of,
     bar_chart,
     daily_series,
     offset_of,
+    page_of,
     utc_time,
 )
 from mailstream.gateway.console.pages import render_page
 from mailstream.gateway.console.preview import parse_sample, render_preview
+from mailstream.gateway.console.web import (
+    CSRF_MESSAGE,
+    User,
+    auth_of,
+    checked_form,
+    deps_of,
+    flags,
+    form_fields,
+    router,
+    see,
+    validation_messages,
+)
 from mailstream.gateway.deps import Dependencies
 from mailstream.gateway.domain_models import SendingDomainCreate
 from mailstream.gateway.errors import ApiError
@@ -49,94 +63,9 @@ from mailstream.gateway.routes import sends as send_api
 from mailstream.gateway.routes import stats as stats_api
 from mailstream.gateway.routes import suppressions as suppression_api
 from mailstream.gateway.routes import tokens as token_api
+from mailstream.gateway.views import email_view
 
-MAX_FORM_BYTES = 2_500_000  # an email's HTML (2 MB at most) and the other fields
 SAMPLE_CONTACT = '{"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com"}'
-
-
-class NotSignedIn(Exception):
-    pass
-
-
-class CsrfFailed(Exception):
-    pass
-
-
-class ConsoleRoute(APIRoute):
-    """Turns the API's errors into console pages: not signed in -> the sign-in page, a bad CSRF
-    token -> 403, ApiError -> a page with its status and message (404 for another account's object)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except NotSignedIn:
-                return RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
-            except CsrfFailed:
-                return render_page(request, "error.html", status=403, title="Form expired", message=CSRF_MESSAGE)
-            except RequestValidationError:
-                return render_page(request, "error.html", status=404, title="Not found", message="No such page.")
-            except ApiError as exc:
-                title = "Not found" if exc.status == 404 else "Error"
-                return render_page(request, "error.html", status=exc.status, title=title, message=exc.message)
-
-        return answer
-
-
-CSRF_MESSAGE = "This form has expired or did not come from the console. Go back, reload the page and try again."
-router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
-
-
-def deps_of(request: Request) -> Dependencies:
-    return request.app.state.deps
-
-
-def auth_of(request: Request) -> console_auth.ConsoleAuth:
-    return request.app.state.console_auth
-
-
-async def signed_in(request: Request) -> Session:
-    session = await auth_of(request).session(request.cookies.get(SESSION_COOKIE))
-    if session is None:
-        raise NotSignedIn
-    request.state.session = session
-    return session
-
-
-User = Annotated[Session, Depends(signed_in)]
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise ApiError(413, "VALIDATION_ERROR", "The form is too large")
-    return {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
-
-
-async def checked_form(request: Request, session: Session) -> dict[str, str]:
-    """The POSTed fields, once their CSRF token is the session's."""
-    fields = await form_fields(request)
-    if not same_token(session.csrf_token, fields.get("csrf")):
-        raise CsrfFailed
-    return fields
-
-
-def see(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def is_https(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "") == "https"
-
-
-def flags(request: Request, max_age: int | None) -> dict[str, Any]:
-    return cookie_flags(https=is_https(request), always_secure=request.app.state.console_cookie_secure, max_age=max_age)
-
-
-def validation_messages(exc: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
 
 
 # --- sign-in -------------------------------------------------------------------------------------
@@ -214,10 +143,18 @@ async def logout(request: Request, session: User) -> Response:
 # --- emails --------------------------------------------------------------------------------------
 
 
+def offset_in(request: Request) -> int:
+    return offset_of(request.query_params.get("offset"))
+
+
 @router.get("/emails", response_class=HTMLResponse)
 async def emails_list(request: Request, session: User) -> Response:
-    page = await email_api.list_emails(request, session.account_id, deps_of(request), limit=100, after=None)
-    return render_page(request, "emails.html", title="Emails", emails=page["results"])
+    offset = offset_in(request)
+    rows = await emails_store.list_emails(
+        deps_of(request).pool, session.account_id, after=0, limit=PAGE_SIZE + 1, include_archived=False, offset=offset
+    )
+    page = page_of([email_view(r) for r in rows], offset=offset, path="/console/emails", query={})
+    return render_page(request, "emails.html", title="Emails", page=page)
 
 
 EMPTY_EMAIL = {
@@ -447,16 +384,30 @@ def no_store(page: Response) -> Response:
     return page
 
 
+async def tokens_page(
+    request: Request, session: Session, *, status: int = 200, errors: list[str] | None = None, notice: str = ""
+) -> Response:
+    offset = offset_in(request)
+    rows = await tokens_store.list_tokens(  # PAGE_SIZE + 1 rows: the store adds the extra one
+        deps_of(request).pool,
+        session.account_id,
+        after=0,
+        limit=PAGE_SIZE,
+        campaign_name=None,
+        email_campaign_id=None,
+        offset=offset,
+    )
+    page = page_of(rows, offset=offset, path="/console/tokens", query={})
+    return render_page(
+        request, "tokens.html", status=status, title="SMTP tokens", page=page, errors=errors or [], notice=notice
+    )
+
+
 @router.get("/tokens", response_class=HTMLResponse)
 async def tokens_list(request: Request, session: User) -> Response:
-    rows = await tokens_store.list_tokens(
-        deps_of(request).pool, session.account_id, after=0, limit=101, campaign_name=None, email_campaign_id=None
-    )
     deleted = request.query_params.get("deleted", "")
     notice = f"Token {deleted} deleted: its password no longer works." if deleted else ""
-    return render_page(
-        request, "tokens.html", title="SMTP tokens", tokens=rows[:100], more=len(rows) > 100, errors=[], notice=notice
-    )
+    return await tokens_page(request, session, notice=notice)
 
 
 @router.post("/tokens", response_class=HTMLResponse)
@@ -467,19 +418,7 @@ async def token_create(request: Request, session: User) -> Response:
         campaign = fields.get("campaignName", "").strip()
         body = SmtpTokenCreate(campaignName=campaign, createContact="createContact" in fields)
     except ValidationError as exc:
-        rows = await tokens_store.list_tokens(
-            deps.pool, session.account_id, after=0, limit=100, campaign_name=None, email_campaign_id=None
-        )
-        return render_page(
-            request,
-            "tokens.html",
-            status=400,
-            title="SMTP tokens",
-            tokens=rows,
-            more=False,
-            errors=validation_messages(exc),
-            notice="",
-        )
+        return await tokens_page(request, session, status=400, errors=validation_messages(exc))
     password, password_hash = await token_api._new_password()
     token = await tokens_store.create_token(
         deps.pool,
@@ -525,16 +464,12 @@ async def token_page(request: Request, token_id: str, session: User) -> Response
     )
 
 
-@router.get("/tokens/{token_id}/reset", response_class=HTMLResponse)
-async def token_reset_confirm(request: Request, token_id: str, session: User) -> Response:
-    view = await token_api.get_token(token_id, session.account_id, deps_of(request))
-    return render_page(request, "token_confirm.html", title="Reset the password?", token=view, action="reset")
+async def token_of(request: Request, session: Session) -> dict[str, Any]:
+    return await token_api.get_token(request.path_params["token_id"], session.account_id, deps_of(request))
 
 
-@router.post("/tokens/{token_id}/reset", response_class=HTMLResponse)
-async def token_reset(request: Request, token_id: str, session: User) -> Response:
-    await checked_form(request, session)
-    view = await token_api.reset_password(token_id, session.account_id, deps_of(request))
+async def reset_password(request: Request, session: Session, token: dict[str, Any], fields: dict[str, str]) -> Response:
+    view = await token_api.reset_password(token["id"], session.account_id, deps_of(request))
     password = view.pop("password")
     return no_store(
         render_page(
@@ -548,17 +483,33 @@ async def token_reset(request: Request, token_id: str, session: User) -> Respons
     )
 
 
-@router.get("/tokens/{token_id}/delete", response_class=HTMLResponse)
-async def token_delete_confirm(request: Request, token_id: str, session: User) -> Response:
-    view = await token_api.get_token(token_id, session.account_id, deps_of(request))
-    return render_page(request, "token_confirm.html", title="Delete the token?", token=view, action="delete")
+async def delete_token(request: Request, session: Session, token: dict[str, Any], fields: dict[str, str]) -> Response:
+    await token_api.delete_token(token["id"], session.account_id, deps_of(request))
+    return see(f"/console/tokens?deleted={quote(token['id'])}")
 
 
-@router.post("/tokens/{token_id}/delete", response_class=HTMLResponse)
-async def token_delete(request: Request, token_id: str, session: User) -> Response:
-    await checked_form(request, session)
-    await token_api.delete_token(token_id, session.account_id, deps_of(request))
-    return see(f"/console/tokens?deleted={quote(token_id)}")
+confirmation(
+    Confirmation(
+        "/tokens/{token_id}/reset",
+        token_of,
+        reset_password,
+        "token_reset.html",
+        title="Reset the password?",
+        button="Reset the password",
+        cancel="/console/tokens",
+    )
+)
+confirmation(
+    Confirmation(
+        "/tokens/{token_id}/delete",
+        token_of,
+        delete_token,
+        "token_delete.html",
+        title="Delete the token?",
+        button="Delete the token",
+        cancel="/console/tokens",
+    )
+)
 
 
 # --- domains and dedicated IPs -------------------------------------------------------------------
@@ -601,25 +552,22 @@ async def domain_verify(request: Request, domain: str, session: User) -> Respons
 # --- send statuses and suppressions --------------------------------------------------------------
 
 
-SENDS_PAGE = 50
-
-
 @router.get("/sends", response_class=HTMLResponse)
 async def sends_search(request: Request, session: User) -> Response:
     deps = deps_of(request)
     kind = request.query_params.get("by", "statusId")
     query = request.query_params.get("q", "").strip()
     found, error = None, ""
-    listed: list[dict[str, Any]] | None = None
-    offset, more = offset_of(request.query_params.get("offset")), False
+    listed = None  # a page of the recipient's sends
+    offset = offset_in(request)
     if query:
         try:
             if kind == "recipient":
                 rows = await sends_store.statuses_by_recipient(
-                    deps.pool, session.account_id, query, limit=SENDS_PAGE + 1, offset=offset
+                    deps.pool, session.account_id, query, limit=PAGE_SIZE + 1, offset=offset
                 )
-                more = len(rows) > SENDS_PAGE
-                listed = [send_api.status_view(row) for row in rows[:SENDS_PAGE]]
+                views = [send_api.status_view(row) for row in rows]
+                listed = page_of(views, offset=offset, path="/console/sends", query={"by": kind, "q": query})
             elif kind == "sendId":
                 row = await PgAcceptStore(deps.pool).first_send_status(session.account_id, query)
                 if row is None:
@@ -638,65 +586,64 @@ async def sends_search(request: Request, session: User) -> Response:
         query=query,
         found=found,
         listed=listed,
-        previous_offset=max(offset - SENDS_PAGE, 0) if offset else None,
-        next_offset=offset + SENDS_PAGE if more else None,
         error=error,
-    )
-
-
-async def suppressions_page(request: Request, session: Session, *, notice: str = "") -> Response:
-    query = request.query_params.get("q", "").strip().lower()
-    rows = await deps_of(request).pool.fetch(
-        """SELECT address, array_agg(reason ORDER BY reason) AS reasons FROM suppression_reasons
-           WHERE account_id = $1 AND ($2 = '' OR strpos(address, $2) > 0)
-           GROUP BY address ORDER BY address LIMIT 201""",
-        session.account_id,
-        query,
-    )
-    unbounced = request.query_params.get("unbounced", "")
-    if unbounced:
-        notice = f"The bounce of {unbounced} is being lifted: the change applies in moments (reload to see it)."
-    return render_page(
-        request,
-        "suppressions.html",
-        title="Suppressions",
-        rows=rows[:200],
-        more=len(rows) > 200,
-        query=query,
-        notice=notice,
     )
 
 
 @router.get("/suppressions", response_class=HTMLResponse)
 async def suppressions(request: Request, session: User) -> Response:
-    return await suppressions_page(request, session)
-
-
-def unbounce_page(request: Request, address: str, *, status: int = 200, reason: str = "", error: str = "") -> Response:
+    query = request.query_params.get("q", "").strip().lower()
+    offset = offset_in(request)
+    rows = await contacts_store.list_suppressions(
+        deps_of(request).pool, session.account_id, query, limit=PAGE_SIZE + 1, offset=offset
+    )
+    page = page_of(rows, offset=offset, path="/console/suppressions", query={"q": query} if query else {})
+    removed, reason = request.query_params.get("removed", ""), request.query_params.get("reason", "")
+    notice = ""
+    if removed and reason in suppression_api.NAMES:
+        notice = (
+            f"The {suppression_api.NAMES[reason].lower()} suppression of {removed} is being removed: "
+            "the change applies in moments (reload to see it)."
+        )
     return render_page(
         request,
-        "unbounce.html",
-        status=status,
-        title=f"Unbounce {address}?",
-        address=address,
-        reason=reason,
-        error=error,
+        "suppressions.html",
+        title="Suppressions",
+        page=page,
+        names=suppression_api.NAMES,
+        query=query,
+        notice=notice,
     )
 
 
-@router.get("/suppressions/{address}/unbounce", response_class=HTMLResponse)
-async def unbounce_confirm(request: Request, address: str, session: User) -> Response:
-    return unbounce_page(request, address.lower())
+async def suppression_of(request: Request, session: Session) -> dict[str, Any]:
+    """The address and the reason of the path (404 for a reason the tracker does not keep)."""
+    reason = request.path_params["reason"]
+    if reason not in suppression_api.NAMES:
+        raise ApiError(404, "OBJECT_NOT_FOUND", "No such suppression reason.")
+    name = suppression_api.NAMES[reason].lower()
+    return {"address": request.path_params["address"].lower(), "reason": reason, "name": name}
 
 
-@router.post("/suppressions/{address}/unbounce", response_class=HTMLResponse)
-async def unbounce(request: Request, address: str, session: User) -> Response:
-    fields = await checked_form(request, session)
-    reason = fields.get("reason", "").strip()
-    if not reason or len(reason) > 1000:
-        error = "Give the reason (1000 characters at most): it is kept in the address's history."
-        return unbounce_page(request, address.lower(), status=400, reason=reason, error=error)
-    view = await suppression_api.request_unbounce(
-        deps_of(request), session.account_id, address, reason, f"console-user:{session.email}"
+async def remove_suppression(
+    request: Request, session: Session, target: dict[str, Any], fields: dict[str, str]
+) -> Response:
+    by = f"console-user:{session.email}"
+    view = await suppression_api.request_removal(
+        deps_of(request), session.account_id, target["address"], target["reason"], fields.get("note", ""), by
     )
-    return see(f"/console/suppressions?unbounced={quote(view['email'])}")
+    return see(f"/console/suppressions?removed={quote(view['email'])}&reason={target['reason']}")
+
+
+confirmation(
+    Confirmation(
+        "/suppressions/{address}/{reason}/remove",
+        suppression_of,
+        remove_suppression,
+        "suppression_remove.html",
+        title="Remove the {name} suppression of {address}?",
+        button="Remove the {name} suppression",
+        cancel="/console/suppressions",
+        note="Reason for the removal (required, kept in the history)",
+    )
+)
