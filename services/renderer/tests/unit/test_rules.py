@@ -16,6 +16,7 @@ BLOCKED = [
     (RecipientStatus(properties={}, suppressed=frozenset({"UNSUBSCRIBED"})), SendResult.PREVIOUSLY_UNSUBSCRIBED_PORTAL),
     (RecipientStatus(properties={}, suppressed=frozenset({"BOUNCED"})), SendResult.PREVIOUSLY_BOUNCED),
     (RecipientStatus(properties={}, suppressed=frozenset({"SPAM_REPORT"})), SendResult.PREVIOUS_SPAM),
+    (RecipientStatus(properties={}, suppressed=frozenset({"MANUAL"})), SendResult.BLOCKED_ADDRESS),
     (RecipientStatus(properties={}, quarantined=True), SendResult.QUARANTINED_ADDRESS),
     (RecipientStatus(properties={}, double_opt_in="PENDING"), SendResult.EMAIL_UNCONFIRMED),
 ]
@@ -39,8 +40,11 @@ def test_transactional_mail_bypasses_subscription_quarantine_and_double_opt_in(s
     assert recipient_block(T, status) is None
 
 
-@pytest.mark.parametrize(("status", "result"), [b for b in BLOCKED if "BOUNCE" in b[1] or "SPAM" in b[1]])
-def test_a_hard_bounce_or_spam_report_stops_transactional_mail_too(status, result):
+STOPS_ALL = ("BOUNCE", "SPAM", "BLOCKED")
+
+
+@pytest.mark.parametrize(("status", "result"), [b for b in BLOCKED if any(w in b[1] for w in STOPS_ALL)])
+def test_a_hard_bounce_spam_report_or_manual_block_stops_transactional_mail_too(status, result):
     assert recipient_block(T, status) is result
 
 

@@ -208,22 +208,22 @@ async def test_a_requested_change_lifts_or_adds_suppressions_and_is_kept_in_the_
     async with pool.acquire() as conn:
         await suppress_all(conn, [bounce, unsub])
         assert await apply_changes(conn, [lift, again]) == [["BOUNCED"], []]
-        assert await apply_changes(conn, [change(SuppressionAction.ADD, "BOUNCED"), everything]) == [
-            ["BOUNCED"],
-            ["BOUNCED", "UNSUBSCRIBED"],
-        ]
+        assert await apply_changes(
+            conn, [change(SuppressionAction.ADD, "BOUNCED"), change(SuppressionAction.ADD, "MANUAL"), everything]
+        ) == [["BOUNCED"], ["MANUAL"], ["BOUNCED", "MANUAL", "UNSUBSCRIBED"]]
         history = await conn.fetch(
             "SELECT action, reason, changed, note, requested_by FROM suppression_history WHERE account_id = $1"
             " ORDER BY applied_at, event_id",
             acct,
         )
         left = await conn.fetchval("SELECT count(*) FROM suppressions WHERE account_id = $1", acct)
-    assert left == 0 and len(history) == 4
+    assert left == 0 and len(history) == 5
     assert {(h["action"], h["reason"], tuple(h["changed"])) for h in history} == {
         ("REMOVE", "BOUNCED", ("BOUNCED",)),
         ("REMOVE", "BOUNCED", ()),
         ("ADD", "BOUNCED", ("BOUNCED",)),
-        ("REMOVE", None, ("BOUNCED", "UNSUBSCRIBED")),
+        ("ADD", "MANUAL", ("MANUAL",)),  # the account's own block (migration 0010)
+        ("REMOVE", None, ("BOUNCED", "MANUAL", "UNSUBSCRIBED")),
     }
     assert {(h["note"], h["requested_by"]) for h in history} == {("why", "api-key:1")}
 

@@ -31,7 +31,7 @@ class RecipientStatus:
     double_opt_in: str = "NOT_REQUIRED"  # CONFIRMED | PENDING | NOT_REQUIRED
     bounced: bool = False
     spam_reported: bool = False
-    suppressed: frozenset[str] = frozenset()  # BOUNCED | SPAM_REPORT | UNSUBSCRIBED
+    suppressed: frozenset[str] = frozenset()  # BOUNCED | SPAM_REPORT | UNSUBSCRIBED | MANUAL
 
     @classmethod
     def unknown(cls) -> RecipientStatus:
@@ -39,7 +39,9 @@ class RecipientStatus:
 
 
 def undeliverable(status: RecipientStatus) -> SendResult | None:
-    """A previous hard bounce or spam report stops every email to the address."""
+    """A previous hard bounce or spam report, or the account's own block, stops every email to the address."""
+    if "MANUAL" in status.suppressed:
+        return SendResult.BLOCKED_ADDRESS
     if status.bounced or "BOUNCED" in status.suppressed:
         return SendResult.PREVIOUSLY_BOUNCED
     if status.spam_reported or "SPAM_REPORT" in status.suppressed:
