@@ -1,5 +1,6 @@
-"""`mailstream topics create|list` and `mailstream events tail`: the registry's topics, administered
-and read (tools, not contracts: they live in core, the registry in schemas)."""
+"""`mailstream topics create|list`, `mailstream events tail` and `mailstream events export`
+(events_export.py): the registry's topics, administered and read (tools, not contracts: they live
+in core, the registry in schemas)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
+from mailstream.core import events_export
 from mailstream.schemas.codec import DecodeError, decode
 from mailstream.schemas.topics import BY_NAME, TOPICS
 
@@ -116,6 +118,33 @@ def topics_command(subparsers: argparse._SubParsersAction, settings: Any) -> Non
     tail_p.add_argument("--limit", type=int, default=None, help="stop after this many records")
     tail_p.add_argument("--bootstrap", default=bootstrap_default)
     tail_p.set_defaults(run=lambda a: asyncio.run(tail(a.bootstrap, a.topic, a.json, a.from_beginning, a.limit)))
+
+    export_p = ev_actions.add_parser("export", help="write a topic's records between two times to a file")
+    export_p.add_argument("--topic", required=True, choices=sorted(BY_NAME))
+    export_p.add_argument("--since", type=events_export.parse_time, help="ISO 8601 (UTC if no zone); default: oldest")
+    export_p.add_argument("--until", type=events_export.parse_time, help="ISO 8601 (UTC if no zone); default: now")
+    export_p.add_argument("--format", required=True, choices=events_export.FORMATS)
+    export_p.add_argument("--out", help="the file to write (default: standard output; parquet needs a file)")
+    export_p.add_argument("--bootstrap", default=bootstrap_default)
+    export_p.set_defaults(run=_run_export)
+
+
+def _run_export(a: argparse.Namespace) -> None:
+    out, close = events_export.open_out(a.out, a.format)
+    try:
+        asyncio.run(
+            events_export.export(
+                a.bootstrap,
+                a.topic,
+                out,
+                a.format,
+                since=a.since,
+                until=a.until,
+                progress=events_export.Progress(),
+            )
+        )
+    finally:
+        close()
 
 
 def _print_created(names: list[str]) -> None:
