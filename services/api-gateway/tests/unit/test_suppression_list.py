@@ -264,6 +264,8 @@ async def test_a_bulk_clear_without_the_right_confirmation_is_a_400_and_publishe
         ):
             refused = await client.post(BASE + "/batch/remove", headers=AUTH, json=body)
             assert refused.status_code == 400 and refused.json()["status"] == "error", body
+            if refused.json()["errors"][0]["in"] == "confirm":
+                assert refused.json()["context"] == {"confirm": ["7"]}
         assert world["kafka"].batches == []
 
 

@@ -188,7 +188,10 @@ async def remove_suppressions(body: BatchRemove, caller: Caller, deps: Deps) -> 
         elif body.reason is not None or body.confirm is not None:
             raise InvalidInput("all", "reason and confirm go with all: true (each input names its reason)")
     except InvalidInput as exc:
-        raise bad_input(exc) from None
+        error = bad_input(exc)
+        if exc.field == "confirm":  # the value to confirm with, for a client to show and send back
+            error.context = {"confirm": [str(caller.account_id)]}
+        raise error from None
     by = f"api-key:{caller.key_id}"
     if not body.all:
         changes = await _remove(deps, caller.account_id, _entries(body.inputs or [], None), note, by)
