@@ -118,7 +118,12 @@ async def _pages(
         rows = await contacts.suppression_page(deps.pool, account_id, where, after=cursor, limit=EXPORT_PAGE)
 
 
-@router.get(BASE + "/export.csv", response_class=StreamingResponse)
+CSV_RESPONSE = {
+    200: {"description": "CSV, a header row first", "content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+
+
+@router.get(BASE + "/export.csv", response_class=StreamingResponse, responses=CSV_RESPONSE)
 async def export_suppressions(
     caller: Caller, deps: Deps, reason: Reason = None, since: Since = None, q: Search = None
 ) -> StreamingResponse:
