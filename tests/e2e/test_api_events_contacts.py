@@ -1,5 +1,6 @@
 """The email events listing after real sends and opens, contacts listed and deleted (through
-HubSpot's SDK), and a hard-bounced address unbounced so that the next send is delivered."""
+HubSpot's SDK), and a hard-bounced address (its suppression naming the BOUNCE event) unbounced so
+that the next send is delivered."""
 
 import asyncio
 import email
@@ -159,6 +160,9 @@ async def test_a_hard_bounced_address_is_unbounced_with_its_reason_and_the_next_
     finally:
         await sink.client.delete(f"/api/rejects/{to}")
     assert (await send(api, key, email_id, to))["sendResult"] == "PREVIOUSLY_BOUNCED"
+    (current,) = (await api.get(suppressions, headers=auth(key))).json()["current"]
+    cause = current["causedBy"]  # the bounced message and its BOUNCE event (checked against the events below)
+    assert current["reason"] == "BOUNCED" and cause["type"] == "BOUNCE" and cause["messageId"] == current["messageId"]
 
     missing = await api.post(
         f"/mailstream/v1/suppressions/{unique_address()}/unbounce", headers=auth(key), json={"reason": "x"}
@@ -172,10 +176,11 @@ async def test_a_hard_bounced_address_is_unbounced_with_its_reason_and_the_next_
     deadline = time.monotonic() + 20
     while True:
         view = (await api.get(suppressions, headers=auth(key))).json()
-        if view["history"] or time.monotonic() > deadline:
+        # until applied (while the bounce is current, the history shows it as the tracker's ADD)
+        if not view["suppressions"] or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
-    assert view["suppressions"] == []
+    assert view["suppressions"] == [] and view["current"] == []
     (change,) = view["history"]
     assert (change["action"], change["suppression"], change["changed"], change["reason"]) == (
         "REMOVE",
@@ -191,5 +196,7 @@ async def test_a_hard_bounced_address_is_unbounced_with_its_reason_and_the_next_
     assert (await complete(api, key, delivered["statusId"]))["sendResult"] == "SENT"
     events = await events_of(api, key, to, until=lambda types: {"BOUNCE", "UNBOUNCE", "DELIVERED"} <= types)
     assert {"BOUNCE", "UNBOUNCE", "DELIVERED"} <= {e["type"] for e in events}
+    (bounce,) = [e for e in events if e["type"] == "BOUNCE"]
+    assert (bounce["id"], bounce["hmid"]) == (cause["eventId"], cause["messageId"])
     (unbounce,) = [e for e in events if e["type"] == "UNBOUNCE"]
     assert unbounce["note"] == "mailbox restored" and unbounce["id"] == lifted.json()["eventId"]

@@ -418,7 +418,7 @@ async def test_removing_a_suppression_asks_for_a_note_then_calls_the_apis_functi
         refused = await client.post(path, data={"csrf": CSRF, "note": " "})
         assert refused.status_code == 400 and "reason for the removal" in refused.text
         done = await client.post(path, data={"csrf": CSRF, "note": "subscribed again"})
-        unknown = await client.get("/console/suppressions/bob@shop.example/MANUAL/remove")
+        unknown = await client.get("/console/suppressions/bob@shop.example/HARD_BOUNCE/remove")
     assert done.status_code == 303
     assert done.headers["location"] == "/console/suppressions?removed=bob%40shop.example&reason=UNSUBSCRIBED"
     by = "console-user:ada@shop.example"

@@ -55,6 +55,18 @@ def test_a_marketing_email_is_refused_for_each_status(recipient, result):
     assert decide(email=MARKETING, recipient=recipient) == result
 
 
+@pytest.mark.parametrize("email", [TRANSACTIONAL, MARKETING])
+@pytest.mark.parametrize("others", [frozenset(), frozenset({"BOUNCED", "SPAM_REPORT", "UNSUBSCRIBED"})])
+def test_a_manual_suppression_blocks_both_kinds_before_any_other_reason(email, others):
+    blocked = RecipientFacts(bounced=True, suppressions=others | {"MANUAL"})
+    assert decide(email=email, recipient=blocked) == SendResult.BLOCKED_ADDRESS
+
+
+def test_without_a_manual_suppression_a_transactional_email_still_goes_to_an_unsubscribed_address():
+    assert decide(recipient=RecipientFacts(suppressions=frozenset({"UNSUBSCRIBED"}))) is None
+    assert decide(recipient=RecipientFacts(suppressions=frozenset({"BOUNCED"}))) == SendResult.PREVIOUSLY_BOUNCED
+
+
 def test_a_marketing_email_reaches_a_subscribed_confirmed_contact():
     assert decide(email=MARKETING, recipient=RecipientFacts("SUBSCRIBED", double_opt_in="CONFIRMED")) is None
 

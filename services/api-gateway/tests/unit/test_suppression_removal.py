@@ -60,11 +60,12 @@ def world(monkeypatch):
     return state
 
 
-def test_every_reason_the_tracker_keeps_has_a_contact_status_twin():
-    assert set(suppressions.REASONS) == set(contacts.STATUS_OF_REASON) == {"BOUNCED", "SPAM_REPORT", "UNSUBSCRIBED"}
+def test_every_reason_the_tracker_keeps_but_manual_has_a_contact_status_twin():
+    assert set(suppressions.REASONS) == {"BOUNCED", "SPAM_REPORT", "UNSUBSCRIBED", "MANUAL"}
+    assert set(contacts.STATUS_OF_REASON) == set(suppressions.REASONS) - {"MANUAL"}
 
 
-@pytest.mark.parametrize("reason", ["MANUAL", "unsubscribed", "", "BOUNCED OR 1=1"])
+@pytest.mark.parametrize("reason", ["unsubscribed", "", "BOUNCED OR 1=1"])
 async def test_an_unknown_reason_is_refused_before_anything_is_read(world, reason):
     with pytest.raises(ApiError) as refused:
         await suppressions.request_removal(world.deps, 7, "a@b.example", reason, "asked again", "me")
@@ -93,6 +94,14 @@ async def test_the_contacts_own_status_alone_is_enough_to_remove(world):
     assert view["suppression"] == "UNSUBSCRIBED" and world.cleared == [(7, "a@b.example", "UNSUBSCRIBED")]
 
 
+async def test_a_manual_suppression_is_removed_without_touching_the_contact(world):
+    world.suppressed = ["MANUAL"]
+    view = await suppressions.request_removal(world.deps, 7, "a@b.example", "MANUAL", "asked to be mailed again", "me")
+    ((_, value, _),) = world.deps.kafka.sent
+    assert decode(value, SuppressionChanged).reason == "MANUAL" and view["action"] == "REMOVE"
+    assert world.cleared == [(7, "a@b.example", "MANUAL")]  # clear_status: MANUAL has no status twin
+
+
 async def test_the_change_published_names_only_the_reason_removed(world):
     view = await suppressions.request_removal(
         world.deps, 7, "Ann@Shop.example", "SPAM_REPORT", "  asked us to write again ", "console-user:ada@shop.example"
@@ -115,6 +124,7 @@ async def test_the_change_published_names_only_the_reason_removed(world):
         ("UNSUBSCRIBED", {"subscription_status": "UNSUBSCRIBED"}, True),
         ("UNSUBSCRIBED", {"subscription_status": "SUBSCRIBED"}, False),
         ("UNSUBSCRIBED", None, False),
+        ("MANUAL", {"bounced": True, "spam_reported": True, "subscription_status": "UNSUBSCRIBED"}, False),
     ],
 )
 def test_the_contacts_status_that_stops_mail_for_a_reason(reason, contact, says):

@@ -24,6 +24,7 @@ from mailstream.gateway.routes import (
     one_off_sends,
     sends,
     stats,
+    suppression_lists,
     suppressions,
     tokens,
     triggers,
@@ -40,6 +41,7 @@ ROUTERS = (
     domains.router,
     ips.router,
     crm_contacts.router,
+    suppression_lists.router,  # before suppressions': export.csv and batch/... are not addresses
     suppressions.router,
     events.router,
     one_off_sends.router,

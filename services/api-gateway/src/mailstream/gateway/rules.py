@@ -61,7 +61,7 @@ class RecipientFacts:
     double_opt_in: str = "NOT_REQUIRED"
     bounced: bool = False
     spam_reported: bool = False
-    suppressions: frozenset[str] = field(default_factory=frozenset)  # BOUNCED, SPAM_REPORT, UNSUBSCRIBED
+    suppressions: frozenset[str] = field(default_factory=frozenset)  # BOUNCED, SPAM_REPORT, UNSUBSCRIBED, MANUAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,8 @@ def refusal(
     """The sendResult that ends a send at once, or None when it may go ahead.
 
     A TRANSACTIONAL email bypasses subscription, quarantine and double opt-in status; a
-    MARKETING one is refused for each. A previous hard bounce or spam report stops both.
+    MARKETING one is refused for each. A MANUAL suppression (the account's block), a previous
+    hard bounce or a spam report stops both.
     sending_domain_ok=False (the check is on and the From domain is not a verified sending
     domain of the account) ends it with UNCONFIGURED_SENDING_DOMAIN; None skips the check.
     A trigger's send (require_automation) needs an email saved for automation.
@@ -107,6 +108,8 @@ def refusal(
         return SendResult.INVALID_FROM_ADDRESS
     if sending_domain_ok is False:
         return SendResult.UNCONFIGURED_SENDING_DOMAIN
+    if "MANUAL" in recipient.suppressions:
+        return SendResult.BLOCKED_ADDRESS  # the account's own block, as the renderer's rules.undeliverable
     if recipient.bounced or "BOUNCED" in recipient.suppressions:
         return SendResult.PREVIOUSLY_BOUNCED
     if recipient.spam_reported or "SPAM_REPORT" in recipient.suppressions:

@@ -16,7 +16,7 @@ SCOPES: dict[str, str] = {
     SEND: "single sends, one-off sends, send statuses and cancel",
     EMAILS: "emails (templates): create, edit, publish, clone, archive, convert, save for automation, trigger rules",
     TOKENS: "SMTP tokens: create, list, view with statistics, password reset, delete",
-    CONTACTS: "contacts and suppressions: upsert, read, list, delete, unbounce",
+    CONTACTS: "contacts and suppressions: upsert, read, list, delete; suppressions add, remove, unbounce, export",
     STATS: "statistics and the email events listing",
     ADMIN: "users, API keys, sending domains and dedicated IPs",
 }

@@ -21,6 +21,7 @@ RESULT_MESSAGES = {
     "INVALID_TO_ADDRESS": "The recipient address is invalid or a role address (noreply@, postmaster@, ...)",
     "INVALID_FROM_ADDRESS": "The from value is not a valid address or 'Name <address>'",
     "UNCONFIGURED_SENDING_DOMAIN": "The From domain is not a verified sending domain of this account",
+    "BLOCKED_ADDRESS": "The account suppressed the address (a MANUAL suppression); nothing was sent",
     "PREVIOUSLY_BOUNCED": "The recipient hard-bounced before; nothing was sent",
     "PREVIOUS_SPAM": "The recipient reported earlier mail as spam; nothing was sent",
     "PREVIOUSLY_UNSUBSCRIBED_PORTAL": "The contact unsubscribed; a MARKETING email is not sent to it",

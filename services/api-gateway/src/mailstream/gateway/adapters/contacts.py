@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from mailstream.gateway.suppression_list import ListFilter
+
 STATUS_COLUMNS = ("subscription_status", "quarantined", "double_opt_in", "bounced", "spam_reported")
 
 
@@ -73,6 +75,60 @@ async def list_suppressions(
     return [dict(r) for r in rows]
 
 
+async def suppression_page(
+    pool: asyncpg.Pool,
+    account_id: int,
+    where: ListFilter,
+    *,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The API's list: the account's suppressions matching `where`, by address then reason, past
+    the cursor (address, reason); `limit` rows (ask one more to know there is a next page)."""
+    after_address, after_reason = after or ("", "")
+    rows = await pool.fetch(
+        """SELECT address, reason, created_at, message_id, detail FROM suppression_reasons
+           WHERE account_id = $1 AND (address, reason) > ($2, $3)
+             AND ($4::text IS NULL OR reason = $4)
+             AND ($5::timestamptz IS NULL OR created_at >= $5)
+             AND ($6 = '' OR strpos(address, $6) > 0)
+             AND ($7::text IS NULL OR right(address, length($7) + 1) = '@' || $7)
+           ORDER BY address, reason LIMIT $8""",
+        account_id,
+        after_address,
+        after_reason,
+        where.reason,
+        where.since,
+        where.contains,
+        where.domain,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def suppression_details(pool: asyncpg.Pool, account_id: int, email: str) -> list[dict[str, Any]]:
+    """The address's current suppressions with when, the message and the email event that caused
+    them when the tracker knows (its email_event_log: the BOUNCE, SPAMREPORT or STATUSCHANGE)."""
+    rows = await pool.fetch(
+        """SELECT s.address, s.reason, s.created_at, s.message_id, s.detail, e.id AS event_id, e.type AS event_type
+           FROM suppression_reasons s
+           LEFT JOIN LATERAL (
+               SELECT id, type FROM email_event_log
+               WHERE account_id = s.account_id AND recipient = s.address AND message_id = s.message_id
+                 AND type = ANY($3::text[])
+               ORDER BY created LIMIT 1) e ON true
+           WHERE s.account_id = $1 AND s.address = $2 ORDER BY s.reason""",
+        account_id,
+        email.lower(),
+        list(CAUSING_EVENT_TYPES),
+    )
+    return [dict(r) for r in rows]
+
+
+# the tracker's email event types that suppress an address
+CAUSING_EVENT_TYPES = ("BOUNCE", "SPAMREPORT", "STATUSCHANGE")
+
+
 def _decoded(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
     if isinstance(out.get("properties"), str):
@@ -110,21 +166,35 @@ STATUS_OF_REASON: dict[str, tuple[str, bool | str, bool | str]] = {
 
 
 def status_says(contact: dict[str, Any] | None, reason: str) -> bool:
-    """The contact's own status stops mail for this reason (e.g. `bounced` set through the API)."""
+    """The contact's own status stops mail for this reason (e.g. `bounced` set through the API);
+    a MANUAL suppression has no such twin."""
+    if reason not in STATUS_OF_REASON:
+        return False
     column, stops, _ = STATUS_OF_REASON[reason]
     return contact is not None and contact[column] == stops
 
 
 async def clear_status(conn: asyncpg.Pool | asyncpg.Connection, account_id: int, email: str, reason: str) -> None:
     """The contact's own status for the reason, if set, is lifted with the tracker's suppression."""
-    column, stops, lifted = STATUS_OF_REASON[reason]  # a column name from the table above, never input
-    await conn.execute(
-        f"UPDATE contacts SET {column} = $3, updated_at = now() WHERE account_id = $1 AND email = $2 AND {column} = $4",
-        account_id,
-        email.lower(),
-        lifted,
-        stops,
-    )
+    await clear_statuses(conn, account_id, [email], reason)
+
+
+async def clear_statuses(
+    conn: asyncpg.Pool | asyncpg.Connection, account_id: int, emails: list[str], reason: str | None
+) -> None:
+    """clear_status for many addresses at once; reason None: every reason's twin."""
+    for each in STATUS_OF_REASON if reason is None else [reason]:
+        if each not in STATUS_OF_REASON:
+            continue
+        column, stops, lifted = STATUS_OF_REASON[each]  # a column name from the table above, never input
+        await conn.execute(
+            f"""UPDATE contacts SET {column} = $3, updated_at = now()
+                WHERE account_id = $1 AND email = ANY($2::text[]) AND {column} = $4""",
+            account_id,
+            [e.lower() for e in emails],
+            lifted,
+            stops,
+        )
 
 
 async def suppression_history(pool: asyncpg.Pool, account_id: int, email: str) -> list[dict[str, Any]]:
