@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
 import pytest
+from gateway_fakes import FakePool
 
 from mailstream.gateway.adapters import contacts
 from mailstream.gateway.app import create_app
@@ -184,21 +184,6 @@ def test_the_history_says_which_event_or_request_caused_each_change():
 KEY, ACCOUNT = "ms_test-key", 7
 AUTH = {"Authorization": f"Bearer {KEY}"}
 BASE = "/mailstream/v1/suppressions"
-
-
-class FakeConnection:
-    def transaction(self):
-        @asynccontextmanager
-        async def transaction():
-            yield
-
-        return transaction()
-
-
-class FakePool:
-    @asynccontextmanager
-    async def acquire(self):
-        yield FakeConnection()
 
 
 class FakeKafka:

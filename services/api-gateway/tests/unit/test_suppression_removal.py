@@ -4,31 +4,16 @@ change published names only the reason removed while the contact's own status is
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
 import pytest
+from gateway_fakes import FakePool
 
 from mailstream.gateway.adapters import contacts
 from mailstream.gateway.errors import ApiError
 from mailstream.gateway.routes import suppressions
 from mailstream.schemas import SuppressionAction, SuppressionChanged, decode
 from mailstream.schemas.topics import SUPPRESSION_CHANGES
-
-
-class FakeConnection:
-    def transaction(self):
-        @asynccontextmanager
-        async def transaction():
-            yield
-
-        return transaction()
-
-
-class FakePool:
-    @asynccontextmanager
-    async def acquire(self):
-        yield FakeConnection()
 
 
 class FakeKafka:
