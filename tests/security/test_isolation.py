@@ -22,6 +22,7 @@ BODIES = {
     ("patch", "/mailstream/v1/emails/{email_id}"): {"subject": "taken over"},
     ("put", "/mailstream/v1/contacts/{email}"): {"properties": {"plan": "taken over"}},
     ("post", "/mailstream/v1/suppressions/{email}/unbounce"): {"reason": "taken over"},
+    ("post", "/mailstream/v1/suppressions/{email}/remove"): {"reason": "BOUNCED", "note": "taken over"},
     ("patch", "/mailstream/v1/triggers/{trigger_id}"): {"name": "taken over"},
 }
 # Upserts keyed by a natural key: another account writing the same key writes its own object
