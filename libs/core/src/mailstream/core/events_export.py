@@ -89,11 +89,18 @@ def _cell(value: Any, kind: str) -> Any:
     return json.dumps(value, default=str, sort_keys=True) if kind == "json" else value
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A value as JSON holds it: times in ISO 8601, enums by value, bytes as UTF-8 text (`events tail` too)."""
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
     return value
 
 
@@ -102,7 +109,7 @@ class JsonLines:
         self.out = out
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        self.out.write(b"".join(json.dumps(row, default=_jsonable).encode() + b"\n" for row in rows))
+        self.out.write(b"".join(json.dumps(jsonable(row)).encode() + b"\n" for row in rows))
 
     def close(self) -> None:
         self.out.flush()
@@ -124,11 +131,7 @@ class Csv:
 
 
 def _csv_cell(value: Any, kind: str) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return _cell(value, kind)
+    return jsonable(value) if isinstance(value, (datetime, bytes)) else _cell(value, kind)
 
 
 class Parquet:

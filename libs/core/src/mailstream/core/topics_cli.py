@@ -9,8 +9,6 @@ import asyncio
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -47,20 +45,6 @@ async def create_topics(bootstrap: str, replication: int = 1) -> list[str]:
         await admin.close()
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 async def tail(bootstrap: str, topic: str, as_json: bool, from_beginning: bool, limit: int | None) -> None:
     consumer = AIOKafkaConsumer(
         topic,
@@ -75,7 +59,7 @@ async def tail(bootstrap: str, topic: str, as_json: bool, from_beginning: bool, 
         async for msg in consumer:
             try:
                 record = decode(msg.value)
-                body: Any = _jsonable(asdict(record))
+                body: Any = events_export.jsonable(asdict(record))
                 kind = type(record).__name__
             except DecodeError as exc:
                 body, kind = {"undecodable": str(exc)}, "?"
@@ -84,7 +68,7 @@ async def tail(bootstrap: str, topic: str, as_json: bool, from_beginning: bool, 
                     "topic": msg.topic,
                     "partition": msg.partition,
                     "offset": msg.offset,
-                    "key": _jsonable(msg.key),
+                    "key": events_export.jsonable(msg.key),
                     "type": kind,
                     "value": body,
                 }
