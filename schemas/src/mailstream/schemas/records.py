@@ -68,6 +68,7 @@ class SendRequested:
     raw_message: bytes | None = None
     trigger_id: str | None = None
     one_off_send_id: str | None = None
+    custom_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class EmailRendered:
     first_attempt_at: datetime | None = None
     not_before: datetime | None = None
     tracked: bool = True
+    custom_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class MessageRendered:
     smtp_token_id: str | None = None
     trigger_id: str | None = None
     one_off_send_id: str | None = None
+    custom_args: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -123,6 +126,7 @@ class MessageRendered:
             smtp_token_id=rendered.smtp_token_id,
             trigger_id=trigger_id,
             one_off_send_id=one_off_send_id,
+            custom_args=rendered.custom_args,
         )
 
 
@@ -146,6 +150,7 @@ class DeliveryAttempted:
     attempt: int = 0
     started_at: datetime | None = None
     late_report: bool = False
+    custom_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +167,7 @@ class EngagementRecorded:
     user_agent: str | None = None
     client_ip: str | None = None
     machine: bool = False
+    custom_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
