@@ -240,3 +240,75 @@ def test_every_topic_carries_a_schema_record_and_names_are_unique():
 def test_send_results_are_the_contracts_51_values():
     assert len(SendResult) == 51
     assert {"SENT", "QUEUED", "MISSING_CONTENT", "PREVIOUS_SPAM", "UBB_GOVERNANCE_MISSING"} <= set(SendResult)
+
+
+# Confluent's wire format (issue 20): magic byte 0, a 4-byte big-endian schema id, the Avro body.
+
+
+def test_with_a_registry_records_are_written_in_confluents_wire_format_and_read_back():
+    registry = Codec()
+    registry.use_registry({t: 100 + n for n, t in enumerate(SCHEMA_FILES)}, fetch_schema=None)
+    for record in SAMPLES:
+        data = registry.encode(record)
+        schema_id = 100 + list(SCHEMA_FILES).index(type(record))
+        assert data[:5] == b"\x00" + schema_id.to_bytes(4, "big")
+        assert registry.decode(data, type(record)) == record
+        # what a stock reader gets: the same Avro body as the single-object encoding's
+        assert data[5:] == encode(record)[10:]
+
+
+def test_both_formats_are_read_during_a_migration():
+    before, after = Codec(), Codec()
+    after.use_registry({EngagementRecorded: 7}, fetch_schema=None)
+    engagement = next(r for r in SAMPLES if isinstance(r, EngagementRecorded))
+    old, new = before.encode(engagement), after.encode(engagement)
+    assert old[:2] == MAGIC and new[:1] == b"\x00"
+    assert after.decode(old) == after.decode(new) == engagement
+
+
+def test_an_id_not_seen_yet_is_looked_up_once_and_resolved_against_the_current_schema():
+    older = earlier_schemas(SendRequested)[0]
+    old_body = io.BytesIO()
+    fastavro.schemaless_writer(
+        old_body,
+        fastavro.parse_schema(older),
+        _older_send(older),
+    )
+    lookups = []
+
+    def fetch(schema_id: int) -> dict:
+        lookups.append(schema_id)
+        return older
+
+    reader = Codec()
+    reader.use_registry({}, fetch_schema=fetch)
+    data = b"\x00" + (42).to_bytes(4, "big") + old_body.getvalue()
+    first, second = reader.decode(data, SendRequested), reader.decode(data, SendRequested)
+    assert first == second and first.custom_args == {} and first.to == "a@example.com"
+    assert lookups == [42]
+
+
+def _older_send(schema: dict) -> dict:
+    values = {"message_id": "m1", "status_id": "s1", "account_id": 1, "to": "a@example.com", "requested_at": NOW}
+    for f in schema["fields"]:
+        if f["name"] not in values and "default" in f:
+            values[f["name"]] = f["default"]
+    return values
+
+
+def test_unknown_ids_are_decode_errors_that_say_why():
+    bare = Codec()
+    with pytest.raises(DecodeError, match="no schema registry is configured"):
+        bare.decode(b"\x00\x00\x00\x00\x09" + b"body")
+    foreign = Codec()
+    foreign.use_registry({}, fetch_schema=lambda _id: {"type": "record", "name": "Order", "fields": []})
+    with pytest.raises(DecodeError, match="names Order, not one of our records"):
+        foreign.decode(b"\x00\x00\x00\x00\x09")
+
+    def unreachable(_id: int) -> dict:
+        raise OSError("connection refused")
+
+    down = Codec()
+    down.use_registry({}, fetch_schema=unreachable)
+    with pytest.raises(DecodeError, match="did not give it: connection refused"):
+        down.decode(b"\x00\x00\x00\x00\x09")
