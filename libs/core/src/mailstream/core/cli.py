@@ -7,6 +7,7 @@ import argparse
 import sys
 from importlib import metadata
 
+from mailstream.core.schema_registry import read_with_schema_registry
 from mailstream.core.settings import CommonSettings, SettingsError
 
 
@@ -16,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mailstream: {exc}", file=sys.stderr)
         return 2
+    read_with_schema_registry(settings.schema_registry_url)  # records in Confluent's format decode too
     parser = argparse.ArgumentParser(prog="mailstream", description="mailstream administration")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for ep in sorted(metadata.entry_points(group="mailstream.commands"), key=lambda e: e.name):

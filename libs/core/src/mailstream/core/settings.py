@@ -63,6 +63,12 @@ class CommonSettings:
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR")
     send_log: bool = setting(True, "One INFO line per send and step with its message_id and status_id (grep one send)")
     http_host: str = setting("127.0.0.1", "Address every HTTP listener binds (0.0.0.0 in containers)")
+    schema_registry_url: str = setting(
+        "",
+        "A Confluent-compatible schema registry: records are written in Confluent's wire format with subjects "
+        "<topic>-value (empty: Avro single-object encoding); both formats are read. `make run` starts the local "
+        "one when this is http://127.0.0.1:8085",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:

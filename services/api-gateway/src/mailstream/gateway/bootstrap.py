@@ -16,6 +16,7 @@ import asyncpg
 from mailstream.core.db import create_pool
 from mailstream.core.migrations import apply_migrations, migrations_of
 from mailstream.core.retry import retrying
+from mailstream.core.schema_registry import use_schema_registry
 from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.adapters.invalidation import listen
 from mailstream.gateway.caches import CHANNEL, Caches
@@ -52,6 +53,7 @@ class Gateway:
         # min_size=0: starting needs no connection, so the gateway serves 503s while PostgreSQL is down.
         limiter = RateLimiter(default=RateSpec.parse(settings.api_rate_limit))  # a malformed limit stops start-up
         pool = await create_pool(settings.database_url, min_size=0, max_size=settings.db_pool_size)
+        await use_schema_registry(settings.schema_registry_url)
         kafka = KafkaLink(bootstrap=settings.kafka_bootstrap)
         caches = Caches(api_key_ttl_s=settings.api_key_cache_s)
         acceptor = Acceptor(PgAcceptStore(pool), kafka.send_all, caches, max_batch=settings.accept_max_batch)

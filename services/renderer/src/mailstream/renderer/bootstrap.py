@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from mailstream.core.consumer import BatchLoop, batch_consumer
 from mailstream.core.db import create_pool, database_reachable
 from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
+from mailstream.core.schema_registry import use_schema_registry
 from mailstream.renderer.adapters.emails import EmailVersions
 from mailstream.renderer.adapters.publisher import Publisher
 from mailstream.renderer.adapters.recipients import AccountPoolAssignments, Recipients
@@ -66,6 +67,7 @@ class Renderer:
         handle = functools.partial(render_batch, ports=ports, publish=Publisher(producer).publish)
         loop = BatchLoop(consumer, handle=handle, name="renderer", max_records=settings.renderer_max_records)
         consumer.subscribe([SEND_REQUESTED.name], listener=loop)
+        await use_schema_registry(settings.schema_registry_url)
         await producer.start()
         await consumer.start()
         return cls(settings, pool, producer, consumer, loop)

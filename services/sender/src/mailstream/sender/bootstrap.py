@@ -15,6 +15,7 @@ from mailstream.core.db import create_pool, database_reachable
 from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
 from mailstream.core.logs import log_send
 from mailstream.core.migrations import apply_migrations, migrations_of
+from mailstream.core.schema_registry import use_schema_registry
 from mailstream.schemas import EmailRendered, dead_lettered
 from mailstream.sender.adapters.deliveries import DeliveryRecords
 from mailstream.sender.adapters.dkim_keys import DkimKeys
@@ -153,6 +154,7 @@ class Sender:
             on_revoked=intake.forget,
         )
         consumer.subscribe([publisher.rendered_topic, *publisher.retry_topics], listener=loop)
+        await use_schema_registry(settings.schema_registry_url)
         await producer.start()
         await consumer.start()
         return cls(settings, pool, producer, consumer, transport, loop)

@@ -16,6 +16,7 @@ from mailstream.core.consumer import BatchLoop, batch_consumer
 from mailstream.core.db import create_pool, database_reachable
 from mailstream.core.kafka import ReliableProducer, kafka_reachable, reliable_producer
 from mailstream.core.migrations import apply_migrations, migrations_of
+from mailstream.core.schema_registry import use_schema_registry
 from mailstream.schemas.bounces import BounceTable
 from mailstream.schemas.links import LinkSigner
 from mailstream.schemas.return_paths import ReturnPaths
@@ -88,6 +89,7 @@ class Tracker:
             ),
         )
         late_bounces = LateBounces(table=bounce_table, messages=tracking.messages, publish=publisher.delivery)
+        await use_schema_registry(settings.schema_registry_url)
         await producer.start()
         await consumer.start()
         follower = asyncio.create_task(recent.follow(settings.kafka_bootstrap), name="recent-deliveries")

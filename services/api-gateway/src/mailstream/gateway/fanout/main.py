@@ -27,6 +27,7 @@ from mailstream.core.ops_http import ops_app, serve
 from mailstream.core.retry import is_transient
 from mailstream.core.runtime import run as run_loop
 from mailstream.core.runtime import stop_event
+from mailstream.core.schema_registry import use_schema_registry
 from mailstream.gateway.fanout.batch import fan_out_batch
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.schemas.topics import ONE_OFF_SEND_REQUESTED
@@ -113,6 +114,7 @@ async def main(settings: GatewaySettings) -> None:
 
     loop = BatchLoop(consumer, handle=woken, name="fanout")
     consumer.subscribe([ONE_OFF_SEND_REQUESTED.name], listener=loop)
+    await use_schema_registry(settings.schema_registry_url)
     await producer.start()
     await consumer.start()
     checks = {

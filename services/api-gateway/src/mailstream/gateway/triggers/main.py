@@ -15,6 +15,7 @@ from mailstream.core.logs import configure_logging
 from mailstream.core.ops_http import ops_app, serve
 from mailstream.core.runtime import run as run_loop
 from mailstream.core.runtime import stop_event
+from mailstream.core.schema_registry import use_schema_registry
 from mailstream.gateway.adapters.accepting import PgAcceptStore
 from mailstream.gateway.adapters.invalidation import listen
 from mailstream.gateway.adapters.schema_registry import SchemaRegistry
@@ -34,6 +35,7 @@ async def main(settings: TriggerSettings) -> None:
     log.info("starting", extra={"fields": settings.redacted()})
     stop = stop_event()
     pool = await create_pool(settings.database_url, min_size=0, max_size=settings.trigger_db_pool_size)
+    await use_schema_registry(settings.schema_registry_url)
     kafka = KafkaLink(bootstrap=settings.kafka_bootstrap, client_id="mailstream-gateway-triggers")
     caches = Caches(api_key_ttl_s=0)
     acceptor = Acceptor(PgAcceptStore(pool), kafka.send_all, caches, max_batch=settings.accept_max_batch)
