@@ -37,8 +37,20 @@ infra() {
   "$HERE/postgres.sh" start
   sink_up
   dns_up
+  registry_up
   "$VENV/bin/mailstream" topics create
   "$VENV/bin/mailstream" db migrate
+}
+
+# Confluent's wire format on the topics (MAILSTREAM_SCHEMA_REGISTRY_URL, docs/events.md): at the
+# local registry's address, the stack runs that registry (deploy/local/schema_registry.py, its
+# subjects kept in .mailstream/schema-registry.json); any other address is the operator's own.
+LOCAL_REGISTRY=http://127.0.0.1:8085
+
+registry_up() {
+  [ "${MAILSTREAM_SCHEMA_REGISTRY_URL:-}" = "$LOCAL_REGISTRY" ] || return 0
+  is_running registry || start_bg registry "$PY" "$HERE/schema_registry.py" --port 8085 --data "$STATE/schema-registry.json"
+  wait_http registry "$LOCAL_REGISTRY/healthz" 30
 }
 
 sink_up() {
@@ -132,6 +144,7 @@ stop_all() {
     stoppers+=($!)
   done
   wait "${stoppers[@]}"
+  stop_pid registry 5
   stop_pid sink 5
   stop_pid dns 5
   "$HERE/kafka.sh" stop
@@ -148,6 +161,7 @@ rss_mb() {  # $1=pid
 status() {
   printf '%-9s %-8s %-6s %-8s %s\n' NAME PID PORT RSS_MB HEALTH
   local rows=("kafka 9092 -" "postgres 5432 -" "sink 2525 http://127.0.0.1:8025/healthz" "dns $DNS_PORT -")
+  is_running registry && rows+=("registry 8085 $LOCAL_REGISTRY/healthz")
   local line name port url module health pid
   for line in "${SERVICES[@]}"; do
     read -r name port url module <<<"$line"; rows+=("$name $port http://127.0.0.1:$port/healthz")
@@ -186,6 +200,7 @@ mailstream is running ($((SECONDS - started)) s).
   tracking:              http://127.0.0.1:8090
   mail sink:             smtp 127.0.0.1:2525, messages at http://127.0.0.1:8025/api/messages
   Kafka:                 127.0.0.1:9092      PostgreSQL: 127.0.0.1:5432      DNS: 127.0.0.1:$DNS_PORT
+  topics' wire format:   ${MAILSTREAM_SCHEMA_REGISTRY_URL:+Confluent's, schema registry $MAILSTREAM_SCHEMA_REGISTRY_URL}${MAILSTREAM_SCHEMA_REGISTRY_URL:-Avro single-object encoding}
   logs:                  $LOGS
   stop with:             make stop
 MSG
@@ -197,7 +212,10 @@ MSG
 # prepares the Python environment; integration, e2e and faults start the stack as above (no lint).
 # When this starts the tracker, its link-scanner window is 1 s (MAILSTREAM_LINK_SCANNER_WINDOW_S,
 # exported to the services and to pytest, which waits it out); a tracker already running keeps
-# its own window and the environment is left alone, so the tests read the one it reads.
+# its own window and the environment is left alone, so the tests read the one it reads. In the
+# same way, a stack this starts writes Confluent's wire format with the local schema registry
+# (MAILSTREAM_SCHEMA_REGISTRY_URL; set it empty for single-object encoding), so the tests read
+# the topics as Kafka Connect and kcat do.
 TEST_TIERS="unit integration e2e faults"
 
 run_tests() {
@@ -211,6 +229,7 @@ run_tests() {
   local was_running=0
   is_running gateway && was_running=1
   is_running tracker || export MAILSTREAM_LINK_SCANNER_WINDOW_S="${MAILSTREAM_LINK_SCANNER_WINDOW_S:-1}"
+  is_running gateway || export MAILSTREAM_SCHEMA_REGISTRY_URL="${MAILSTREAM_SCHEMA_REGISTRY_URL-$LOCAL_REGISTRY}"
   if [ -z "$tier" ]; then
     (cd "$ROOT" && "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .)
     (cd "$ROOT" && "$PY" -m mailstream.sender.policy check deploy/policy)

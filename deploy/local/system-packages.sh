@@ -5,6 +5,7 @@
 #   prometheus    promtool: checks the scrape configs and alert rules and runs their unit tests (the server is not started)
 #   postfix       smtp-sink only (the sender's integration tests' SMTP server with scripted refusals);
 #                 installed with "No configuration": the MTA is not set up or started
+#   kcat          a stock Kafka reader: the analysts' tests read the topics with it (tests/e2e/test_analysts_tools.py)
 #   chromium      the headless browser the console's end-to-end tests drive with Playwright (tests/e2e/test_console.py)
 source "$(dirname "$0")/lib.sh"
 
@@ -13,6 +14,7 @@ command -v dnsmasq >/dev/null || needed+=(dnsmasq-base)
 command -v swaks >/dev/null || needed+=(swaks)
 command -v promtool >/dev/null || needed+=(prometheus)
 command -v chromium >/dev/null || needed+=(chromium)
+command -v kcat >/dev/null || needed+=(kcat)
 command -v smtp-sink >/dev/null || [ -x /usr/sbin/smtp-sink ] || needed+=(postfix)
 for pkg in libnet-ssleay-perl libio-socket-ssl-perl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || needed+=("$pkg")
