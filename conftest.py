@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mailstream.core.schema_registry import read_with_schema_registry
+
 GATEWAY = os.environ.get("MAILSTREAM_TEST_GATEWAY_URL", "http://127.0.0.1:8080")
 SINK = os.environ.get("MAILSTREAM_TEST_SINK_URL", "http://127.0.0.1:8025")
 COMPONENTS = {
@@ -124,6 +126,8 @@ def stack() -> None:
             down.append(f"{name} ({url})")
     if down:
         pytest.fail("not ready: " + ", ".join(down) + " -- start the stack with `make run` (make test does it)")
+    # The stack `make test` starts writes Confluent's wire format: the tests decode it as the CLI does.
+    read_with_schema_registry(os.environ.get("MAILSTREAM_SCHEMA_REGISTRY_URL", ""))
 
 
 @pytest.fixture

@@ -105,7 +105,9 @@ def corruptions(spec) -> dict[str, tuple[bytes, str]]:
         }.get(spec.name, lambda: None)()
     )
     cases = {
-        "garbage bytes": (b"\x00\xffnot avro at all " + uuid.uuid4().bytes, "not an Avro"),
+        "garbage bytes": (b"\xff\x00not avro at all " + uuid.uuid4().bytes, "not an Avro"),
+        # Confluent's frame with an id no registry gave (or no registry at all)
+        "unknown schema id": (b"\x00" + (2**31 - 3).to_bytes(4, "big") + uuid.uuid4().bytes, "schema id "),
         "wrong schema": (wrong, "expected "),
     }
     if truncated_source is not None:
