@@ -190,6 +190,8 @@ run() {
     "$VENV/bin/mailstream" accounts create demo >"$keyfile.new" && mv "$keyfile.new" "$keyfile"
   fi
   demo_domain "$(cat "$keyfile")"
+  local wire_format="Avro single-object encoding"
+  [ -n "${MAILSTREAM_SCHEMA_REGISTRY_URL:-}" ] && wire_format="Confluent's, schema registry $MAILSTREAM_SCHEMA_REGISTRY_URL"
   cat <<MSG
 mailstream is running ($((SECONDS - started)) s).
   demo account API key:  $(cat "$keyfile")
@@ -200,7 +202,7 @@ mailstream is running ($((SECONDS - started)) s).
   tracking:              http://127.0.0.1:8090
   mail sink:             smtp 127.0.0.1:2525, messages at http://127.0.0.1:8025/api/messages
   Kafka:                 127.0.0.1:9092      PostgreSQL: 127.0.0.1:5432      DNS: 127.0.0.1:$DNS_PORT
-  topics' wire format:   ${MAILSTREAM_SCHEMA_REGISTRY_URL:+Confluent's, schema registry $MAILSTREAM_SCHEMA_REGISTRY_URL}${MAILSTREAM_SCHEMA_REGISTRY_URL:-Avro single-object encoding}
+  topics' wire format:   $wire_format
   logs:                  $LOGS
   stop with:             make stop
 MSG

@@ -12,6 +12,8 @@ import asyncio
 import email
 import os
 import re
+import smtplib
+import ssl
 import struct
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
@@ -41,6 +44,10 @@ TRACKER = LinkSettings.from_env().tracking_base_url
 MAILSTREAM_CLI = str(Path(sys.executable).with_name("mailstream"))
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 DOCS = Path(__file__).resolve().parents[2] / "docs/events.md"
+SMTP_PORT = int(os.environ.get("MAILSTREAM_TEST_SMTP_PORT", "2587"))
+TLS = ssl.create_default_context()
+TLS.check_hostname = False
+TLS.verify_mode = ssl.CERT_NONE  # the development server's certificate is self-signed
 HTML = '<p>Your order.</p><p><a href="https://shop.example/orders">See it</a></p>'
 
 
@@ -80,6 +87,10 @@ async def engage(api, sink, headers, email_id: int, recipients: list[str], opens
             json={"emailId": email_id, "message": {"to": to, "sendId": str(uuid.uuid4())}},
         )
         assert reply.status_code == 200, reply.text
+    return await click_and_open(sink, recipients, opens, clicks)
+
+
+async def click_and_open(sink, recipients: list[str], opens: int, clicks: int) -> list[str]:
     mails = []
     for to in recipients:
         (received,) = await sink.wait_for(to, within=90)
@@ -97,11 +108,11 @@ async def engage(api, sink, headers, email_id: int, recipients: list[str], opens
     return [str(m["X-Mailstream-ID"]) for m in mails]
 
 
-async def counted(api, headers, email_id: int, opens: int, clicks: int) -> dict:
-    """The email's statistics once the tracker has counted the opens and clicks."""
+async def counted(api, headers, of: dict, opens: int, clicks: int) -> dict:
+    """The statistics of an email or token (`of`: the query) once the tracker counted the opens and clicks."""
     deadline = time.monotonic() + 60
     while True:
-        stats = (await api.get("/mailstream/v1/stats", headers=headers, params={"emailId": email_id})).json()
+        stats = (await api.get("/mailstream/v1/stats", headers=headers, params=of)).json()
         if stats["opensUniqueHuman"] >= opens and stats["clicksUniqueHuman"] >= clicks:
             return stats
         assert time.monotonic() < deadline, f"the tracker never counted {opens} opens and {clicks} clicks: {stats}"
@@ -185,7 +196,7 @@ async def test_stock_readers_get_the_events_the_tracker_counted(api, sink, new_a
     since = datetime.now(UTC) - timedelta(seconds=2)
     email_id = await create_email(api, headers)
     message_ids = await engage(api, sink, headers, email_id, [unique_address() for _ in range(3)], opens=2, clicks=1)
-    stats = await counted(api, headers, email_id, opens=2, clicks=1)
+    stats = await counted(api, headers, {"emailId": email_id}, opens=2, clicks=1)
     keys = set(message_ids)
 
     engagement = await asyncio.to_thread(confluent_read, ENGAGEMENT.name, keys, since)
@@ -204,18 +215,52 @@ async def test_stock_readers_get_the_events_the_tracker_counted(api, sink, new_a
     assert sorted(e["event_id"] for e in ours) == sorted(e["event_id"] for e in engagement)
 
 
-async def test_the_documented_duckdb_query_on_exports_matches_the_stats(
+async def test_the_documented_duckdb_query_on_exports_matches_the_stats_per_email_and_per_smtp_token(
     api, sink, new_account, unique_address, tmp_path, monkeypatch
 ):
-    headers = {"Authorization": f"Bearer {new_account('duckdb')}"}
+    key = new_account("duckdb")
+    headers = {"Authorization": f"Bearer {key}"}
     since = datetime.now(UTC) - timedelta(seconds=2)
     email_id = await create_email(api, headers)
     await engage(api, sink, headers, email_id, [unique_address() for _ in range(4)], opens=3, clicks=2)
-    stats = await counted(api, headers, email_id, opens=3, clicks=2)
+    token_id = await submit_over_smtp(api, sink, headers, [unique_address() for _ in range(3)], opens=2, clicks=1)
+    by_email = await counted(api, headers, {"emailId": email_id}, opens=3, clicks=2)
+    by_token = await counted(api, headers, {"tokenId": token_id}, opens=2, clicks=1)
     for topic, name in ((DELIVERY.name, "delivery.parquet"), (ENGAGEMENT.name, "engagement.parquet")):
         await asyncio.to_thread(export, topic, since, tmp_path / name)
     monkeypatch.chdir(tmp_path)  # the query names the files as the docs' example does
-    rows = duckdb.sql(documented_query()).fetchall()
-    (ours,) = [r for r in rows if r[0] == email_id]
-    assert ours == (email_id, stats["delivered"], round(stats["openRate"], 4), round(stats["clickRate"], 4))
-    assert ours == (email_id, 4, 0.75, 0.5)
+    per_email = {r[0]: r[1:] for r in duckdb.sql(documented_query()).fetchall()}
+    # "per SMTP token, group by smtp_token_id instead of email_id", as the docs say
+    per_token = {r[0]: r[1:] for r in duckdb.sql(documented_query().replace("email_id", "smtp_token_id")).fetchall()}
+    for row, stats in ((per_email[email_id], by_email), (per_token[token_id], by_token)):
+        assert row == (stats["delivered"], round(stats["openRate"], 4), round(stats["clickRate"], 4))
+    assert per_email[email_id] == (4, 0.75, 0.5) and per_token[token_id] == (3, 0.6667, 0.3333)
+
+
+async def submit_over_smtp(api, sink, headers, recipients: list[str], opens: int, clicks: int) -> str:
+    """One message to these recipients through a new SMTP token; the first `opens` open it, the
+    first `clicks` of them click its link. Returns the token's id."""
+    created = await api.post(
+        "/marketing/v3/transactional/smtp-tokens",
+        headers=headers,
+        json={"createContact": False, "campaignName": "Receipts"},
+    )
+    assert created.status_code == 201, created.text
+    token = created.json()
+    domain = f"shop-{uuid.uuid4().hex[:10]}.example"
+    added = await api.post("/mailstream/v1/sending-domains", headers=headers, json={"domain": domain})
+    assert added.status_code == 201, added.text
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = f"orders@{domain}", ", ".join(recipients), "Your order"
+    msg.set_content("Your order: https://shop.example/orders")
+    msg.add_alternative(HTML, "html")
+
+    def submit() -> None:
+        with smtplib.SMTP("127.0.0.1", SMTP_PORT, timeout=30) as smtp:
+            smtp.starttls(context=TLS)
+            smtp.login(token["id"], token["password"])
+            smtp.send_message(msg)
+
+    await asyncio.to_thread(submit)
+    await click_and_open(sink, recipients, opens, clicks)
+    return token["id"]
