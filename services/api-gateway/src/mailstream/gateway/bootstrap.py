@@ -28,6 +28,7 @@ from mailstream.gateway.limits import RateLimiter, RateSpec
 from mailstream.gateway.scheduler import run_scheduler
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.triggers.allowed import Allowed
+from mailstream.gateway.webhooks.options import WebhookOptions
 
 log = logging.getLogger("mailstream.gateway")
 
@@ -64,6 +65,7 @@ class Gateway:
             domains=DomainService(pool, settings.domain_config()),
             limiter=limiter,
             triggers_allowed=Allowed.of(settings),  # a malformed registry prefix stops start-up
+            webhooks=WebhookOptions.of(settings),
         )
         gateway = cls(settings, deps, stop)
         gateway.background.append(asyncio.create_task(kafka.keep_connected(stop), name="kafka"))
