@@ -328,3 +328,28 @@ class TestDeliveryBookkeeping:
         assert len(parked) == 1 and parked[0]["event_ids"] == ["b"] and "after 3 attempts" in parked[0]["error"]
         assert [r.message for r in caplog.records].count("webhook events parked") == 1
         assert delivery_module.EVENTS.labels("parked")._value.get() >= 1
+
+
+class FakeResolver:
+    def __init__(self, addresses: list[str]) -> None:
+        self.addresses = addresses
+
+    async def resolve(self, host, port=0, family=0):
+        return [{"hostname": host, "host": a, "port": port, "family": family, "proto": 0, "flags": 0}
+                for a in self.addresses]  # fmt: skip
+
+    async def close(self):
+        pass
+
+
+class TestPolicyResolver:
+    async def test_every_connection_is_checked_against_the_policy(self):
+        from mailstream.gateway.webhooks.url_policy import PolicyResolver
+
+        public = PolicyResolver(allow_private=False, inner=FakeResolver(["93.184.216.34"]))
+        assert len(await public.resolve("hooks.example.com", 443)) == 1
+        rebinding = PolicyResolver(allow_private=False, inner=FakeResolver(["93.184.216.34", "::ffff:169.254.169.254"]))
+        with pytest.raises(TargetRefused, match="link-local"):
+            await rebinding.resolve("hooks.example.com", 443)
+        allowed = PolicyResolver(allow_private=True, inner=FakeResolver(["127.0.0.1"]))
+        assert len(await allowed.resolve("localhost", 80)) == 1

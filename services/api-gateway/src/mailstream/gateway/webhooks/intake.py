@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import asyncpg
 from aiokafka.structs import ConsumerRecord
@@ -63,7 +63,7 @@ def matches(events: list[tuple[WebhookEvent, int]], endpoints: list[dict], origi
     return items
 
 
-async def handle_batch(batches: Batches, *, pool: asyncpg.Pool, queued: callable) -> dict:
+async def handle_batch(batches: Batches, *, pool: asyncpg.Pool, queued: Callable[[], None]) -> dict:
     events = events_of(r for records in batches.values() for r in records)
     if events:
         endpoints = await store.endpoints_of(pool, sorted({e.account_id for e, _ in events}))
