@@ -95,4 +95,5 @@ class Gateway:
                 task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.deps.kafka.close()
+        await self.deps.webhooks.close()  # the test events' HTTP client
         await self.deps.pool.close()

@@ -33,3 +33,7 @@ class WebhookOptions:
                 max_response_bytes=self.max_response_bytes,
             )
         return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
