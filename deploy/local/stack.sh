@@ -31,9 +31,9 @@ done <"$HERE/feedback.env"
 # set it empty to allow none, as in production by default.
 export MAILSTREAM_TRIGGER_REGISTRY_URLS=${MAILSTREAM_TRIGGER_REGISTRY_URLS-http://127.0.0.1:8087}
 
-# Webhooks may target loopback here: the tests' receivers listen on 127.0.0.1 (docs/webhooks.md);
-# off in production by default.
-export MAILSTREAM_WEBHOOK_ALLOW_PRIVATE_TARGETS=${MAILSTREAM_WEBHOOK_ALLOW_PRIVATE_TARGETS-true}
+# Webhooks may target loopback here (only): the tests' receivers listen on 127.0.0.1 (docs/webhooks.md);
+# none in production by default.
+export MAILSTREAM_WEBHOOK_ALLOWED_NETWORKS=${MAILSTREAM_WEBHOOK_ALLOWED_NETWORKS-127.0.0.0/8,::1/128}
 
 infra() {
   "$HERE/python-env.sh"

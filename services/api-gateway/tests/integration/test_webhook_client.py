@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from mailstream.gateway.webhooks.client import WebhookClient
+from mailstream.gateway.webhooks.url_policy import parse_networks
 from testkit import free_port
 
 pytestmark = pytest.mark.integration
@@ -49,8 +50,8 @@ async def server():
 
 async def test_redirects_timeouts_bounded_reads_and_the_target_policy(server):
     base, by_name, hits = server
-    client = WebhookClient(allow_private=True, timeout_s=0.5, max_response_bytes=1024)
-    refusing = WebhookClient(allow_private=False, timeout_s=0.5, max_response_bytes=1024)
+    client = WebhookClient(allowed=parse_networks(["127.0.0.0/8"]), timeout_s=0.5, max_response_bytes=1024)
+    refusing = WebhookClient(timeout_s=0.5, max_response_bytes=1024)
     try:
         ok = await client.post(f"{base}/ok", b"[]", {})
         assert ok.ok and ok.status == 200 and ok.excerpt == "fine"

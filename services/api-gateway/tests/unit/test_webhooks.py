@@ -21,11 +21,19 @@ from mailstream.gateway.webhooks.events import EVENT_TYPES, event_of
 from mailstream.gateway.webhooks.intake import matches
 from mailstream.gateway.webhooks.retry import DEFAULT_DELAYS_S, RetrySchedule, ScheduleError
 from mailstream.gateway.webhooks.signing import HEADER, new_secret, signature_header
-from mailstream.gateway.webhooks.url_policy import TargetRefused, address_refusal, check_addresses, check_url
+from mailstream.gateway.webhooks.url_policy import (
+    TargetRefused,
+    address_refusal,
+    check_addresses,
+    check_url,
+    parse_networks,
+)
 from mailstream.schemas import DeliveryAttempted, EngagementRecorded, UnsubscribeRecorded
 from mailstream.schemas.records import DeliveryOutcome, EngagementKind, UnsubscribeReason
 
 verify = load_verify()
+EVERYWHERE = parse_networks(["0.0.0.0/0", "::/0"])
+LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
 AT = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
 
@@ -116,7 +124,7 @@ class TestUrlPolicy:
     )
     def test_refuses_what_is_not_a_plain_http_url(self, url):
         with pytest.raises(TargetRefused):
-            check_url(url, allow_private=True)
+            check_url(url, allowed=EVERYWHERE)
 
     @pytest.mark.parametrize(
         "url",
@@ -145,20 +153,29 @@ class TestUrlPolicy:
     )
     def test_refuses_private_loopback_and_link_local_targets(self, url):
         with pytest.raises(TargetRefused):
-            check_url(url, allow_private=False)
-        check_url(url, allow_private=True)  # the operator's setting allows them
+            check_url(url)
+        check_url(url, allowed=EVERYWHERE)  # the operator's setting allows them
 
     @pytest.mark.parametrize(
         "url", ["https://hooks.example.com/mailstream", "http://93.184.216.34/x", "https://[2606:4700::1111]/"]
     )
     def test_accepts_public_targets(self, url):
-        check_url(url, allow_private=False)
+        check_url(url)
 
     def test_a_name_resolving_to_a_private_address_is_refused(self):
         with pytest.raises(TargetRefused, match=r"10\.1\.2\.3"):
-            check_addresses("rebind.example.com", ["93.184.216.34", "10.1.2.3"], allow_private=False)
-        check_addresses("rebind.example.com", ["10.1.2.3"], allow_private=True)
-        check_addresses("hooks.example.com", ["93.184.216.34", "2606:4700::1111"], allow_private=False)
+            check_addresses("rebind.example.com", ["93.184.216.34", "10.1.2.3"])
+        check_addresses("rebind.example.com", ["10.1.2.3"], allowed=EVERYWHERE)
+        check_addresses("hooks.example.com", ["93.184.216.34", "2606:4700::1111"])
+
+    def test_allowing_loopback_allows_loopback_only(self):
+        for url in ("http://127.0.0.1:8080/", "http://[::1]/", "http://localhost/", "http://[::ffff:127.0.0.1]/"):
+            check_url(url, allowed=LOOPBACK)
+        for url in ("http://10.0.0.1/", "http://169.254.169.254/", "http://[fe80::1]/", "http://192.168.0.1/"):
+            with pytest.raises(TargetRefused):
+                check_url(url, allowed=LOOPBACK)
+        with pytest.raises(ValueError, match="CIDR"):
+            parse_networks(["not-a-net"])
 
     def test_refusals_name_the_kind_of_address(self):
         assert "loopback" in address_refusal(ipaddress.ip_address("::1"))
@@ -346,10 +363,10 @@ class TestPolicyResolver:
     async def test_every_connection_is_checked_against_the_policy(self):
         from mailstream.gateway.webhooks.url_policy import PolicyResolver
 
-        public = PolicyResolver(allow_private=False, inner=FakeResolver(["93.184.216.34"]))
+        public = PolicyResolver(inner=FakeResolver(["93.184.216.34"]))
         assert len(await public.resolve("hooks.example.com", 443)) == 1
-        rebinding = PolicyResolver(allow_private=False, inner=FakeResolver(["93.184.216.34", "::ffff:169.254.169.254"]))
+        rebinding = PolicyResolver(inner=FakeResolver(["93.184.216.34", "::ffff:169.254.169.254"]))
         with pytest.raises(TargetRefused, match="link-local"):
             await rebinding.resolve("hooks.example.com", 443)
-        allowed = PolicyResolver(allow_private=True, inner=FakeResolver(["127.0.0.1"]))
+        allowed = PolicyResolver(allowed=LOOPBACK, inner=FakeResolver(["127.0.0.1"]))
         assert len(await allowed.resolve("localhost", 80)) == 1

@@ -38,10 +38,10 @@ class GatewaySettings(CommonSettings):
     )
     # Event webhooks: the dispatcher (python -m mailstream.gateway.webhooks, issue 19; docs/webhooks.md)
     webhook_ops_port: int = setting(8084, "Port of the webhook dispatcher's /healthz, /readyz and /metrics")
-    webhook_allow_private_targets: bool = setting(
-        False,
-        "Webhook URLs may target private, loopback and link-local addresses (the local stack turns it on for "
-        "the tests' receivers; off in production)",
+    webhook_allowed_networks: tuple[str, ...] = setting(
+        (),
+        "Networks webhook URLs may target though private, loopback or link-local (CIDR, comma-separated; the "
+        "local stack allows 127.0.0.0/8,::1/128 for the tests' receivers); empty = none: only global addresses",
     )
     webhook_retry_delays: str = setting(
         "60,120,240,480,960,1920,3840,7680,15360,28800,26940",

@@ -65,18 +65,17 @@ def _id(value: str) -> str:
 async def _checked_url(deps: Deps, url: str) -> str:
     """The URL if its form and target are allowed (a name is resolved now and at every delivery;
     one that does not resolve now is accepted, its deliveries fail until it does)."""
-    allow = deps.webhooks.allow_private_targets
+    allowed = deps.webhooks.allowed_networks
     try:
-        check_url(url, allow_private=allow)
+        check_url(url, allowed=allowed)
         _, host = parse_target(url)
-        if not allow:
-            try:
-                infos = await asyncio.wait_for(
-                    asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S
-                )
-            except (OSError, TimeoutError):
-                infos = []
-            check_addresses(host, [i[4][0] for i in infos], allow_private=False)
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S
+            )
+        except (OSError, TimeoutError):
+            infos = []
+        check_addresses(host, [i[4][0] for i in infos], allowed=allowed)
     except TargetRefused as exc:
         raise invalid("url", str(exc)) from None
     return url

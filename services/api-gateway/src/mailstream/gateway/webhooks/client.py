@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from mailstream.gateway.webhooks.url_policy import PolicyResolver, TargetRefused, check_url
+from mailstream.gateway.webhooks.url_policy import Networks, PolicyResolver, TargetRefused, check_url
 
 USER_AGENT = "mailstream-webhooks/1"
 EXCERPT_CHARS = 512
@@ -26,13 +26,13 @@ class Attempt:
 
 
 class WebhookClient:
-    def __init__(self, *, allow_private: bool, timeout_s: float, max_response_bytes: int) -> None:
-        self.allow_private, self.timeout_s, self.max_response_bytes = allow_private, timeout_s, max_response_bytes
+    def __init__(self, *, allowed: Networks = (), timeout_s: float, max_response_bytes: int) -> None:
+        self.allowed, self.timeout_s, self.max_response_bytes = allowed, timeout_s, max_response_bytes
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(resolver=PolicyResolver(allow_private=self.allow_private), limit=200)
+            connector = aiohttp.TCPConnector(resolver=PolicyResolver(allowed=self.allowed), limit=200)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
@@ -53,7 +53,7 @@ class WebhookClient:
             return int((time.monotonic() - started) * 1000)
 
         try:
-            check_url(url, allow_private=self.allow_private)
+            check_url(url, allowed=self.allowed)
             async with self._client().post(
                 url, data=body, headers={"Content-Type": "application/json", **headers}, allow_redirects=False
             ) as reply:

@@ -34,6 +34,7 @@ from mailstream.gateway.webhooks.delivery import Deliveries, DeliveryConfig
 from mailstream.gateway.webhooks.intake import handle_batch
 from mailstream.gateway.webhooks.replay import SOURCES, Replays
 from mailstream.gateway.webhooks.retry import RetrySchedule
+from mailstream.gateway.webhooks.url_policy import parse_networks
 
 log = logging.getLogger("mailstream.gateway.webhooks")
 GROUP_ID = "mailstream-webhooks"
@@ -42,7 +43,7 @@ PRUNE_EVERY_S = 600.0
 
 def client_of(settings: GatewaySettings) -> WebhookClient:
     return WebhookClient(
-        allow_private=settings.webhook_allow_private_targets,
+        allowed=parse_networks(settings.webhook_allowed_networks),  # a malformed one stops start-up
         timeout_s=settings.webhook_timeout_s,
         max_response_bytes=settings.webhook_max_response_bytes,
     )

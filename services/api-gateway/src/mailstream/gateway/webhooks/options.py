@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mailstream.gateway.webhooks.client import WebhookClient
+from mailstream.gateway.webhooks.url_policy import Networks, parse_networks
 
 
 @dataclass
 class WebhookOptions:
-    allow_private_targets: bool = False
+    allowed_networks: Networks = ()
     timeout_s: float = 10.0
     max_response_bytes: int = 4096
     secret_overlap_s: float = 86400.0
@@ -19,7 +20,7 @@ class WebhookOptions:
     @classmethod
     def of(cls, settings) -> WebhookOptions:
         return cls(
-            allow_private_targets=settings.webhook_allow_private_targets,
+            allowed_networks=parse_networks(settings.webhook_allowed_networks),
             timeout_s=settings.webhook_timeout_s,
             max_response_bytes=settings.webhook_max_response_bytes,
             secret_overlap_s=settings.webhook_secret_overlap_s,
@@ -28,7 +29,7 @@ class WebhookOptions:
     def client(self) -> WebhookClient:
         if self._client is None:
             self._client = WebhookClient(
-                allow_private=self.allow_private_targets,
+                allowed=self.allowed_networks,
                 timeout_s=self.timeout_s,
                 max_response_bytes=self.max_response_bytes,
             )
