@@ -90,6 +90,9 @@ class Deliveries:
             except (DATABASE_DOWN, asyncpg.UndefinedTableError) as exc:
                 log.warning("cannot read the webhook queue: %r", exc)
                 due = []
+            except Exception:  # the loop must outlive any one failure
+                log.exception("reading the webhook queue failed")
+                due = []
             for endpoint_id in due:
                 if endpoint_id in self.inflight or len(self.inflight) >= c.concurrency:
                     continue
