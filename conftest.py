@@ -33,6 +33,7 @@ COMPONENTS = {
     "tracker": "http://127.0.0.1:8090/readyz",
     "fan-out": "http://127.0.0.1:8083/readyz",
     "triggers": "http://127.0.0.1:8086/readyz",
+    "webhooks": "http://127.0.0.1:8084/readyz",
     "mail sink": f"{SINK}/healthz",
 }
 MAILSTREAM_CLI = str(Path(sys.executable).with_name("mailstream"))

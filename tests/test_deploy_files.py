@@ -47,6 +47,7 @@ def test_compose_replica_counts_are_settable_and_a_replicated_port_becomes_a_ran
         "gateway": 1,
         "fanout": 1,
         "triggers": 1,
+        "webhooks": 1,
         "renderer": 1,
         "sender": 1,
         "tracker": 1,

@@ -26,6 +26,7 @@ SETTINGS = {
     "tracker": "mailstream.tracker.settings:TrackerSettings",
     "fanout": "mailstream.gateway.settings:GatewaySettings",  # the gateway's image, another command
     "triggers": "mailstream.gateway.triggers.settings:TriggerSettings",  # the same
+    "webhooks": "mailstream.gateway.settings:GatewaySettings",  # the same
 }
 CONSUMERS = {"renderer", "sender", "tracker"}  # their BatchLoop names label mailstream_consumer_lag
 

@@ -12,6 +12,7 @@ SERVICES=(
   "tracker 8090 http://127.0.0.1:8090/readyz mailstream.tracker"
   "fanout 8083 http://127.0.0.1:8083/readyz mailstream.gateway.fanout"
   "triggers 8086 http://127.0.0.1:8086/readyz mailstream.gateway.triggers"
+  "webhooks 8084 http://127.0.0.1:8084/readyz mailstream.gateway.webhooks"
 )
 
 # The development DNS server: the stack's own names (mailstream.test, mailstream.local) from
@@ -29,6 +30,10 @@ done <"$HERE/feedback.env"
 # The schema registry trigger rules may name: the tests' registry (tests/support/schema_registry.py);
 # set it empty to allow none, as in production by default.
 export MAILSTREAM_TRIGGER_REGISTRY_URLS=${MAILSTREAM_TRIGGER_REGISTRY_URLS-http://127.0.0.1:8087}
+
+# Webhooks may target loopback here (only): the tests' receivers listen on 127.0.0.1 (docs/webhooks.md);
+# none in production by default.
+export MAILSTREAM_WEBHOOK_ALLOWED_NETWORKS=${MAILSTREAM_WEBHOOK_ALLOWED_NETWORKS-127.0.0.0/8,::1/128}
 
 infra() {
   "$HERE/python-env.sh"

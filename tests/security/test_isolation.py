@@ -24,6 +24,8 @@ BODIES = {
     ("post", "/mailstream/v1/suppressions/{email}/unbounce"): {"reason": "taken over"},
     ("post", "/mailstream/v1/suppressions/{email}/remove"): {"reason": "BOUNCED", "note": "taken over"},
     ("patch", "/mailstream/v1/triggers/{trigger_id}"): {"name": "taken over"},
+    ("patch", "/mailstream/v1/webhooks/{webhook_id}"): {"url": "http://127.0.0.1:9/taken-over"},
+    ("post", "/mailstream/v1/webhooks/{webhook_id}/replay"): {"since": "2026-01-01T00:00:00Z"},
 }
 # Upserts keyed by a natural key: another account writing the same key writes its own object
 # (called last, so the reads before see the owner's object only).
@@ -86,7 +88,12 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
     }
     trigger = await api.post("/mailstream/v1/triggers", headers=h.auth(key), json=rule)
     assert trigger.status_code == 201, trigger.text
+    webhook = await api.post(
+        "/mailstream/v1/webhooks", headers=h.auth(key), json={"url": "http://127.0.0.1:9/hook", "description": marker}
+    )
+    assert webhook.status_code == 201, webhook.text
     ids = {
+        "webhook_id": webhook.json()["id"],
         "trigger_id": str(trigger.json()["id"]),
         "one_off_send_id": one_off.json()["id"],
         "email_id": str(email_id),
@@ -100,7 +107,7 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
         "token_id": token.json()["id"],
         "domain": domain,
     }
-    secrets = [marker, user_email, api_key.json()["key"], token.json()["password"]]
+    secrets = [marker, user_email, api_key.json()["key"], token.json()["password"], webhook.json()["secret"]]
     return key, ids, secrets
 
 

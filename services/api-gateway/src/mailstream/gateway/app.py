@@ -29,6 +29,7 @@ from mailstream.gateway.routes import (
     tokens,
     triggers,
     users,
+    webhooks,
 )
 
 ROUTERS = (
@@ -46,6 +47,7 @@ ROUTERS = (
     events.router,
     one_off_sends.router,
     triggers.router,
+    webhooks.router,
 )
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",

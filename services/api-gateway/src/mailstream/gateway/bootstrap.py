@@ -29,6 +29,7 @@ from mailstream.gateway.limits import RateLimiter, RateSpec
 from mailstream.gateway.scheduler import run_scheduler
 from mailstream.gateway.settings import GatewaySettings
 from mailstream.gateway.triggers.allowed import Allowed
+from mailstream.gateway.webhooks.options import WebhookOptions
 
 log = logging.getLogger("mailstream.gateway")
 
@@ -66,6 +67,7 @@ class Gateway:
             domains=DomainService(pool, settings.domain_config()),
             limiter=limiter,
             triggers_allowed=Allowed.of(settings),  # a malformed registry prefix stops start-up
+            webhooks=WebhookOptions.of(settings),
         )
         gateway = cls(settings, deps, stop)
         gateway.background.append(asyncio.create_task(kafka.keep_connected(stop), name="kafka"))
@@ -95,4 +97,5 @@ class Gateway:
                 task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.deps.kafka.close()
+        await self.deps.webhooks.close()  # the test events' HTTP client
         await self.deps.pool.close()

@@ -24,6 +24,7 @@ from mailstream.gateway.keys import KeyGrant, hash_api_key
 from mailstream.gateway.limits import RateLimiter, RateSpec
 from mailstream.gateway.scopes import HUBSPOT_SCOPES, scope_of
 from mailstream.gateway.triggers.allowed import Allowed
+from mailstream.gateway.webhooks.options import WebhookOptions
 
 DEFAULT_RATE_LIMIT = RateSpec.parse("100000/10s")
 
@@ -38,6 +39,7 @@ class Dependencies:
     domains: DomainService | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(default=DEFAULT_RATE_LIMIT))
     triggers_allowed: Allowed = field(default_factory=Allowed)  # topics and registries trigger rules may use
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)  # URL policy, test events (issue 19)
 
     def __post_init__(self) -> None:
         if self.acceptor is None:

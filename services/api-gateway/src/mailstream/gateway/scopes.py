@@ -46,6 +46,7 @@ ROUTE_SCOPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^/mailstream/v1/stats(/|$)", STATS),
         (r"^/email/public/v1/events(/|$)", STATS),
         (r"^/mailstream/v1/(users|api-keys|sending-domains|ips)(/|$)", ADMIN),
+        (r"^/mailstream/v1/webhooks(/|$)", ADMIN),  # where the account's events go, signed with its secrets
     )
 )
 

@@ -36,6 +36,32 @@ class GatewaySettings(CommonSettings):
     fanout_poll_interval_s: float = setting(
         1.0, "How often the fan-out looks for due one-off sends without a record waking it (seconds)"
     )
+    # Event webhooks: the dispatcher (python -m mailstream.gateway.webhooks, issue 19; docs/webhooks.md)
+    webhook_ops_port: int = setting(8084, "Port of the webhook dispatcher's /healthz, /readyz and /metrics")
+    webhook_allowed_networks: tuple[str, ...] = setting(
+        (),
+        "Networks webhook URLs may target though private, loopback or link-local (CIDR, comma-separated; the "
+        "local stack allows 127.0.0.0/8,::1/128 for the tests' receivers); empty = none: only global addresses",
+    )
+    webhook_retry_delays: str = setting(
+        "60,120,240,480,960,1920,3840,7680,15360,28800,26940",
+        "Seconds before each retry of a webhook event its endpoint did not take (each at most 8 h, at most 24 h "
+        "in all); after the last one fails the event is parked",
+    )
+    webhook_batch_size: int = setting(100, "Most events in one webhook POST")
+    webhook_max_body_bytes: int = setting(1_000_000, "Largest webhook POST body (a batch is cut before it)")
+    webhook_timeout_s: float = setting(10.0, "Seconds a webhook endpoint has to answer a POST (then it is retried)")
+    webhook_max_response_bytes: int = setting(
+        4096, "Bytes of a webhook endpoint's answer that are read (the rest is not; an excerpt is logged)"
+    )
+    webhook_concurrency: int = setting(32, "Endpoints the dispatcher POSTs to at once")
+    webhook_poll_interval_s: float = setting(0.25, "How often the dispatcher looks for webhook events due")
+    webhook_secret_overlap_s: float = setting(
+        86400.0, "Seconds a rotated webhook secret still signs (beside the new one) unless the rotation says"
+    )
+    webhook_log_retention_s: float = setting(
+        604800.0, "Seconds the webhook delivery log and delivered events' keys are kept (7 days)"
+    )
     # SMTP submission (issue 7)
     smtp_host: str = setting("", "Address the SMTP submission server binds; empty = the MAILSTREAM_HTTP_HOST address")
     smtp_port: int = setting(

@@ -1,0 +1,3 @@
+from mailstream.gateway.webhooks.main import run
+
+run()
