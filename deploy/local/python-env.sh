@@ -17,6 +17,8 @@ command -v python3.11 >/dev/null || command -v python3 >/dev/null || die "python
 PYTHON=$(command -v python3.11 || command -v python3)
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || die "$PYTHON is not Python 3.11"
 [ -x "$PY" ] || "$PYTHON" -m venv "$VENV"
-"$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" \
-  pytest pytest-asyncio pytest-timeout httpx ruff aiosmtpd aiohttp pyyaml py-spy "${packages[@]}"
+# The workspace's own tools and test dependencies: the root pyproject.toml's list, as written there.
+mapfile -t workspace < <("$PYTHON" -c 'import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' "$ROOT/pyproject.toml")
+"$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" "${workspace[@]}" "${packages[@]}"
 echo "$want" >"$stamp"
