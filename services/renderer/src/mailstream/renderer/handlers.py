@@ -62,6 +62,7 @@ def dropped(req: SendRequested, result: SendResult, reason: str, *, now: datetim
         send_result=result.value,
         smtp_reply=reason[:1000],
         occurred_at=now,
+        custom_args=req.custom_args,
     )
 
 
@@ -252,7 +253,7 @@ def render_whole(req: SendRequested, facts: Facts, ports: Ports, now: datetime) 
             message_id=req.message_id,
             sending_domain=sending_domain(envelope_from) or "localhost",
             date=now,
-            track=lambda html: ports.tracker.track_html(html, who),
+            track=lambda html, **wanted: ports.tracker.track_html(html, who, **wanted),
         )
     except CorruptMessage as exc:
         raise Unprocessable(SendResult.CORRUPT_INPUT, str(exc)) from exc
@@ -298,4 +299,5 @@ def _rendered(
         requested_at=req.requested_at,
         rendered_at=now,
         tracked=tracked,
+        custom_args=req.custom_args,
     )
