@@ -74,7 +74,7 @@ async def template(api, new_account) -> tuple[str, int]:
         },
     )
     assert created.status_code in (200, 201), created.text
-    email_id = created.json()["id"]
+    email_id = created.json()["emailId"]
     converted = await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=auth(key))
     assert converted.status_code == 200, converted.text
     return key, int(email_id)
