@@ -51,7 +51,10 @@ ERRORS_SCHEMA = {
 }
 _ERROR = {"content": {"application/json": {"schema": ERRORS_SCHEMA}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Accepted: Kafka has every personalization's send; X-Message-Id names the request"},
+    202: {
+        "description": "Accepted: Kafka has every personalization's send; X-Message-Id names the request",
+        "headers": {"X-Message-Id": {"schema": {"type": "string"}, "description": "The request's id"}},
+    },
     200: {"description": "mail_settings.sandbox_mode: the request is valid; nothing was sent"},
     400: {"description": "Invalid or unsupported field (errors[].field names it)", **_ERROR},
     401: {"description": "Missing or invalid API key", **_ERROR},
@@ -70,7 +73,14 @@ OPENAPI_BODY = {
 KAFKA_DOWN = (KafkaError, KafkaUnavailable, TimeoutError)  # before DATABASE_DOWN: a Kafka timeout is one too
 
 
-@router.post("/v3/mail/send", tags=["sendgrid"], status_code=202, responses=RESPONSES, openapi_extra=OPENAPI_BODY)
+@router.post(
+    "/v3/mail/send",
+    tags=["sendgrid"],
+    status_code=202,
+    response_class=Response,
+    responses=RESPONSES,
+    openapi_extra=OPENAPI_BODY,
+)
 async def mail_send(request: Request, deps: Deps) -> Response:
     """SendGrid's Mail Send: one message per personalization, answered 202 only once Kafka
     acknowledged every one of them."""

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from mailstream.core.retry import MailstreamError
 
-HELP = "https://github.com/mailstream/mailstream/blob/main/docs/sendgrid.md"
+HELP = "docs/sendgrid.md"  # in the mailstream repository: what is supported
 
 
 class SendGridError(MailstreamError):

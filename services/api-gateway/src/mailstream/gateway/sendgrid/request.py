@@ -11,14 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailstream.gateway.rules import valid_address
-from mailstream.gateway.sendgrid.errors import SendGridError, error, unsupported
+from mailstream.gateway.sendgrid.errors import SendGridError, unsupported
+from mailstream.gateway.sendgrid.reading import Address, Reader
 
 MAX_PERSONALIZATIONS = 1000  # SendGrid's limit, and of recipients (to, cc and bcc) per request
 MAX_CATEGORIES = 10
 MAX_CATEGORY_CHARS = 255
 MAX_CUSTOM_ARGS_BYTES = 10_000  # per personalization, with the request's own
-MAX_SEND_AT_AHEAD_S = 72 * 3600
 TOP_LEVEL = frozenset(
     {"personalizations", "from", "reply_to", "reply_to_list", "subject", "content", "attachments", "template_id",
      "headers", "categories", "custom_args", "send_at", "mail_settings", "tracking_settings"}
@@ -28,21 +27,8 @@ PERSONALIZATION = frozenset(
     {"to", "cc", "bcc", "from", "subject", "headers", "substitutions", "dynamic_template_data", "custom_args",
      "send_at"}
 )  # fmt: skip
-# Headers the message's structure or mailstream's tracking owns: set by the fields, never by `headers`.
-RESERVED_HEADERS = frozenset(
-    {"to", "cc", "bcc", "from", "sender", "reply-to", "subject", "date", "message-id", "mime-version",
-     "content-type", "content-transfer-encoding", "content-disposition", "content-id", "received",
-     "dkim-signature", "return-path", "x-sg-id", "x-sg-eid", "list-unsubscribe", "list-unsubscribe-post"}
-)  # fmt: skip
-_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # RFC 5322 field name: printable ASCII but ':'
 _TEMPLATE_ID = re.compile(r"^(?:d-)?([1-9][0-9]{0,17})$")
 _CONTENT_ID = re.compile(r"^[!-~]{1,200}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    email: str
-    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,116 +73,10 @@ class MailSend:
     track_clicks: bool = True
 
 
-class _Reader:
-    """Collects every problem of the body, each naming its field (dotted, with list indexes)."""
-
-    def __init__(self) -> None:
-        self.errors: list[dict[str, Any]] = []
-
-    def fail(self, where: str, message: str) -> None:
-        self.errors.append(error(where, message))
-
-    def object(self, value: Any, where: str, allowed: frozenset[str], unsupported_: frozenset[str] = frozenset()):
-        if not isinstance(value, dict):
-            self.fail(where, "must be an object")
-            return {}
-        prefix = f"{where}." if where else ""
-        for key in value:
-            if key in unsupported_:
-                self.errors.append(unsupported(f"{prefix}{key}"))
-            elif key not in allowed:
-                self.fail(f"{prefix}{key}", "is not a field of the Mail Send request")
-        return value
-
-    def text(self, value: Any, where: str, *, required: bool = False, header: bool = False) -> str | None:
-        if value is None:
-            if required:
-                self.fail(where, "is required")
-            return None
-        if not isinstance(value, str):
-            self.fail(where, "must be a string")
-            return None
-        if required and not value:
-            self.fail(where, "must not be empty")
-            return None
-        if header and any(c in value for c in "\r\n\0"):
-            self.fail(where, "must not contain line breaks")
-            return None
-        return value
-
-    def address(self, value: Any, where: str) -> Address | None:
-        obj = self.object(value, where, frozenset({"email", "name"}))
-        if not obj:
-            if isinstance(value, dict):
-                self.fail(f"{where}.email", "is required")
-            return None
-        email = self.text(obj.get("email"), f"{where}.email", required=True)
-        name = self.text(obj.get("name"), f"{where}.name", header=True)
-        if email is not None and not valid_address(email):
-            self.fail(f"{where}.email", "does not contain a valid address")
-            return None
-        return Address(email, name or None) if email is not None else None
-
-    def addresses(self, value: Any, where: str, *, required: bool = False) -> tuple[Address, ...]:
-        if value is None:
-            if required:
-                self.fail(where, "is required")
-            return ()
-        if not isinstance(value, list) or (required and not value):
-            self.fail(where, "must be a non-empty list of {email, name}" if required else "must be a list")
-            return ()
-        found = [self.address(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(a for a in found if a is not None)
-
-    def strings(self, value: Any, where: str) -> dict[str, str]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(where, "must be an object of strings")
-            return {}
-        bad = [k for k, v in value.items() if not isinstance(v, str) or "\0" in k or "\0" in v]
-        for key in bad:
-            self.fail(f"{where}.{key}", "must be a string (without NUL)")
-        return {k: v for k, v in value.items() if k not in bad}
-
-    def headers(self, value: Any, where: str) -> dict[str, str]:
-        found = self.strings(value, where)
-        for name, v in list(found.items()):
-            if not _HEADER_NAME.match(name):
-                self.fail(f"{where}.{name}", "is not a valid header name")
-            elif name.lower() in RESERVED_HEADERS or name.lower().startswith("x-mailstream-"):
-                self.fail(f"{where}.{name}", "is set by the request's own fields or by mailstream; not allowed")
-            elif any(c in v for c in "\r\n\0"):
-                self.fail(f"{where}.{name}", "must not contain line breaks")
-            else:
-                continue
-            del found[name]
-        return found
-
-    def send_at(self, value: Any, where: str, now: float) -> int | None:
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            self.fail(where, "must be a UNIX timestamp (seconds)")
-            return None
-        if value > now + MAX_SEND_AT_AHEAD_S:
-            self.fail(where, "must be at most 72 hours in the future")
-            return None
-        return value
-
-    def flag(self, value: Any, where: str, allowed: frozenset[str] = frozenset({"enable"})) -> bool | None:
-        obj = self.object(value, where, allowed)
-        enable = obj.get("enable") if obj else None
-        if enable is not None and not isinstance(enable, bool):
-            self.fail(f"{where}.enable", "must be a boolean")
-            return None
-        return enable
-
-
 def parse(body: Any, *, now: float | None = None) -> MailSend:
     """The request, or SendGridError(400) listing every problem."""
     now = time.time() if now is None else now
-    r = _Reader()
+    r = Reader()
     top = r.object(body, "", TOP_LEVEL, UNSUPPORTED)
     if not top and not isinstance(body, dict):
         raise SendGridError(400, r.errors)
@@ -240,7 +120,7 @@ def parse(body: Any, *, now: float | None = None) -> MailSend:
     return mail
 
 
-def _template_id(r: _Reader, value: Any) -> int | None:
+def _template_id(r: Reader, value: Any) -> int | None:
     if value is None:
         return None
     if not isinstance(value, str) or not (m := _TEMPLATE_ID.match(value)):
@@ -249,7 +129,7 @@ def _template_id(r: _Reader, value: Any) -> int | None:
     return int(m.group(1))
 
 
-def _personalizations(r: _Reader, value: Any, now: float, *, dynamic: bool) -> tuple[Personalization, ...]:
+def _personalizations(r: Reader, value: Any, now: float, *, dynamic: bool) -> tuple[Personalization, ...]:
     if not isinstance(value, list) or not value:
         r.fail("personalizations", "is required: a list of 1 to 1000 personalizations")
         return ()
@@ -296,7 +176,7 @@ def _personalizations(r: _Reader, value: Any, now: float, *, dynamic: bool) -> t
     return tuple(found)
 
 
-def _reply_to(r: _Reader, top: dict[str, Any]) -> tuple[Address, ...]:
+def _reply_to(r: Reader, top: dict[str, Any]) -> tuple[Address, ...]:
     if top.get("reply_to") is not None and top.get("reply_to_list") is not None:
         r.fail("reply_to_list", "give reply_to or reply_to_list, not both")
         return ()
@@ -306,7 +186,7 @@ def _reply_to(r: _Reader, top: dict[str, Any]) -> tuple[Address, ...]:
     return r.addresses(top.get("reply_to_list"), "reply_to_list")
 
 
-def _content(r: _Reader, value: Any, template_id: int | None) -> tuple[str | None, str | None]:
+def _content(r: Reader, value: Any, template_id: int | None) -> tuple[str | None, str | None]:
     if value is None:
         if template_id is None:
             r.fail("content", "is required unless a template_id is given")
@@ -335,7 +215,7 @@ def _content(r: _Reader, value: Any, template_id: int | None) -> tuple[str | Non
     return parts.get("text/plain"), parts.get("text/html")
 
 
-def _attachments(r: _Reader, value: Any) -> tuple[Attachment, ...]:
+def _attachments(r: Reader, value: Any) -> tuple[Attachment, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -370,7 +250,7 @@ def _attachments(r: _Reader, value: Any) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
-def _categories(r: _Reader, value: Any) -> tuple[str, ...]:
+def _categories(r: Reader, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
@@ -386,7 +266,7 @@ def _categories(r: _Reader, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _mail_settings(r: _Reader, value: Any) -> bool:
+def _mail_settings(r: Reader, value: Any) -> bool:
     if value is None:
         return False
     known = frozenset({"sandbox_mode"})
@@ -398,7 +278,7 @@ def _mail_settings(r: _Reader, value: Any) -> bool:
     return bool(r.flag(settings["sandbox_mode"], "mail_settings.sandbox_mode"))
 
 
-def _tracking(r: _Reader, value: Any) -> tuple[bool, bool]:
+def _tracking(r: Reader, value: Any) -> tuple[bool, bool]:
     if value is None:
         return True, True
     others = frozenset({"subscription_tracking", "ganalytics"})
