@@ -33,7 +33,7 @@ def mailbox(a: Address) -> str:
 def header(name: str, value: str) -> bytes:
     if value.isascii() and len(value) + len(name) < 76:
         return f"{name}: {value}".encode() + CRLF
-    folded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name).encode()
+    folded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name).encode(linesep="\r\n")
     return f"{name}: {folded}".encode() + CRLF
 
 
@@ -59,7 +59,7 @@ def _multipart(subtype: str, parts: Sequence[bytes], boundary: str) -> bytes:
 
 
 def attachment_part(a: Attachment) -> bytes:
-    name = Header(a.filename, "utf-8").encode() if not a.filename.isascii() else a.filename.replace('"', "")
+    name = Header(a.filename, "utf-8").encode(maxlinelen=0) if not a.filename.isascii() else a.filename.replace('"', "")
     extra = f'Content-Disposition: {a.disposition}; filename="{name}"\r\n'
     if a.content_id:
         extra += f"Content-ID: <{a.content_id}>\r\n"
