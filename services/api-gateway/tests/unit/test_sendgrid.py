@@ -288,3 +288,12 @@ class TestAccepting:
         refused, ok = await acceptor.send_many(ACCOUNT, build(b))
         assert refused.row.send_result == "INVALID_TO_ADDRESS" and refused.event is None
         assert ok.event is not None and len(kafka.calls[0]) == 1
+
+    async def test_a_send_at_in_the_future_is_scheduled_not_published(self):
+        store, kafka = MemoryStore(), Kafka()
+        acceptor = Acceptor(store, kafka.publish_all, Caches(api_key_ttl_s=0))
+        b = body(send_at=NOW + 3600)
+        b["personalizations"].append({"to": [{"email": "now@example.com"}], "send_at": 1})  # in the past: now
+        later, now = await acceptor.send_many(ACCOUNT, build(b))
+        assert later.scheduled and later.row.send_at.timestamp() == NOW + 3600
+        assert not now.scheduled and [len(c) for c in kafka.calls] == [1]
