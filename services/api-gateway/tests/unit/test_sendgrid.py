@@ -297,3 +297,75 @@ class TestAccepting:
         later, now = await acceptor.send_many(ACCOUNT, build(b))
         assert later.scheduled and later.row.send_at.timestamp() == NOW + 3600
         assert not now.scheduled and [len(c) for c in kafka.calls] == [1]
+
+
+class TestRoute:
+    """The route through the app without sockets: SendGrid's shapes and codes, the accept path."""
+
+    def client(self, scopes=frozenset({"send"}), publish=None):
+        import httpx
+
+        from mailstream.gateway.app import create_app
+        from mailstream.gateway.deps import Dependencies
+        from mailstream.gateway.kafka_link import KafkaLink
+        from mailstream.gateway.keys import KeyGrant, hash_api_key
+
+        self.store, self.kafka = MemoryStore(), Kafka()
+        caches = Caches(api_key_ttl_s=60)
+        caches.listening = True  # as once the invalidation listener runs
+        caches.remember_key(hash_api_key("good-key"), KeyGrant(ACCOUNT, 1, frozenset(scopes)))
+        deps = Dependencies(
+            pool=object(),
+            kafka=KafkaLink(bootstrap="unused:1"),
+            caches=caches,
+            acceptor=Acceptor(self.store, publish or self.kafka.publish_all, caches),
+        )
+        app = create_app(deps)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+
+    KEY = {"Authorization": "Bearer good-key"}
+
+    async def test_a_valid_request_is_202_with_its_message_id_after_kafka(self):
+        async with self.client() as api:
+            reply = await api.post("/v3/mail/send", json=body(), headers=self.KEY)
+        assert reply.status_code == 202 and reply.content == b"" and reply.headers["X-Message-Id"]
+        assert len(self.kafka.calls) == 1 and len(self.store.rows) == 1
+
+    async def test_errors_are_in_sendgrid_shape(self):
+        async with self.client() as api:
+            no_key = await api.post("/v3/mail/send", json=body())
+            bad = await api.post("/v3/mail/send", json=body(batch_id="x"), headers=self.KEY)
+            not_json = await api.post("/v3/mail/send", content=b"{", headers=self.KEY)
+            big = await api.post(
+                "/v3/mail/send", content=b"{}", headers={**self.KEY, "Content-Length": str(31 * 1024 * 1024)}
+            )
+        assert no_key.status_code == 401 and set(no_key.json()["errors"][0]) == {"message", "field", "help"}
+        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "batch_id"
+        assert not_json.status_code == 400 and "not valid JSON" in not_json.json()["errors"][0]["message"]
+        assert big.status_code == 413
+        assert self.kafka.calls == []
+
+    async def test_a_key_without_the_send_scope_is_403(self):
+        async with self.client(scopes={"tokens"}) as api:
+            reply = await api.post("/v3/mail/send", json=body(), headers=self.KEY)
+        assert reply.status_code == 403 and reply.json() == {
+            "errors": [{"message": "access forbidden", "field": None, "help": None}]
+        }
+
+    async def test_sandbox_mode_answers_200_and_sends_nothing(self):
+        async with self.client() as api:
+            reply = await api.post(
+                "/v3/mail/send", json=body(mail_settings={"sandbox_mode": {"enable": True}}), headers=self.KEY
+            )
+        assert reply.status_code == 200 and self.kafka.calls == [] and self.store.rows == {}
+
+    async def test_kafka_down_is_503_with_nothing_recorded(self):
+        from mailstream.gateway.kafka_link import KafkaUnavailable
+
+        async def down(records):
+            raise KafkaUnavailable("Kafka is not connected")
+
+        async with self.client(publish=down) as api:
+            reply = await api.post("/v3/mail/send", json=body(), headers=self.KEY)
+        assert reply.status_code == 503 and reply.headers["Retry-After"] == "1"
+        assert "nothing was sent" in reply.json()["errors"][0]["message"] and self.store.rows == {}
