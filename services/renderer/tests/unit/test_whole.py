@@ -107,3 +107,29 @@ async def test_a_header_that_would_refold_into_a_new_header_is_refused(header):
     with pytest.raises(Unprocessable) as refused:
         await render_send(smtp_request(raw), ports())
     assert refused.value.result == "CORRUPT_INPUT" and "more than one header line" in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "pixel", "links"),
+    [
+        ("opens=off; clicks=on", False, True),
+        ("opens=on; clicks=off", True, False),
+        ("opens=off; clicks=off", False, False),
+    ],
+)
+async def test_the_tracking_header_turns_off_the_pixel_or_the_links_and_is_removed(value, pixel, links):
+    raw = smtp_message().replace(b"X-Custom: kept", f"X-Custom: kept\r\nX-Mailstream-Tracking: {value}".encode())
+    out = await render_send(smtp_request(raw), ports())
+    msg = email.message_from_bytes(out.mime, policy=default)
+    html = msg.get_body(("html",)).get_content()
+    assert msg["X-Mailstream-Tracking"] is None
+    assert ('width="1" height="1"' in html) is pixel
+    assert (TRACKING_BASE in html.split("<img")[0]) is links
+
+
+async def test_custom_args_are_carried_onto_the_rendered_message_and_a_drop():
+    args = {"order": "1001"}
+    out = await render_send(smtp_request(smtp_message(), custom_args=args), ports())
+    assert out.custom_args == args
+    bad = await render_send(smtp_request(smtp_message(), custom_args=args, to="not an address"), ports())
+    assert bad.outcome.value == "DROPPED" and bad.custom_args == args

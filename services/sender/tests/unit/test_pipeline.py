@@ -497,3 +497,20 @@ class TestRecordWhileHoldingTheConnection:
         a = attempt(policy)
         await finish.record_delivered(a, Delivered(250, "OK", "relay"))
         assert records.rows["m-1"][0] == "DELIVERED" and a.recorded_event is not None
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        Delivered(250, "ok", "mx.example"),
+        Deferred(421, "busy", "mx.example", 60.0),
+        Dropped("suppressed", "BLOCKED_ADDRESS"),
+    ],
+    ids=["delivered", "deferred", "dropped"],
+)
+def test_every_delivery_event_carries_the_messages_custom_args(outcome):
+    from mailstream.sender.finish import delivery_event
+
+    args = {"order": "1001", "shop": "eu"}
+    assert delivery_event(attempt(custom_args=args), outcome).custom_args == args
+    assert delivery_event(attempt(), outcome).custom_args == {}

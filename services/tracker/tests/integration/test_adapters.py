@@ -52,6 +52,11 @@ async def test_a_rendered_message_is_remembered_once_and_found_by_id(pool):
     assert await messages.find(pool, msg.message_id) == msg
     assert await messages.find(pool, str(uuid.uuid4())) is None
     assert await messages.find(pool, "not-a-uuid") is None
+    with_args = TrackedMessage(str(uuid.uuid4()), msg.account_id, ("jane@example.com",), custom_args={"order": "7"})
+    async with pool.acquire() as conn:
+        await messages.remember_all(conn, [(with_args, NOW)])
+        found = await messages.find_all(conn, {uuid.UUID(with_args.message_id), uuid.UUID(msg.message_id)})
+    assert found[uuid.UUID(with_args.message_id)] == with_args and found[uuid.UUID(msg.message_id)] == msg
 
 
 async def test_a_suppression_is_recorded_once_per_reason(pool):

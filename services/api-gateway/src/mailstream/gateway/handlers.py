@@ -7,7 +7,9 @@ produces their records together and commits once Kafka acknowledged every one of
 caller is answered when its batch is done: 200 only after PostgreSQL has its row and Kafka its
 record; if Kafka does not acknowledge, the transaction rolls back and nothing is recorded.
 
-The SMTP submission server writes through the same batches (its facts are the token's).
+The SMTP submission server writes through the same batches (its facts are the token's). The
+SendGrid-compatible API's request (`send_many`) is one item of a batch with all its recipients:
+their facts, rows and records are taken and written together with the batch's.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class SendCommand:
     """One send to one recipient, from the single-send API, a one-off send of an email or a
     trigger rule (trigger_id: the rule; its email must be saved for automation)."""
 
-    email_id: int
+    email_id: int | None
     to: str
     require_single_send_api: bool
     from_: str | None = None
@@ -69,6 +71,14 @@ class SendCommand:
     send_at: datetime | None = None
     require_sending_domain: bool = False
     trigger_id: str | None = None
+    # A whole message built by the caller (the SendGrid-compatible API): sent as it is (the
+    # renderer tracks and signs it), TRANSACTIONAL; email_id None unless it was a template's.
+    raw_message: bytes | None = None
+    custom_args: dict[str, str] = field(default_factory=dict)
+
+
+# The rules' view of a whole message that is no email's: TRANSACTIONAL, as the SMTP API's.
+WHOLE_MESSAGE = rules.EmailFacts(state="PUBLISHED", single_send_api=True, subscription_type="TRANSACTIONAL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,12 @@ class _Send:
 
 
 @dataclass(frozen=True, slots=True)
+class _Sends:
+    account_id: int
+    cmds: tuple[SendCommand, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Submission:
     prepared: tuple[Prepared, ...]
 
@@ -104,11 +120,14 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
     """The send's row and record, from its facts. Problems with the email or the recipient end the
     send at once (a row with its sendResult, nothing published), as HubSpot's contract says."""
     status_id, message_id = send_ids(account_id, cmd.send_id)
-    email = facts.emails.get((account_id, cmd.email_id))
+    whole = cmd.raw_message is not None and cmd.email_id is None
+    email = None if whole else facts.emails.get((account_id, cmd.email_id))
     domain = rules.from_domain(cmd.from_) or (email.from_email.rpartition("@")[2].lower() if email else None)
     refusal = rules.refusal(
         email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type, email.automation)
         if email
+        else WHOLE_MESSAGE
+        if whole
         else None,
         require_single_send_api=cmd.require_single_send_api,
         require_automation=cmd.trigger_id is not None,
@@ -133,15 +152,15 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
     contact = dict(cmd.contact_properties) if cmd.contact_properties and rules.valid_address(cmd.to) else None
     event = None
     if refusal is None:
-        assert email is not None
+        assert email is not None or whole
         event = SendRequested(
             message_id=message_id,
             status_id=status_id,
             account_id=account_id,
             to=cmd.to,
             requested_at=now,
-            email_id=email.id,
-            email_version=email.current_version,
+            email_id=email.id if email else None,
+            email_version=email.current_version if email else None,
             cc=cmd.cc,
             bcc=cmd.bcc,
             reply_to=cmd.reply_to,
@@ -150,6 +169,8 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
             contact_properties=dict(cmd.contact_properties),
             custom_properties_json=json.dumps(cmd.custom_properties),
             trigger_id=cmd.trigger_id,
+            raw_message=cmd.raw_message,
+            custom_args=cmd.custom_args,
         )
     return Prepared(row=row, contact=contact, event=event, scheduled=scheduled)
 
@@ -194,11 +215,16 @@ class Acceptor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store, self.publish_all, self.caches, self.clock = store, publish_all, caches, clock
-        self._batcher: Batcher[_Send | _Submission, Any] = Batcher(self._flush, max_size=max_batch)
+        self._batcher: Batcher[_Send | _Sends | _Submission, Any] = Batcher(self._flush, max_size=max_batch)
 
     async def send(self, account_id: int, cmd: SendCommand) -> dict[str, Any]:
         """The EmailSendStatusView of the send (or of the first send with the same sendId)."""
         return await self._batcher.submit(_Send(account_id, cmd))
+
+    async def send_many(self, account_id: int, cmds: Sequence[SendCommand]) -> list[Prepared]:
+        """Sends to many recipients, all or none, in one item of a batch; returns their decided
+        sends once Kafka has the records (a repeated sendId's send is not sent again)."""
+        return await self._batcher.submit(_Sends(account_id, tuple(cmds)))
 
     async def submit(self, prepared: Sequence[Prepared]) -> None:
         """Writes decided sends (an SMTP message's recipients) all or none; returns once Kafka has them."""
@@ -209,11 +235,18 @@ class Acceptor:
 
     # ---- one batch ---------------------------------------------------------------------------
 
-    async def _flush(self, items: list[_Send | _Submission]) -> list[Any]:
+    async def _flush(self, items: list[_Send | _Sends | _Submission]) -> list[Any]:
         now = self.clock()
-        facts = await self._facts([i for i in items if isinstance(i, _Send)])
+        sends_ = [i for i in items if isinstance(i, _Send)]
+        sends_ += [_Send(i.account_id, c) for i in items if isinstance(i, _Sends) for c in i.cmds]
+        facts = await self._facts(sends_)
         decided = [
-            [decide(i.account_id, i.cmd, facts, now)] if isinstance(i, _Send) else list(i.prepared) for i in items
+            [decide(i.account_id, i.cmd, facts, now)]
+            if isinstance(i, _Send)
+            else [decide(i.account_id, c, facts, now) for c in i.cmds]
+            if isinstance(i, _Sends)
+            else list(i.prepared)
+            for i in items
         ]
         try:
             inserted = await self._write([p for group in decided for p in group])
@@ -223,7 +256,7 @@ class Acceptor:
             return [await self._alone(item) for item in items]  # find the send whose input is refused
         return [await self._answer(item, group, inserted) for item, group in zip(items, decided, strict=True)]
 
-    async def _alone(self, item: _Send | _Submission) -> Any | BaseException:
+    async def _alone(self, item: _Send | _Sends | _Submission) -> Any | BaseException:
         try:
             return (await self._flush([item]))[0]
         except BAD_INPUT as exc:
@@ -233,6 +266,8 @@ class Acceptor:
         emails: dict[tuple[int, int], EmailFacts] = {}
         missing = set()
         for s in sends_:
+            if s.cmd.raw_message is not None and s.cmd.email_id is None:
+                continue
             key = (s.account_id, s.cmd.email_id)
             if (hit := self.caches.emails.get(key)) is not None:
                 emails[key] = hit
@@ -285,9 +320,11 @@ class Acceptor:
             log_send(step, status_id=p.row.status_id, message_id=p.row.message_id, send_result=p.row.send_result)
         return inserted
 
-    async def _answer(self, item: _Send | _Submission, group: list[Prepared], inserted: set[uuid.UUID]) -> Any:
+    async def _answer(self, item: _Send | _Sends | _Submission, group: list[Prepared], inserted: set[uuid.UUID]) -> Any:
         if isinstance(item, _Submission):
             return None
+        if isinstance(item, _Sends):
+            return group
         (prepared,) = group
         if uuid.UUID(prepared.row.status_id) in inserted:
             return accepted_view(prepared.row)

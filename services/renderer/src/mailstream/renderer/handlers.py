@@ -21,6 +21,7 @@ from datetime import datetime
 from email.utils import parseaddr
 
 from mailstream.core.retry import MailstreamError
+from mailstream.renderer.built import prepare_built
 from mailstream.renderer.mime import Headers, build_mime, format_mailbox, valid_address
 from mailstream.renderer.pools import Pool
 from mailstream.renderer.ports import EmailKey, EmailVersion, Facts, Ports, RecipientKey
@@ -34,6 +35,7 @@ from mailstream.schemas import (
     EmailRendered,
     SendRequested,
     SendResult,
+    SendSource,
     SubscriptionType,
 )
 
@@ -62,6 +64,7 @@ def dropped(req: SendRequested, result: SendResult, reason: str, *, now: datetim
         send_result=result.value,
         smtp_reply=reason[:1000],
         occurred_at=now,
+        custom_args=req.custom_args,
     )
 
 
@@ -246,14 +249,16 @@ def render_whole(req: SendRequested, facts: Facts, ports: Ports, now: datetime) 
     assert req.raw_message is not None
     who = Recipient(req.message_id, req.account_id, req.to, req.email_id, req.smtp_token_id)
     envelope_from = parseaddr(req.from_override)[1] if req.from_override else ""
+    finish = {
+        "message_id": req.message_id,
+        "sending_domain": sending_domain(envelope_from) or "localhost",
+        "date": now,
+        "track": lambda html, **wanted: ports.tracker.track_html(html, who, **wanted),
+    }
     try:
-        whole = prepare_whole(
-            req.raw_message,
-            message_id=req.message_id,
-            sending_domain=sending_domain(envelope_from) or "localhost",
-            date=now,
-            track=lambda html: ports.tracker.track_html(html, who),
-        )
+        # The gateway's own messages (SendGrid API) in their known form; an SMTP client's are parsed.
+        built = prepare_built(req.raw_message, **finish) if req.source is SendSource.API else None
+        whole = built or prepare_whole(req.raw_message, **finish)
     except CorruptMessage as exc:
         raise Unprocessable(SendResult.CORRUPT_INPUT, str(exc)) from exc
     mail_from = envelope_from or whole.from_address
@@ -298,4 +303,5 @@ def _rendered(
         requested_at=req.requested_at,
         rendered_at=now,
         tracked=tracked,
+        custom_args=req.custom_args,
     )

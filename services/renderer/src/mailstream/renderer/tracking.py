@@ -140,9 +140,18 @@ class Tracker:
             out.append(rest)
         return "".join(out).replace(PIXEL, self.pixel(links), 1)
 
-    def track_html(self, html: str, who: Recipient, static: Mapping[str, int] = NO_LINKS) -> str:
+    def track_html(
+        self,
+        html: str,
+        who: Recipient,
+        static: Mapping[str, int] = NO_LINKS,
+        *,
+        opens: bool = True,
+        clicks: bool = True,
+    ) -> str:
         """Rewrites the links and adds the open pixel (before </body>, or at the end). `static`:
-        the email version's static links, target -> index (signed as the index)."""
+        the email version's static links, target -> index (signed as the index). `opens` /
+        `clicks` False leave out the pixel / the links (a whole message's X-Mailstream-Tracking)."""
         links = self.links(who)
         # href as written -> its signed click link ("" when it is not tracked). A receipt repeats
         # the same few targets many times, and a message's link for a target is always the same.
@@ -160,7 +169,9 @@ class Tracker:
                 return match.group(0)
             return f"{prefix}{quote}{link}{quote}"
 
-        tracked = HREF.sub(rewrite, html)
+        tracked = HREF.sub(rewrite, html) if clicks else html
+        if not opens:
+            return tracked
         pixel = self.pixel(links)
         ends = list(_BODY_END.finditer(tracked))
         if ends:

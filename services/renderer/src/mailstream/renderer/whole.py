@@ -4,7 +4,8 @@ These are parsed with the `email` package (rare next to API sends, and their str
 arbitrary). Changes: Bcc removed (envelope only), our X-Mailstream-ID set (any client-supplied
 one replaced, so feedback reports cannot be pointed at another message), Message-ID and Date
 added when missing, and every inline text/html part rewritten by `track` and re-encoded as
-base64 UTF-8.
+base64 UTF-8. An `X-Mailstream-Tracking: opens=off; clicks=off` header (the SendGrid API's
+tracking_settings; either may be on) says what `track` adds, and is removed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mailstream.renderer.mime import header_text
 from mailstream.schemas.headers import MESSAGE_ID_HEADER
 
 _parser = BytesParser(policy=SMTP)
+TRACKING_HEADER = "X-Mailstream-Tracking"
 # In a folded header a line break is followed by whitespace; anything else starts a new header.
 _NEW_HEADER_LINE = re.compile(rb"\r\n[^ \t]|\r[^ \n\t]|\n[^ \t]")
 
@@ -70,8 +72,14 @@ def _track_part(part: EmailMessage, track: Callable[[str], str]) -> None:
 
 
 def prepare_whole(
-    raw: bytes, *, message_id: str, sending_domain: str, date: datetime, track: Callable[[str], str] | None
+    raw: bytes,
+    *,
+    message_id: str,
+    sending_domain: str,
+    date: datetime,
+    track: Callable[..., str] | None,
 ) -> WholeMessage:
+    """`track(html, opens=, clicks=)` rewrites an HTML part."""
     try:
         msg = _parser.parsebytes(raw)
         del msg["Bcc"]
@@ -81,13 +89,21 @@ def prepare_whole(
             msg["Message-ID"] = f"<{header_text(message_id)}@{sending_domain}>"
         if msg["Date"] is None:
             msg["Date"] = format_datetime(date)
-        if track is not None:
+        opens, clicks = tracking_wanted(str(msg[TRACKING_HEADER] or ""))
+        del msg[TRACKING_HEADER]
+        if track is not None and (opens or clicks):
             for part in msg.walk():
                 if part.get_content_type() == "text/html" and not part.is_attachment():
-                    _track_part(part, track)
+                    _track_part(part, lambda html: track(html, opens=opens, clicks=clicks))
         from_addresses = [addr for _, addr in getaddresses([str(v) for v in msg.get_all("From", [])]) if addr]
         return WholeMessage(mime=_as_bytes(msg), from_address=from_addresses[0] if from_addresses else "")
     except CorruptMessage:
         raise
     except Exception as exc:  # the email package raises many kinds on malformed input
         raise CorruptMessage(f"message cannot be parsed or serialized: {type(exc).__name__}: {exc}") from exc
+
+
+def tracking_wanted(value: str) -> tuple[bool, bool]:
+    """(opens, clicks) of an X-Mailstream-Tracking value: each on unless it says `=off`."""
+    found = dict(p.strip().lower().partition("=")[::2] for p in value.split(";") if "=" in p)
+    return found.get("opens") != "off", found.get("clicks") != "off"

@@ -154,4 +154,5 @@ def delivery_event(a: Attempt, outcome: Outcome) -> DeliveryAttempted:
         attempt=msg.attempt,
         started_at=a.started,
         occurred_at=datetime.now(UTC),
+        custom_args=msg.custom_args,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from mailstream.schemas import EngagementKind, EngagementRecorded, UnsubscribeReason, UnsubscribeRecorded
@@ -20,6 +20,7 @@ class TrackedMessage:
     email_id: int | None = None
     smtp_token_id: str | None = None
     trigger_id: str | None = None  # the automation trigger rule that made the send (issue 16)
+    custom_args: dict[str, str] = field(default_factory=dict)  # the send's (SendGrid API), onto its reports
 
     def recipient_for(self, reported: str | None) -> str:
         """The complaining recipient: the one the report names if it is ours, else the primary one."""
@@ -72,6 +73,7 @@ def spam_report(
         email_id=msg.email_id,
         smtp_token_id=msg.smtp_token_id,
         user_agent=reporter,
+        custom_args=msg.custom_args,
     )
     unsub = UnsubscribeRecorded(
         event_id=str(uuid.uuid4()),

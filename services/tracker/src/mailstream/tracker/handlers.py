@@ -97,7 +97,13 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
             if key not in seen_messages:  # a repeated record: remembered and counted once
                 seen_messages.add(key)
                 tracked = TrackedMessage(
-                    evt.message_id, evt.account_id, evt.recipients, evt.email_id, evt.smtp_token_id, evt.trigger_id
+                    evt.message_id,
+                    evt.account_id,
+                    evt.recipients,
+                    evt.email_id,
+                    evt.smtp_token_id,
+                    evt.trigger_id,
+                    evt.custom_args,
                 )
                 plan.tracked.append((tracked, evt.rendered_at))
         elif isinstance(evt, DeliveryAttempted):

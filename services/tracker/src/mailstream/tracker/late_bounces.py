@@ -98,6 +98,7 @@ class LateBounces:
             smtp_reply=s.classified_text[:1000],
             remote_host=s.remote_mta,
             late_report=True,
+            custom_args=msg.custom_args,
         )
 
     def _dropped(self, taken: Taken, message_id: str, reason: str) -> Taken:

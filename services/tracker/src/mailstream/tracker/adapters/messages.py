@@ -13,11 +13,12 @@ from mailstream.tracker.adapters.suppressions import already_reported
 from mailstream.tracker.engagement import TrackedMessage
 
 REMEMBER_ALL = """INSERT INTO tracked_messages
-               (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id)
+               (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id, custom_args)
            SELECT u.message_id, u.account_id, ARRAY(SELECT jsonb_array_elements_text(u.recipients::jsonb)),
-               u.email_id, u.smtp_token_id, u.rendered_at, u.trigger_id
-           FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
-               AS u(message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id)
+               u.email_id, u.smtp_token_id, u.rendered_at, u.trigger_id, u.custom_args::jsonb
+           FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[],
+                       $8::text[])
+               AS u(message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id, custom_args)
            ON CONFLICT (message_id) DO NOTHING RETURNING message_id"""
 
 
@@ -36,8 +37,13 @@ async def remember_all(conn: asyncpg.Connection, rendered: list[tuple[TrackedMes
         [m.smtp_token_id for _, m, _ in ordered],
         [at for _, _, at in ordered],
         [m.trigger_id for _, m, _ in ordered],
+        [json.dumps(m.custom_args) if m.custom_args else None for _, m, _ in ordered],
     )
     return {row[0] for row in rows}
+
+
+def _args(value: str | None) -> dict[str, str]:
+    return json.loads(value) if value else {}
 
 
 async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:
@@ -46,7 +52,7 @@ async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:
     except ValueError:
         return None
     row = await pool.fetchrow(
-        """SELECT account_id, recipients, email_id, smtp_token_id, trigger_id FROM tracked_messages
+        """SELECT account_id, recipients, email_id, smtp_token_id, trigger_id, custom_args FROM tracked_messages
            WHERE message_id = $1""",
         key,
     )
@@ -59,6 +65,7 @@ async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:
         email_id=row["email_id"],
         smtp_token_id=row["smtp_token_id"],
         trigger_id=row["trigger_id"],
+        custom_args=_args(row["custom_args"]),
     )
 
 
@@ -67,8 +74,8 @@ async def find_all(conn: asyncpg.Connection, message_ids: set[uuid.UUID]) -> dic
     if not message_ids:
         return {}
     rows = await conn.fetch(
-        """SELECT message_id, account_id, recipients, email_id, smtp_token_id, trigger_id FROM tracked_messages
-           WHERE message_id = ANY($1::uuid[])""",
+        """SELECT message_id, account_id, recipients, email_id, smtp_token_id, trigger_id, custom_args
+           FROM tracked_messages WHERE message_id = ANY($1::uuid[])""",
         list(message_ids),
     )
     return {
@@ -79,6 +86,7 @@ async def find_all(conn: asyncpg.Connection, message_ids: set[uuid.UUID]) -> dic
             r["email_id"],
             r["smtp_token_id"],
             r["trigger_id"],
+            _args(r["custom_args"]),
         )
         for r in rows
     }
