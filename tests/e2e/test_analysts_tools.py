@@ -209,10 +209,11 @@ async def test_stock_readers_get_the_events_the_tracker_counted(api, sink, new_a
 
     # kcat reads the same records: each value is Confluent's frame (magic 0, the schema id) and Avro
     deserialize = AvroDeserializer(SchemaRegistryClient({"url": REGISTRY}))
-    context = SerializationContext(ENGAGEMENT.name, MessageField.VALUE)
-    framed = [v for v in await asyncio.to_thread(kcat_read, ENGAGEMENT.name, since) if v[:1] == b"\x00"]
-    ours = [e for e in (deserialize(v, context) for v in framed) if e["message_id"] in keys]
-    assert sorted(e["event_id"] for e in ours) == sorted(e["event_id"] for e in engagement)
+    for topic, expected in ((ENGAGEMENT.name, engagement), (DELIVERY.name, delivery)):
+        context = SerializationContext(topic, MessageField.VALUE)
+        framed = [v for v in await asyncio.to_thread(kcat_read, topic, since) if v[:1] == b"\x00"]
+        ours = [e for e in (deserialize(v, context) for v in framed) if e["message_id"] in keys]
+        assert sorted(e["event_id"] for e in ours) == sorted(e["event_id"] for e in expected), topic
 
 
 async def test_the_documented_duckdb_query_on_exports_matches_the_stats_per_email_and_per_smtp_token(
