@@ -36,8 +36,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import PIPELINE, Monitor, cpu_rate, cpu_used, stack_pids, wait_until_quiet
-from runs import Mailstream, percentile
-from sink import PEERS, arrivals, sink_pid, start_sink, stop_sink
+from runs import Mailstream, summarize_tagged
+from sink import PEERS, sink_pid, start_sink, stop_sink
 from sink import wait_for_files as wait_for_sink
 from triggers import recipient, row
 from workload import GATEWAY, BenchAccount, line_items, prepare_account
@@ -99,20 +99,7 @@ def mail_send_run(ms: Mailstream, account: BenchAccount, sender: str, count: int
             wait_for_sink(folder, count, label, 60)
             settled_s = wait_until_quiet(pipeline, below=quiet)
             cpu = {**cpu_used(cpu_before, monitor.cpu()), "load generator": sender_cpu_s}
-        mine = {to: at for to, at in arrivals(folder).items() if to.startswith(f"bench-{tag}-")}
-        latencies = [(at - int(to.split("@")[0].rsplit("-", 1)[1]) / 1000) * 1000 for to, at in mine.items()]
-        delivered = len(mine)
-        last = max(mine.values(), default=first)
-        return {
-            "label": label,
-            "messages": count,
-            "delivered": delivered,
-            "delivered_per_s": delivered / (last - first) if last > first else float("nan"),
-            "e2e_p50": percentile(latencies, 50),
-            "e2e_p99": percentile(latencies, 99),
-            "settled_s": settled_s,
-            "cpu_ms_by_process": {name: used / max(1, delivered) * 1000 for name, used in cpu.items()},
-        }
+        return summarize_tagged(label, count, folder, tag, first, settled_s, cpu)
     finally:
         stop_sink(folder)
 

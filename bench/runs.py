@@ -164,6 +164,24 @@ def summarize_run(label: str, load: Load, folder: Path, cpu: dict[str, float], p
     }
 
 
+def summarize_tagged(label: str, count: int, folder: Path, tag: str, first: float, settled_s: float, cpu: dict) -> dict:
+    """A run whose recipients are bench-<tag>-<ms sent>@...: what arrived, when, and CPU per message."""
+    mine = {to: at for to, at in arrivals(folder).items() if to.startswith(f"bench-{tag}-")}
+    latencies = [(at - int(to.split("@")[0].rsplit("-", 1)[1]) / 1000) * 1000 for to, at in mine.items()]
+    delivered = len(mine)
+    last = max(mine.values(), default=first)
+    return {
+        "label": label,
+        "messages": count,
+        "delivered": delivered,
+        "delivered_per_s": delivered / (last - first) if last > first else float("nan"),
+        "e2e_p50": percentile(latencies, 50),
+        "e2e_p99": percentile(latencies, 99),
+        "settled_s": settled_s,
+        "cpu_ms_by_process": {name: used / max(1, delivered) * 1000 for name, used in cpu.items()},
+    }
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")

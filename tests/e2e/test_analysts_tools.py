@@ -35,7 +35,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from mailstream.core.settings import LinkSettings
 from mailstream.schemas.topics import DELIVERY, ENGAGEMENT
-from testkit import common_settings, link_scanner_pause
+from testkit import common_settings, link_scanner_pause, single_send_email
 
 pytestmark = pytest.mark.e2e
 
@@ -55,26 +55,6 @@ def documented_query() -> str:
     """The DuckDB query docs/events.md gives, as written there."""
     text = DOCS.read_text()
     return re.search(r"With DuckDB.*?```sql\n(.*?)```", text, re.S).group(1)
-
-
-async def create_email(api, headers) -> int:
-    created = await api.post(
-        "/mailstream/v1/emails",
-        headers=headers,
-        json={
-            "name": "Receipt",
-            "subject": "Your order",
-            "fromName": "Shop",
-            "fromEmail": "orders@shop.example",
-            "html": HTML,
-            "subscriptionType": "TRANSACTIONAL",
-        },
-    )
-    assert created.status_code == 201, created.text
-    email_id = created.json()["emailId"]
-    converted = await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
-    assert converted.status_code == 200, converted.text
-    return email_id
 
 
 async def engage(api, sink, headers, email_id: int, recipients: list[str], opens: int, clicks: int) -> list[str]:
@@ -192,9 +172,10 @@ def export(topic: str, since: datetime, out: Path) -> None:
 
 @pytest.mark.skipif(not REGISTRY, reason="the stack writes single-object encoding (make test runs it with a registry)")
 async def test_stock_readers_get_the_events_the_tracker_counted(api, sink, new_account, unique_address):
-    headers = {"Authorization": f"Bearer {new_account('analysts')}"}
+    key = new_account("analysts")
+    headers = {"Authorization": f"Bearer {key}"}
     since = datetime.now(UTC) - timedelta(seconds=2)
-    email_id = await create_email(api, headers)
+    email_id = await single_send_email(api, key, html=HTML)
     message_ids = await engage(api, sink, headers, email_id, [unique_address() for _ in range(3)], opens=2, clicks=1)
     stats = await counted(api, headers, {"emailId": email_id}, opens=2, clicks=1)
     keys = set(message_ids)
@@ -222,7 +203,7 @@ async def test_the_documented_duckdb_query_on_exports_matches_the_stats_per_emai
     key = new_account("duckdb")
     headers = {"Authorization": f"Bearer {key}"}
     since = datetime.now(UTC) - timedelta(seconds=2)
-    email_id = await create_email(api, headers)
+    email_id = await single_send_email(api, key, html=HTML)
     await engage(api, sink, headers, email_id, [unique_address() for _ in range(4)], opens=3, clicks=2)
     token_id = await submit_over_smtp(api, sink, headers, [unique_address() for _ in range(3)], opens=2, clicks=1)
     by_email = await counted(api, headers, {"emailId": email_id}, opens=3, clicks=2)

@@ -19,7 +19,7 @@ import pytest
 
 from mailstream.core.settings import LinkSettings
 from mailstream.schemas.return_paths import ReturnPaths
-from testkit import db_fetch, db_rows
+from testkit import db_fetch, db_rows, single_send_email
 
 pytestmark = pytest.mark.e2e
 
@@ -27,27 +27,6 @@ SETTINGS = LinkSettings.from_env()
 RETURN_PATHS = ReturnPaths.from_setting(SETTINGS.link_signing_keys)
 INBOUND_SMTP = ("127.0.0.1", 2591)  # TrackerSettings.feedback_smtp_port's default: reports and DSNs
 TRACKER_METRICS = f"{SETTINGS.tracking_base_url}/metrics"
-
-
-async def create_email(api, key: str) -> int:
-    headers = {"Authorization": f"Bearer {key}"}
-    created = await api.post(
-        "/mailstream/v1/emails",
-        headers=headers,
-        json={
-            "name": "Receipt",
-            "subject": "Your order",
-            "fromName": "Shop",
-            "fromEmail": "orders@shop.example",
-            "html": "<p>Your order ships today.</p>",
-            "subscriptionType": "TRANSACTIONAL",
-        },
-    )
-    assert created.status_code == 201, created.text
-    email_id = created.json()["emailId"]
-    converted = await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
-    assert converted.status_code == 200, converted.text
-    return email_id
 
 
 async def send(api, key: str, email_id: int, to: str) -> dict:
@@ -152,7 +131,7 @@ async def test_a_dsn_to_the_return_path_of_a_delivered_message_bounces_it_and_su
     api, sink, new_account, unique_address
 ):
     key = new_account("late-bounces")
-    email_id = await create_email(api, key)
+    email_id = await single_send_email(api, key, html="<p>Your order ships today.</p>")
     to = unique_address()
     accepted = await send(api, key, email_id, to)
     (received,) = await sink.wait_for(to, within=60)

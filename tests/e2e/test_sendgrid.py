@@ -21,7 +21,7 @@ from kafka_tail import Tail
 
 from mailstream.schemas import DeliveryAttempted, DeliveryOutcome
 from mailstream.schemas.topics import DELIVERY
-from testkit import db_fetch
+from testkit import db_fetch, single_send_email
 
 pytestmark = pytest.mark.e2e
 GATEWAY = os.environ.get("MAILSTREAM_TEST_GATEWAY_URL", "http://127.0.0.1:8080")
@@ -62,22 +62,13 @@ async def delivered_to(sink, dom: str, count: int, within: float = 30) -> list[d
 async def template(api, new_account) -> tuple[str, int]:
     """A new account's key and a TRANSACTIONAL email converted to the single-send API."""
     key = new_account("sendgrid")
-    created = await api.post(
-        "/mailstream/v1/emails",
-        headers=auth(key),
-        json={
-            "name": "Receipt",
-            "subject": "Order {{order_id}} for {{ first_name }}",
-            "fromName": "Shop",
-            "fromEmail": "orders@shop.example",
-            "html": '<p>Hi {{first_name}}, order {{order_id}}.</p><a href="https://shop.example/o">see</a>',
-        },
+    email_id = await single_send_email(
+        api,
+        key,
+        subject="Order {{order_id}} for {{ first_name }}",
+        html='<p>Hi {{first_name}}, order {{order_id}}.</p><a href="https://shop.example/o">see</a>',
     )
-    assert created.status_code in (200, 201), created.text
-    email_id = created.json()["emailId"]
-    converted = await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=auth(key))
-    assert converted.status_code == 200, converted.text
-    return key, int(email_id)
+    return key, email_id
 
 
 async def test_the_official_library_sends_a_dynamic_template_to_3_personalizations(template, sink):

@@ -106,3 +106,24 @@ def dev_feedback(name: str) -> str:
         if line.startswith(key + "="):
             return line.split("=", 1)[1]
     raise KeyError(key)
+
+
+async def single_send_email(api, key: str, *, html: str, subject: str = "Your order", **fields) -> int:
+    """A TRANSACTIONAL email (template) of the account `key`, converted to the single-send API;
+    its emailId. `fields` override the email's other properties (fromEmail, name, ...)."""
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {
+        "name": "Receipt",
+        "subject": subject,
+        "fromName": "Shop",
+        "fromEmail": "orders@shop.example",
+        "html": html,
+        "subscriptionType": "TRANSACTIONAL",
+        **fields,
+    }
+    created = await api.post("/mailstream/v1/emails", headers=headers, json=body)
+    assert created.status_code == 201, created.text
+    email_id = created.json()["emailId"]
+    converted = await api.post(f"/mailstream/v1/emails/{email_id}/convert-to-single-send-api", headers=headers)
+    assert converted.status_code == 200, converted.text
+    return int(email_id)
