@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from mailstream.core.schema_registry import read_with_schema_registry
+from mailstream.schemas import codec
 
 GATEWAY = os.environ.get("MAILSTREAM_TEST_GATEWAY_URL", "http://127.0.0.1:8080")
 SINK = os.environ.get("MAILSTREAM_TEST_SINK_URL", "http://127.0.0.1:8025")
@@ -96,8 +97,11 @@ def _unit_tests_open_no_socket(request: pytest.FixtureRequest, monkeypatch: pyte
     fails at teardown even if the code under test swallowed the error: move such a test to the
     integration tier (or give it a fake)."""
     if request.node.get_closest_marker("unit") is None:
+        # The stack `make test` starts writes Confluent's wire format: these tests decode it as the CLI does.
+        read_with_schema_registry(os.environ.get("MAILSTREAM_SCHEMA_REGISTRY_URL", ""))
         yield
         return
+    codec.use_registry({}, fetch_schema=None)  # a unit test's decoder asks no registry
     attempts: list[str] = []
 
     def refuse(name: str):
@@ -127,8 +131,6 @@ def stack() -> None:
             down.append(f"{name} ({url})")
     if down:
         pytest.fail("not ready: " + ", ".join(down) + " -- start the stack with `make run` (make test does it)")
-    # The stack `make test` starts writes Confluent's wire format: the tests decode it as the CLI does.
-    read_with_schema_registry(os.environ.get("MAILSTREAM_SCHEMA_REGISTRY_URL", ""))
 
 
 @pytest.fixture
