@@ -1,6 +1,6 @@
 import pytest
 
-from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink, static_links
+from mailstream.schemas.links import LinkKind, LinkSigner, TrackedLink, static_links, unsigned_payload
 
 pytestmark = pytest.mark.unit
 
@@ -80,6 +80,8 @@ def test_format_2_is_much_shorter_than_format_1():
         TrackedLink(LinkKind.CLICK, MESSAGE, 7, "a@b.example", 42, None, None, 1, 0),
         TrackedLink(LinkKind.CLICK, MESSAGE, 7, "a@b.example", 42, None, None, 1, 300),
         TrackedLink(LinkKind.CLICK, MESSAGE, 7, "a@b.example", None, "t", "https://x.example/é?q=1"),
+        TrackedLink(LinkKind.OPEN, MESSAGE, 1, "a@b.example", annotated=True),
+        TrackedLink(LinkKind.CLICK, MESSAGE, 7, "a@b.example", 42, None, None, 1, 3, annotated=True),
     ],
 )
 def test_format_2_round_trips_every_field(link):
@@ -114,6 +116,17 @@ def test_message_links_are_exactly_the_signers_tokens():
     legacy = s.for_message("http://t.example", message_id="not-a-uuid", account_id=7, recipient="j@example.com")
     parsed = s.verify(legacy.url(LinkKind.OPEN).rsplit("/", 1)[1])
     assert parsed == TrackedLink(LinkKind.OPEN, "not-a-uuid", 7, "j@example.com")
+
+
+def test_an_annotated_message_s_links_say_so_and_the_flag_is_signed():
+    s = signer("k1:0123456789abcdef0123")
+    links = s.for_message("http://t.example/", message_id=MESSAGE, account_id=7, recipient="j@example.com",
+                          annotated=True)  # fmt: skip
+    token = links.url(LinkKind.OPEN).rsplit("/", 1)[1]
+    assert s.verify(token) == TrackedLink(LinkKind.OPEN, MESSAGE, 7, "j@example.com", annotated=True)
+    payload, key_id, mac = token.split(".")
+    plain = unsigned_payload(TrackedLink(LinkKind.OPEN, MESSAGE, 7, "j@example.com"))
+    assert plain != payload and s.verify(f"{plain}.{key_id}.{mac}") is None
 
 
 def test_static_links_are_the_literal_absolute_targets_in_order_without_repeats():

@@ -8,7 +8,9 @@ Two payload formats verify; new links are written in format 2:
 - format 2 (binary, 12-byte MAC): 0x02, kind, the message id's 16 UUID bytes, varints account id,
   email id + 1, email version + 1, link + 1 (0 = none), then recipient and SMTP token id as
   length-prefixed UTF-8, then the click target URL (the rest; empty for opens, unsubscribes and
-  indexed clicks). A click on a static link of an email version carries the link's index into
+  indexed clicks). The format byte's high bit (ANNOTATED) says the message carries custom_args
+  or categories, which the tracker then looks up for the event (the link stays short). A click
+  on a static link of an email version carries the link's index into
   that version's immutable `links` list (`static_links` below) instead of the URL: ~110
   characters a link instead of ~200, for a receipt's dozens of links.
 - format 1 (JSON list, 16-byte MAC): links in mail delivered before format 2 keep working, and
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 FORMAT_2 = 2
+ANNOTATED = 0x80  # on the format byte: the message has custom_args or categories to look up
 MAC_BYTES = {1: 16, FORMAT_2: 12}
 
 
@@ -52,6 +55,7 @@ class TrackedLink:
     url: str | None = None  # the click target, when the link carries it (None for opens and unsubscribes)
     email_version: int | None = None
     link: int | None = None  # a click's index into the email version's `links`, instead of `url`
+    annotated: bool = False  # the message has custom_args or categories (format 2 only)
 
 
 def _b64(data: bytes) -> str:
@@ -179,10 +183,10 @@ class LinkSigner:
         block = _message_block(
             message_id, link.account_id, link.recipient, link.email_id, link.email_version, link.smtp_token_id
         )
-        return self._token_v2(link.kind, block, link.link, link.url)
+        return self._token_v2(link.kind, block, link.link, link.url, link.annotated)
 
-    def _token_v2(self, kind: LinkKind, block: bytes, index: int | None, url: str | None) -> str:
-        return self._sign(_payload_v2(kind, block, index, url), MAC_BYTES[FORMAT_2])
+    def _token_v2(self, kind: LinkKind, block: bytes, index: int | None, url: str | None, annotated: bool) -> str:
+        return self._sign(_payload_v2(kind, block, index, url, annotated), MAC_BYTES[FORMAT_2])
 
     def _token_v1(self, link: TrackedLink) -> str:
         fields = [
@@ -210,19 +214,30 @@ class LinkSigner:
         email_id: int | None = None,
         email_version: int | None = None,
         smtp_token_id: str | None = None,
+        annotated: bool = False,
     ) -> MessageLinks:
         """The signer of one message's links: the per-message part of the payload is built once."""
         return MessageLinks(
             self,
             base_url.rstrip("/"),
-            TrackedLink(LinkKind.OPEN, message_id, account_id, recipient, email_id, smtp_token_id, None, email_version),
+            TrackedLink(
+                LinkKind.OPEN,
+                message_id,
+                account_id,
+                recipient,
+                email_id,
+                smtp_token_id,
+                None,
+                email_version,
+                annotated=annotated,
+            ),
         )
 
     def verify(self, token: str) -> TrackedLink | None:
         try:
             payload, key_id, mac = token.split(".")
             data = _unb64(payload)
-            size = MAC_BYTES[FORMAT_2] if data[:1] == bytes((FORMAT_2,)) else MAC_BYTES[1]
+            size = MAC_BYTES[FORMAT_2] if _is_v2(data) else MAC_BYTES[1]
             if key_id not in self._keys or not hmac.compare_digest(_unb64(mac), self._mac(key_id, payload, size)):
                 return None
             return _parse_v2(data) if size == MAC_BYTES[FORMAT_2] else _parse_v1(data)
@@ -230,8 +245,13 @@ class LinkSigner:
             return None
 
 
-def _payload_v2(kind: LinkKind, block: bytes, index: int | None, url: str | None) -> str:
-    return _b64(bytes((FORMAT_2, ord(kind.value))) + block + _optional(index) + (url or "").encode())
+def _is_v2(data: bytes) -> bool:
+    return bool(data) and data[0] & ~ANNOTATED == FORMAT_2
+
+
+def _payload_v2(kind: LinkKind, block: bytes, index: int | None, url: str | None, annotated: bool) -> str:
+    head = bytes((FORMAT_2 | (ANNOTATED if annotated else 0), ord(kind.value)))
+    return _b64(head + block + _optional(index) + (url or "").encode())
 
 
 def unsigned_payload(link: TrackedLink) -> str:
@@ -240,14 +260,14 @@ def unsigned_payload(link: TrackedLink) -> str:
     block = _message_block(
         message_id, link.account_id, link.recipient, link.email_id, link.email_version, link.smtp_token_id
     )
-    return _payload_v2(link.kind, block, link.link, link.url)
+    return _payload_v2(link.kind, block, link.link, link.url, link.annotated)
 
 
 def read_payload(payload: str) -> TrackedLink:
     """What a payload says, NOT verified (for tests that forge links); ValueError when unreadable."""
     data = _unb64(payload)
     try:
-        return _parse_v2(data) if data[:1] == bytes((FORMAT_2,)) else _parse_v1(data)
+        return _parse_v2(data) if _is_v2(data) else _parse_v1(data)
     except (TypeError, IndexError, KeyError) as exc:
         raise ValueError(str(exc)) from exc
 
@@ -264,7 +284,10 @@ def _parse_v2(data: bytes) -> TrackedLink:
     account_id, email_id, email_version = r.varint(), r.optional(), r.optional()
     recipient, smtp_token_id = r.text(), r.text() or None
     index, url = r.optional(), r.rest() or None
-    return TrackedLink(kind, message_id, account_id, recipient, email_id, smtp_token_id, url, email_version, index)
+    annotated = bool(data[0] & ANNOTATED)
+    return TrackedLink(
+        kind, message_id, account_id, recipient, email_id, smtp_token_id, url, email_version, index, annotated
+    )
 
 
 class MessageLinks:
@@ -288,7 +311,7 @@ class MessageLinks:
             fields = (kind, w.message_id, w.account_id, w.recipient, w.email_id, w.smtp_token_id, target)
             token = self._signer._token_v1(TrackedLink(*fields))
         else:
-            token = self._signer._token_v2(kind, self._block, link, target)
+            token = self._signer._token_v2(kind, self._block, link, target, self._who.annotated)
         return f"{self._base}/{kind.value}/{token}"
 
 

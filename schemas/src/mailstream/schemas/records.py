@@ -69,6 +69,7 @@ class SendRequested:
     trigger_id: str | None = None
     one_off_send_id: str | None = None
     custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class EmailRendered:
     not_before: datetime | None = None
     tracked: bool = True
     custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class MessageRendered:
     trigger_id: str | None = None
     one_off_send_id: str | None = None
     custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -127,6 +130,7 @@ class MessageRendered:
             trigger_id=trigger_id,
             one_off_send_id=one_off_send_id,
             custom_args=rendered.custom_args,
+            categories=rendered.categories,
         )
 
 
@@ -151,6 +155,7 @@ class DeliveryAttempted:
     started_at: datetime | None = None
     late_report: bool = False
     custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +173,7 @@ class EngagementRecorded:
     client_ip: str | None = None
     machine: bool = False
     custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
