@@ -75,6 +75,7 @@ class SendCommand:
     # renderer tracks and signs it), TRANSACTIONAL; email_id None unless it was a template's.
     raw_message: bytes | None = None
     custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
 
 
 # The rules' view of a whole message that is no email's: TRANSACTIONAL, as the SMTP API's.
@@ -116,6 +117,13 @@ class Facts:
     domains: dict[int, frozenset[str]]
 
 
+def _rules_view(email: EmailFacts | None, whole: bool) -> rules.EmailFacts | None:
+    """What the rules judge: the email's facts, a whole message's, or None (no such email)."""
+    if email is not None:
+        return rules.EmailFacts(email.state, email.single_send_api, email.subscription_type, email.automation)
+    return WHOLE_MESSAGE if whole else None
+
+
 def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Prepared:
     """The send's row and record, from its facts. Problems with the email or the recipient end the
     send at once (a row with its sendResult, nothing published), as HubSpot's contract says."""
@@ -124,11 +132,7 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
     email = None if whole else facts.emails.get((account_id, cmd.email_id))
     domain = rules.from_domain(cmd.from_) or (email.from_email.rpartition("@")[2].lower() if email else None)
     refusal = rules.refusal(
-        email=rules.EmailFacts(email.state, email.single_send_api, email.subscription_type, email.automation)
-        if email
-        else WHOLE_MESSAGE
-        if whole
-        else None,
+        email=_rules_view(email, whole),
         require_single_send_api=cmd.require_single_send_api,
         require_automation=cmd.trigger_id is not None,
         to=cmd.to,
@@ -171,6 +175,7 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
             trigger_id=cmd.trigger_id,
             raw_message=cmd.raw_message,
             custom_args=cmd.custom_args,
+            categories=cmd.categories,
         )
     return Prepared(row=row, contact=contact, event=event, scheduled=scheduled)
 

@@ -65,7 +65,14 @@ def dropped(req: SendRequested, result: SendResult, reason: str, *, now: datetim
         smtp_reply=reason[:1000],
         occurred_at=now,
         custom_args=req.custom_args,
+        categories=req.categories,
     )
+
+
+def recipient_of(req: SendRequested, email_version: int | None) -> Recipient:
+    """Whom the message's tracking links are for (a whole message's carry no email version)."""
+    annotated = bool(req.custom_args or req.categories)
+    return Recipient(req.message_id, req.account_id, req.to, req.email_id, req.smtp_token_id, email_version, annotated)
 
 
 def email_key(req: SendRequested) -> EmailKey | None:
@@ -158,7 +165,7 @@ def render_content(d: Draft) -> DeliveryAttempted | None:
     if not isinstance(custom, dict):
         raise Unprocessable(SendResult.CORRUPT_INPUT, "customProperties is not an object")
     req = d.req
-    d.who = Recipient(req.message_id, req.account_id, req.to, req.email_id, req.smtp_token_id, req.email_version)
+    d.who = recipient_of(req, req.email_version)
     d.unsubscribe = d.ports.tracker.unsubscribe_url(d.who) if d.marketing else ""
     try:
         d.rendered = render(
@@ -247,7 +254,7 @@ async def render_send(req: SendRequested, ports: Ports) -> Outcome:
 def render_whole(req: SendRequested, facts: Facts, ports: Ports, now: datetime) -> Outcome:
     """A message from the SMTP ingress: TRANSACTIONAL, tracked, headers kept."""
     assert req.raw_message is not None
-    who = Recipient(req.message_id, req.account_id, req.to, req.email_id, req.smtp_token_id)
+    who = recipient_of(req, None)
     envelope_from = parseaddr(req.from_override)[1] if req.from_override else ""
     finish = {
         "message_id": req.message_id,
@@ -304,4 +311,5 @@ def _rendered(
         rendered_at=now,
         tracked=tracked,
         custom_args=req.custom_args,
+        categories=req.categories,
     )

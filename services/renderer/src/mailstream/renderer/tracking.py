@@ -76,6 +76,7 @@ class Recipient:
     email_id: int | None = None
     smtp_token_id: str | None = None
     email_version: int | None = None
+    annotated: bool = False  # the send has custom_args or categories: the tracker looks them up
 
 
 class Tracker:
@@ -92,6 +93,7 @@ class Tracker:
             email_id=who.email_id,
             email_version=who.email_version,
             smtp_token_id=who.smtp_token_id,
+            annotated=who.annotated,
         )
 
     def link(self, kind: LinkKind, who: Recipient, url: str | None = None) -> str:
@@ -99,7 +101,7 @@ class Tracker:
             self._base,
             TrackedLink(
                 kind, who.message_id, who.account_id, who.recipient, who.email_id, who.smtp_token_id, url,
-                who.email_version,
+                who.email_version, annotated=who.annotated,
             ),
         )  # fmt: skip
 

@@ -155,4 +155,5 @@ def delivery_event(a: Attempt, outcome: Outcome) -> DeliveryAttempted:
         started_at=a.started,
         occurred_at=datetime.now(UTC),
         custom_args=msg.custom_args,
+        categories=msg.categories,
     )
