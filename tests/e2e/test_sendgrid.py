@@ -138,6 +138,45 @@ async def test_1000_personalizations_in_one_request_are_accepted_and_delivered(t
     assert len({r for m in got for r in m["rcpt_tos"]}) == 1000
 
 
+async def test_each_recipient_of_a_personalization_is_its_own_send(template, api, sink):
+    """to, cc and bcc get the personalization's one message, each as its own send: the suppressed
+    one is refused alone, and every other one has its own delivery with the categories."""
+    key, _ = template
+    dom = domain()
+    a, blocked, c, d = (f"{x}@{dom}" for x in ("a", "blocked", "c", "d"))
+    added = await api.post("/mailstream/v1/suppressions", headers=auth(key), json={"email": blocked})
+    assert added.status_code == 202, added.text
+    for _ in range(100):  # the tracker applies it moments after the 202
+        if (await api.get(f"/mailstream/v1/suppressions/{blocked}", headers=auth(key))).status_code == 200:
+            break
+        await asyncio.sleep(0.2)
+    body = content_body([], categories=["receipt", "eu"], custom_args={"order": "7"})
+    body["personalizations"] = [{"to": [{"email": a}, {"email": blocked}], "cc": [{"email": c}],
+                                 "bcc": [{"email": d}]}]  # fmt: skip
+    async with Tail(DELIVERY, record_type=DeliveryAttempted) as tail:
+        answer = await api.post(SEND, headers=auth(key), json=body)
+        assert answer.status_code == 202, answer.text
+        delivered = DeliveryOutcome.DELIVERED
+        events = await tail.collect(lambda e: e.recipient.endswith(dom) and e.outcome is delivered, count=3)
+    assert sorted(e.recipient for e in events) == [a, c, d]
+    assert all(e.categories == ("receipt", "eu") and e.custom_args == {"order": "7"} for e in events)
+    assert len({e.message_id for e in events}) == 3
+    got = await delivered_to(sink, dom, 3)
+    assert sorted(tuple(m["rcpt_tos"]) for m in got) == [(a,), (c,), (d,)]
+    for m in got:
+        msg = email.message_from_bytes(m["data"].encode(), policy=default)
+        assert (msg["To"], msg["Cc"], msg["Bcc"]) == (f"{a}, {blocked}", c, None)
+        assert not [h for h in msg.keys() if h.lower().startswith("x-mailstream-categories")]
+    rows = await db_fetch(
+        "SELECT send_id, send_result FROM send_requests WHERE send_id LIKE $1 ORDER BY send_id",
+        answer.headers["X-Message-Id"] + ".%",
+    )
+    x = answer.headers["X-Message-Id"]
+    assert [(r["send_id"], r["send_result"]) for r in rows] == [
+        (f"{x}.0.0", None), (f"{x}.0.1", "BLOCKED_ADDRESS"), (f"{x}.0.2", None), (f"{x}.0.3", None)
+    ]  # fmt: skip
+
+
 async def test_auth_errors_are_401_and_403_in_sendgrid_shape(api, stack):
     body = content_body([f"a@{domain()}"])
     for headers in ({}, auth("not-a-key"), {"Authorization": "Basic abc"}):

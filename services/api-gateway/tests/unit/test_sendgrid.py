@@ -154,18 +154,18 @@ class TestMapping:
              "bcc": [{"email": "d@example.com"}], "custom_args": {"order": "1002"}},
             {"to": [{"email": "e@example.com"}], "send_at": NOW + 120},
         ]  # fmt: skip
-        first, second = build(b)
-        assert (first.to, first.cc, first.bcc) == (
-            "a@example.com",
-            ("b@example.com", "c@example.com"),
-            ("d@example.com",),
-        )
-        assert first.custom_args == {"order": "1002", "shop": "eu"}
+        b["categories"] = ["receipt", "eu"]
+        *firsts, second = build(b)
+        # one send per recipient: to, cc and bcc alike, each its own status, checks and events
+        assert [(c.to, c.cc, c.bcc) for c in firsts] == [(f"{r}@example.com", (), ()) for r in "abcd"]
+        assert [c.send_id for c in (*firsts, second)] == ["m-1.0.0", "m-1.0.1", "m-1.0.2", "m-1.0.3", "m-1.1.0"]
+        assert all(c.custom_args == {"order": "1002", "shop": "eu"} for c in firsts)
         assert second.custom_args == {"order": "1001", "shop": "eu"}
-        assert (first.send_id, second.send_id) == ("m-1.0", "m-1.1")
-        assert (first.send_at.timestamp(), second.send_at.timestamp()) == (NOW + 60, NOW + 120)
-        assert first.from_ == "Shop <orders@shop.example>" and first.email_id is None
-        msg = message_from_bytes(first.raw_message, policy=SMTP)
+        assert all(c.categories == ("receipt", "eu") for c in (*firsts, second))
+        assert {c.send_at.timestamp() for c in firsts} == {NOW + 60} and second.send_at.timestamp() == NOW + 120
+        assert firsts[0].from_ == "Shop <orders@shop.example>" and firsts[0].email_id is None
+        assert len({c.raw_message for c in firsts}) == 1  # the personalization's one message
+        msg = message_from_bytes(firsts[0].raw_message, policy=SMTP)
         assert msg["To"] == "a@example.com, b@example.com" and msg["Cc"] == "c@example.com"
         assert msg["Bcc"] is None and msg["Subject"] == "Your receipt"
 
@@ -192,7 +192,8 @@ class TestMapping:
         assert msg.get_content_type() == "multipart/mixed"
         assert msg["Subject"] == "Reçu n° 1001" and msg["X-Order"] == "1001"
         assert msg["Reply-To"] == "Hélène <help@shop.example>"
-        assert msg["X-Mailstream-Categories"] == "receipts, eu"
+        assert not [k for k in msg.keys() if k.startswith("X-Mailstream-") and k != "X-Mailstream-Tracking"]
+        assert cmd.categories == ("receipts", "eu")  # on the records, not in the message
         assert msg["X-Mailstream-Tracking"] == "opens=off; clicks=on"
         parts = {p.get_content_type(): p for p in msg.walk()}
         assert parts["application/pdf"].get_filename() == "receipt.pdf"

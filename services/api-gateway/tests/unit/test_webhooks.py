@@ -191,6 +191,7 @@ class TestPayloads:
                 event_id="ev-1", message_id="m-1", status_id="s-1", account_id=7, recipient="ann@example.com",
                 outcome=outcome, send_result="SENT", occurred_at=AT, email_id=12, smtp_code=250,
                 smtp_reply="250 ok", sending_ip="127.0.0.2", attempt=1, custom_args={"order_id": "1001"},
+                categories=("receipt",),
             )  # fmt: skip
             event = event_of(record)
             assert event.type == kind and event.event_id == "ev-1" and event.account_id == 7
@@ -199,6 +200,7 @@ class TestPayloads:
             assert payload["timestamp"] == int(AT.timestamp()) and payload["occurred_at"] == "2026-12-07T14:00:00Z"
             assert payload["email"] == "ann@example.com" and payload["custom_args"] == {"order_id": "1001"}
             assert payload["smtp_code"] == 250 and payload["response"] == "250 ok" and payload["email_id"] == 12
+            assert payload["category"] == ["receipt"]
             assert "bounce_class" not in payload  # no value, no field
             json.dumps(payload)
 
@@ -212,7 +214,7 @@ class TestPayloads:
             payload = event_of(record).payload
             assert payload["event"] == name and payload["url"] == "https://shop.example/x"
             assert payload["useragent"] == "UA" and payload["ip"] == "203.0.113.9" and payload["machine"] is False
-            assert payload["custom_args"] == {"a": "b"}
+            assert payload["custom_args"] == {"a": "b"} and payload["category"] == []
 
     def test_unsubscribe(self):
         record = UnsubscribeRecorded(

@@ -27,7 +27,9 @@ from mailstream.gateway.sendgrid.templates import TemplateFailed, compile_versio
 
 log = logging.getLogger("mailstream.gateway.sendgrid")
 router = APIRouter()
-RECIPIENTS = Counter("mailstream_gateway_sendgrid_personalizations_total", "Personalizations accepted on /v3/mail/send")
+PERSONALIZATIONS = Counter(
+    "mailstream_gateway_sendgrid_personalizations_total", "Personalizations accepted on /v3/mail/send"
+)
 IDEMPOTENCY_HEADERS = ("idempotency-key", "x-idempotency-key")
 AUTH_MESSAGES = {
     401: "The provided authorization grant is invalid, expired, or revoked",
@@ -82,8 +84,8 @@ KAFKA_DOWN = (KafkaError, KafkaUnavailable, TimeoutError)  # before DATABASE_DOW
     openapi_extra=OPENAPI_BODY,
 )
 async def mail_send(request: Request, deps: Deps) -> Response:
-    """SendGrid's Mail Send: one message per personalization, answered 202 only once Kafka
-    acknowledged every one of them."""
+    """SendGrid's Mail Send: one message per personalization, one send per recipient of it,
+    answered 202 only once Kafka acknowledged every one of them."""
     try:
         return await _mail_send(request, deps)
     except SendGridError as exc:
@@ -115,7 +117,7 @@ async def _mail_send(request: Request, deps: Deps) -> Response:
         return Response(status_code=200)
     assert deps.acceptor is not None
     await deps.acceptor.send_many(account_id, cmds)
-    RECIPIENTS.inc(len(cmds))
+    PERSONALIZATIONS.inc(len(mail.personalizations))
     return Response(status_code=202, headers={"X-Message-Id": x_message_id})
 
 

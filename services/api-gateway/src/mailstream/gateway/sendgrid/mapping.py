@@ -1,15 +1,19 @@
-"""A Mail Send request -> one SendCommand per personalization (its whole message, its recipients,
-its custom_args and send_at), for the single-send API's accept path (handlers.Acceptor.send_many).
+"""A Mail Send request -> one SendCommand per recipient (to, cc and bcc) of each personalization,
+for the single-send API's accept path (handlers.Acceptor.send_many). A personalization's
+recipients get the same message (its To and Cc headers name them all, as in SendGrid), each as
+its own send: its own suppression checks, status, delivery and events, as SendGrid reports
+each recipient of a personalization.
 
 Ids: the request's X-Message-Id is derived from the caller's idempotency key when it gives one
-(else random), and personalization i's sendId is `<X-Message-Id>.<i>`: the same key sends nothing
-twice (the rows' sendIds are taken), and a status is found by its sendId.
+(else random), and recipient j (to, then cc, then bcc) of personalization i has the sendId
+`<X-Message-Id>.<i>.<j>`: the same key sends nothing twice (the rows' sendIds are taken), and a
+status is found by its sendId.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from mailstream.gateway.handlers import SEND_ID_NAMESPACE, SendCommand
@@ -73,27 +77,25 @@ def commands(
         raw = _message(mail, p, i, body, shared, template)
         if len(raw) > MAX_MESSAGE_BYTES:
             raise too_large(f"personalizations[{i}]: its message is larger than {MAX_MESSAGE_BYTES} bytes")
-        total += len(raw)
+        recipients = (*p.to, *p.cc, *p.bcc)
+        total += len(raw) * len(recipients)  # each recipient's send carries the message
         if total > MAX_TOTAL_BYTES:
             raise too_large(f"the request's messages are larger than {MAX_TOTAL_BYTES} bytes together")
         send_at = p.send_at if p.send_at is not None else mail.send_at
-        from_ = p.from_ or mail.from_
-        cmds.append(
-            SendCommand(
-                email_id=template.email_id if template else None,
-                to=p.to[0].email,
-                require_single_send_api=True,
-                from_=mailbox(from_),
-                send_id=f"{x_message_id}.{i}",
-                # the other To addresses are envelope recipients as Cc's are (the header lists them)
-                cc=tuple(a.email for a in (*p.to[1:], *p.cc)),
-                bcc=tuple(a.email for a in p.bcc),
-                send_at=datetime.fromtimestamp(send_at, UTC) if send_at is not None else None,
-                require_sending_domain=require_sending_domain,
-                raw_message=raw,
-                custom_args={**mail.custom_args, **p.custom_args},
-            )
+        personalization = SendCommand(
+            email_id=template.email_id if template else None,
+            to="",  # each recipient's below
+            require_single_send_api=True,
+            from_=mailbox(p.from_ or mail.from_),
+            send_at=datetime.fromtimestamp(send_at, UTC) if send_at is not None else None,
+            require_sending_domain=require_sending_domain,
+            raw_message=raw,
+            custom_args={**mail.custom_args, **p.custom_args},
+            categories=mail.categories,
         )
+        cmds += [
+            replace(personalization, to=r.email, send_id=f"{x_message_id}.{i}.{j}") for j, r in enumerate(recipients)
+        ]
     return cmds
 
 
@@ -124,7 +126,6 @@ def _message(
         reply_to=mail.reply_to or (template.reply_to if template else ()),
         subject=subject or "",
         headers={**mail.headers, **p.headers},
-        categories=mail.categories,
         track_opens=mail.track_opens,
         track_clicks=mail.track_clicks,
         body=content,

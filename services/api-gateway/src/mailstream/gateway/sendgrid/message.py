@@ -28,7 +28,6 @@ from mailstream.gateway.sendgrid.request import Address, Attachment
 CRLF = b"\r\n"
 # Read and removed by the renderer: which of the open pixel and click links it adds.
 TRACKING_HEADER = "X-Mailstream-Tracking"
-CATEGORIES_HEADER = "X-Mailstream-Categories"
 
 
 def mailbox(a: Address) -> str:
@@ -102,7 +101,6 @@ def whole_message(
     reply_to: Sequence[Address],
     subject: str,
     headers: dict[str, str],
-    categories: Sequence[str],
     track_opens: bool,
     track_clicks: bool,
     body: bytes,
@@ -116,8 +114,6 @@ def whole_message(
         b"MIME-Version: 1.0\r\n",
     ]
     out += [header(name, value) for name, value in headers.items()]
-    if categories:
-        out.append(header(CATEGORIES_HEADER, ", ".join(categories)))
     if not (track_opens and track_clicks):
         out.append(f"{TRACKING_HEADER}: opens={'on' if track_opens else 'off'}; clicks="
                    f"{'on' if track_clicks else 'off'}\r\n".encode())  # fmt: skip

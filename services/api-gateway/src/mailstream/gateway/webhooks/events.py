@@ -71,6 +71,7 @@ def event_of(record: object) -> WebhookEvent | None:
             remote_host=record.remote_host,
         )
         payload["custom_args"] = dict(record.custom_args)
+        payload["category"] = list(record.categories)
     elif isinstance(record, EngagementRecorded):
         kind = BY_KIND[record.kind]
         payload = _common(record.event_id, kind, record.occurred_at, record.account_id, record.recipient)
@@ -84,6 +85,7 @@ def event_of(record: object) -> WebhookEvent | None:
         )
         payload["machine"] = record.machine
         payload["custom_args"] = dict(record.custom_args)
+        payload["category"] = list(record.categories)
     elif isinstance(record, UnsubscribeRecorded):
         kind = UNSUBSCRIBED
         payload = _common(record.event_id, kind, record.occurred_at, record.account_id, record.recipient)
@@ -96,5 +98,5 @@ def event_of(record: object) -> WebhookEvent | None:
 def test_event(event_id: str, account_id: int, now: datetime) -> dict[str, Any]:
     """The payload of the "send test event" action: a `test` event with made-up message fields."""
     payload = _common(event_id, TEST, now, account_id, "test@example.com")
-    payload |= {"message_id": "00000000-0000-0000-0000-000000000000", "custom_args": {}}
+    payload |= {"message_id": "00000000-0000-0000-0000-000000000000", "custom_args": {}, "category": []}
     return payload
