@@ -26,8 +26,8 @@ class Published:
     def __init__(self) -> None:
         self.records: list[tuple[str, bytes, bytes]] = []
 
-    async def __call__(self, events, trigger_ids=None) -> None:
-        self.records += records_of(events, trigger_ids)
+    async def __call__(self, events, origins=None) -> None:
+        self.records += records_of(events, origins)
 
     def only(self, topic, record_type):
         found = [(key, decode(value, record_type)) for t, key, value in self.records if t == topic]
@@ -57,6 +57,12 @@ async def test_a_rendered_message_goes_to_email_rendered_keyed_by_ip_with_its_me
     assert meta_key == rendered.message_id.encode() and meta == MessageRendered.of(rendered)
     assert published.topics() == ["email.rendered", "email.rendered.meta"]
     assert offsets == {TP: 41}
+
+
+async def test_the_metadata_names_the_one_off_send_of_its_send():
+    published, _ = await run(encode(request(one_off_send_id="oo-3")))
+    _, meta = published.only("email.rendered.meta", MessageRendered)
+    assert (meta.one_off_send_id, meta.trigger_id) == ("oo-3", None)
 
 
 async def test_the_metadata_of_a_triggered_send_names_its_trigger_rule():

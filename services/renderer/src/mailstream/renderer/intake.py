@@ -43,7 +43,7 @@ BATCH_SIZE = Histogram(
     "mailstream_renderer_batch_records", "Send requests per batch", buckets=(1, 10, 50, 100, 250, 500)
 )
 
-Publish = Callable[[Iterable[Published], dict[str, str]], Awaitable[None]]
+Publish = Callable[[Iterable[Published], dict[str, SendRequested]], Awaitable[None]]
 
 
 def dead_letter(record: ConsumerRecord, reason: str):
@@ -87,8 +87,8 @@ async def render_batch(batches: Batches, *, ports: Ports, publish: Publish):
     facts = await gather_facts([req for _, req in requests], ports)  # transient errors: the batch is retried
     for record, req in requests:
         published += outcome_of(record, req, facts, ports)
-    triggers = {req.message_id: req.trigger_id for _, req in requests if req.trigger_id}
-    await publish(published, triggers)
+    origins = {req.message_id: req for _, req in requests if req.trigger_id or req.one_off_send_id}
+    await publish(published, origins)
     for event in published:  # Kafka has them
         if isinstance(event, EmailRendered):
             RENDERED.labels("rendered").inc()

@@ -7,20 +7,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from mailstream.core.kafka import ReliableProducer
-from mailstream.schemas import DeliveryAttempted, EmailRendered, MessageRendered, RecordDeadLettered, encode
+from mailstream.schemas import (
+    DeliveryAttempted,
+    EmailRendered,
+    MessageRendered,
+    RecordDeadLettered,
+    SendRequested,
+    encode,
+)
 from mailstream.schemas.topics import DEAD_LETTER, DELIVERY, RENDERED, RENDERED_META
 
 Record = tuple[str, bytes | None, bytes]
 Published = EmailRendered | DeliveryAttempted | RecordDeadLettered
 
 
-def records_of(events: Iterable[Published], trigger_ids: Mapping[str, str] | None = None) -> list[Record]:
-    """trigger_ids: message id -> the automation trigger rule of its send (on the metadata record)."""
+def records_of(events: Iterable[Published], origins: Mapping[str, SendRequested] | None = None) -> list[Record]:
+    """origins: message id -> its send request, when it came from an automation trigger rule or a
+    one-off send (named on the metadata record)."""
     records: list[Record] = []
     for event in events:
         if isinstance(event, EmailRendered):
             records.append((RENDERED.name, event.sending_ip.encode(), encode(event)))
-            meta = MessageRendered.of(event, trigger_id=(trigger_ids or {}).get(event.message_id))
+            origin = (origins or {}).get(event.message_id)
+            meta = MessageRendered.of(
+                event,
+                trigger_id=origin.trigger_id if origin else None,
+                one_off_send_id=origin.one_off_send_id if origin else None,
+            )
             records.append((RENDERED_META.name, meta.message_id.encode(), encode(meta)))
         elif isinstance(event, DeliveryAttempted):
             records.append((DELIVERY.name, event.message_id.encode(), encode(event)))
@@ -33,5 +46,5 @@ class Publisher:
     def __init__(self, producer: ReliableProducer) -> None:
         self.producer = producer
 
-    async def publish(self, events: Iterable[Published], trigger_ids: Mapping[str, str] | None = None) -> None:
-        await self.producer.send_all(records_of(events, trigger_ids))
+    async def publish(self, events: Iterable[Published], origins: Mapping[str, SendRequested] | None = None) -> None:
+        await self.producer.send_all(records_of(events, origins))
