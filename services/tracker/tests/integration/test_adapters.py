@@ -53,10 +53,19 @@ async def test_a_rendered_message_is_remembered_once_and_found_by_id(pool):
     assert await messages.find(pool, str(uuid.uuid4())) is None
     assert await messages.find(pool, "not-a-uuid") is None
     with_args = TrackedMessage(str(uuid.uuid4()), msg.account_id, ("jane@example.com",), custom_args={"order": "7"})
+    with_both = TrackedMessage(
+        str(uuid.uuid4()), msg.account_id, ("joe@example.com",), custom_args={"a": "1"}, categories=("receipt", "eu")
+    )
     async with pool.acquire() as conn:
-        await messages.remember_all(conn, [(with_args, NOW)])
-        found = await messages.find_all(conn, {uuid.UUID(with_args.message_id), uuid.UUID(msg.message_id)})
-    assert found[uuid.UUID(with_args.message_id)] == with_args and found[uuid.UUID(msg.message_id)] == msg
+        await messages.remember_all(conn, [(with_args, NOW), (with_both, NOW)])
+        found = await messages.find_all(conn, {uuid.UUID(m.message_id) for m in (msg, with_args, with_both)})
+    assert found == {uuid.UUID(m.message_id): m for m in (msg, with_args, with_both)}
+    assert await messages.find(pool, with_both.message_id) == with_both
+    stored = await pool.fetch(
+        "SELECT custom_args, categories FROM tracked_messages WHERE message_id = ANY($1::uuid[])",
+        [uuid.UUID(msg.message_id), uuid.UUID(with_args.message_id)],
+    )
+    assert [r["categories"] for r in stored] == [None, None]  # nothing stored for a message without them
 
 
 async def test_a_suppression_is_recorded_once_per_reason(pool):

@@ -1,5 +1,6 @@
 """Planning a batch and counting only what the database says changed (no database here)."""
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 
@@ -62,6 +63,12 @@ def test_a_message_and_its_delivery_in_one_batch_are_one_status_change_and_count
     assert len(plan.tracked) == 1
     everything = handlers.Written(changed_statuses={uuid.UUID(m.status_id)}, new_messages={uuid.UUID(m.message_id)})
     assert counts(plan, everything) == {"sent": 1, "delivered": 1}
+
+
+def test_a_rendered_messages_custom_args_and_categories_are_remembered_with_it():
+    m = dataclasses.replace(meta(), custom_args={"order": "42"}, categories=("receipt",))
+    ((tracked, _),) = handlers.plan_batch([m]).tracked
+    assert (tracked.custom_args, tracked.categories) == ({"order": "42"}, ("receipt",))
 
 
 def test_nothing_is_counted_for_rows_the_database_did_not_change():

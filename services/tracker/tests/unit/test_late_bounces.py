@@ -191,6 +191,14 @@ class TestTaking:
         await taken.take(MESSAGE.message_id, dsn(recipient="jane@relay.example"))
         assert [e.recipient for e in published] == ["jane@example.com"]  # the only one it can be
 
+    async def test_a_late_bounce_carries_the_messages_custom_args_and_categories(self):
+        annotated = TrackedMessage(
+            MESSAGE.message_id, 1, ("jane@example.com",), custom_args={"order": "42"}, categories=("receipt",)
+        )
+        taken, published = late_bounces(annotated)
+        await taken.take(MESSAGE.message_id, dsn())
+        assert [(e.custom_args, e.categories) for e in published] == [({"order": "42"}, ("receipt",))]
+
     async def test_a_dsn_for_a_message_the_tracker_does_not_know_is_dropped(self):
         taken, published = late_bounces(msg=None)
         result = await taken.take(MESSAGE.message_id, dsn())

@@ -21,6 +21,7 @@ class TrackedMessage:
     smtp_token_id: str | None = None
     trigger_id: str | None = None  # the automation trigger rule that made the send (issue 16)
     custom_args: dict[str, str] = field(default_factory=dict)  # the send's (SendGrid API), onto its reports
+    categories: tuple[str, ...] = ()  # the same
 
     def recipient_for(self, reported: str | None) -> str:
         """The complaining recipient: the one the report names if it is ours, else the primary one."""
@@ -74,6 +75,7 @@ def spam_report(
         smtp_token_id=msg.smtp_token_id,
         user_agent=reporter,
         custom_args=msg.custom_args,
+        categories=msg.categories,
     )
     unsub = UnsubscribeRecorded(
         event_id=str(uuid.uuid4()),

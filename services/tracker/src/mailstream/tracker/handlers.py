@@ -104,6 +104,7 @@ def plan_batch(events: Iterable[Event]) -> BatchPlan:
                     evt.smtp_token_id,
                     evt.trigger_id,
                     evt.custom_args,
+                    evt.categories,
                 )
                 plan.tracked.append((tracked, evt.rendered_at))
         elif isinstance(evt, DeliveryAttempted):

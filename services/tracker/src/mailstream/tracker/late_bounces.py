@@ -99,6 +99,7 @@ class LateBounces:
             remote_host=s.remote_mta,
             late_report=True,
             custom_args=msg.custom_args,
+            categories=msg.categories,
         )
 
     def _dropped(self, taken: Taken, message_id: str, reason: str) -> Taken:

@@ -1,4 +1,5 @@
-"""The tracker's tracked_messages table: message id -> account, recipients, email, SMTP token, trigger rule."""
+"""The tracker's tracked_messages table: message id -> account, recipients, email, SMTP token, trigger rule,
+custom_args and categories."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from mailstream.tracker.adapters.suppressions import already_reported
 from mailstream.tracker.engagement import TrackedMessage
 
 REMEMBER_ALL = """INSERT INTO tracked_messages
-               (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id, custom_args)
+               (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id, custom_args,
+                categories)
            SELECT u.message_id, u.account_id, ARRAY(SELECT jsonb_array_elements_text(u.recipients::jsonb)),
-               u.email_id, u.smtp_token_id, u.rendered_at, u.trigger_id, u.custom_args::jsonb
+               u.email_id, u.smtp_token_id, u.rendered_at, u.trigger_id, u.custom_args::jsonb,
+               CASE WHEN u.categories IS NOT NULL
+                   THEN ARRAY(SELECT jsonb_array_elements_text(u.categories::jsonb)) END
            FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[],
-                       $8::text[])
-               AS u(message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id, custom_args)
+                       $8::text[], $9::text[])
+               AS u(message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id, custom_args,
+                    categories)
            ON CONFLICT (message_id) DO NOTHING RETURNING message_id"""
 
 
@@ -38,6 +43,7 @@ async def remember_all(conn: asyncpg.Connection, rendered: list[tuple[TrackedMes
         [at for _, _, at in ordered],
         [m.trigger_id for _, m, _ in ordered],
         [json.dumps(m.custom_args) if m.custom_args else None for _, m, _ in ordered],
+        [json.dumps(list(m.categories)) if m.categories else None for _, m, _ in ordered],  # as JSON: unnest flattens
     )
     return {row[0] for row in rows}
 
@@ -46,14 +52,18 @@ def _args(value: str | None) -> dict[str, str]:
     return json.loads(value) if value else {}
 
 
+def _categories(value: list[str] | None) -> tuple[str, ...]:
+    return tuple(value) if value else ()
+
+
 async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:
     try:
         key = uuid.UUID(message_id)
     except ValueError:
         return None
     row = await pool.fetchrow(
-        """SELECT account_id, recipients, email_id, smtp_token_id, trigger_id, custom_args FROM tracked_messages
-           WHERE message_id = $1""",
+        """SELECT account_id, recipients, email_id, smtp_token_id, trigger_id, custom_args, categories
+           FROM tracked_messages WHERE message_id = $1""",
         key,
     )
     if row is None:
@@ -66,6 +76,7 @@ async def find(pool: asyncpg.Pool, message_id: str) -> TrackedMessage | None:
         smtp_token_id=row["smtp_token_id"],
         trigger_id=row["trigger_id"],
         custom_args=_args(row["custom_args"]),
+        categories=_categories(row["categories"]),
     )
 
 
@@ -74,7 +85,7 @@ async def find_all(conn: asyncpg.Connection, message_ids: set[uuid.UUID]) -> dic
     if not message_ids:
         return {}
     rows = await conn.fetch(
-        """SELECT message_id, account_id, recipients, email_id, smtp_token_id, trigger_id, custom_args
+        """SELECT message_id, account_id, recipients, email_id, smtp_token_id, trigger_id, custom_args, categories
            FROM tracked_messages WHERE message_id = ANY($1::uuid[])""",
         list(message_ids),
     )
@@ -87,6 +98,7 @@ async def find_all(conn: asyncpg.Connection, message_ids: set[uuid.UUID]) -> dic
             r["smtp_token_id"],
             r["trigger_id"],
             _args(r["custom_args"]),
+            _categories(r["categories"]),
         )
         for r in rows
     }
