@@ -19,7 +19,7 @@ from mailstream.tracker.adapters.email_events import record_all
 from mailstream.tracker.adapters.outcomes import apply_late_bounces, apply_statuses, status_of_message
 from mailstream.tracker.adapters.smtp_intake import InboundHandler, serve_smtp
 from mailstream.tracker.adapters.suppressions import already_reported, apply_changes, suppress_all
-from mailstream.tracker.engagement import TrackedMessage
+from mailstream.tracker.engagement import Annotation, TrackedMessage
 from mailstream.tracker.events import EmailEvent
 from mailstream.tracker.feedback import NotAReport
 from mailstream.tracker.settings import TrackerSettings
@@ -66,6 +66,21 @@ async def test_a_rendered_message_is_remembered_once_and_found_by_id(pool):
         [uuid.UUID(msg.message_id), uuid.UUID(with_args.message_id)],
     )
     assert [r["categories"] for r in stored] == [None, None]  # nothing stored for a message without them
+
+
+async def test_an_annotated_links_message_gives_its_custom_args_and_categories(pool):
+    acct = account()
+    both = TrackedMessage(
+        str(uuid.uuid4()), acct, ("jane@example.com",), custom_args={"order": "42"}, categories=("receipt",)
+    )
+    args_only = TrackedMessage(str(uuid.uuid4()), acct, ("joe@example.com",), custom_args={"order": "43"})
+    async with pool.acquire() as conn:
+        await messages.remember_all(conn, [(both, NOW), (args_only, NOW)])
+    annotations = messages.MessageAnnotations(pool)
+    assert await annotations.of(both.message_id) == Annotation({"order": "42"}, ("receipt",))
+    assert await annotations.of(args_only.message_id) == Annotation({"order": "43"}, ())
+    assert await annotations.of(str(uuid.uuid4())) is None  # not (yet) rendered: no row
+    assert await messages.annotation_of(pool, "not-a-uuid") is None
 
 
 async def test_a_suppression_is_recorded_once_per_reason(pool):

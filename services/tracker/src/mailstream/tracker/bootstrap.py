@@ -21,7 +21,7 @@ from mailstream.schemas.bounces import BounceTable
 from mailstream.schemas.links import LinkSigner
 from mailstream.schemas.return_paths import ReturnPaths
 from mailstream.tracker.adapters.links import LinkTargets
-from mailstream.tracker.adapters.messages import MessageLookups
+from mailstream.tracker.adapters.messages import MessageAnnotations, MessageLookups
 from mailstream.tracker.adapters.publisher import Publisher
 from mailstream.tracker.adapters.recent import RecentDeliveries
 from mailstream.tracker.adapters.sns_certs import SnsCertificates
@@ -80,6 +80,7 @@ class Tracker:
             recent=recent,
             publisher=publisher,
             messages=MessageLookups(pool),
+            annotations=MessageAnnotations(pool),
             scan_window=timedelta(seconds=settings.link_scanner_window_s),
             feedback=FeedbackCredentials(
                 arf_secret=settings.feedback_arf_secret,

@@ -30,9 +30,25 @@ class TrackedMessage:
         return self.recipients[0].lower()
 
 
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A message's custom_args and categories (SendGrid's), looked up for the events of its
+    annotated links (TrackedLink.annotated)."""
+
+    custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+
+
 def from_link(
-    link: TrackedLink, *, occurred_at: datetime, user_agent: str | None, client_ip: str | None, machine: bool
+    link: TrackedLink,
+    *,
+    occurred_at: datetime,
+    user_agent: str | None,
+    client_ip: str | None,
+    machine: bool,
+    annotation: Annotation | None = None,
 ) -> EngagementRecorded:
+    """An open or click; `annotation` is the message's, when its link is annotated and it was found."""
     return EngagementRecorded(
         event_id=str(uuid.uuid4()),
         kind=EngagementKind.OPEN if link.kind is LinkKind.OPEN else EngagementKind.CLICK,
@@ -46,6 +62,8 @@ def from_link(
         user_agent=(user_agent or None) and user_agent[:1000],
         client_ip=client_ip,
         machine=machine,
+        custom_args=annotation.custom_args if annotation is not None else {},
+        categories=annotation.categories if annotation is not None else (),
     )
 
 

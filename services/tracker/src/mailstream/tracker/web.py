@@ -1,7 +1,9 @@
 """The tracker's HTTP routes: open pixel, click redirect, unsubscribe, feedback-loop intake.
 
 Tracking requests verify the signed token and publish to Kafka; nothing is written to the
-database on that path. A bad or tampered token is a 404: no event, no redirect.
+database on that path, and it reads only an indexed click's target and, for an annotated link
+(its message has custom_args or categories), the message's, both cached. A bad or tampered token
+is a 404: no event, no redirect.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -49,6 +52,10 @@ def routes(t: Tracking) -> list[web.RouteDef]:
     ]
 
 
+class Annotations(Protocol):
+    async def of(self, message_id: str) -> engagement.Annotation | None: ...
+
+
 @dataclass
 class Tracking:
     signer: LinkSigner
@@ -56,6 +63,7 @@ class Tracking:
     recent: RecentDeliveries
     publisher: Publisher
     messages: MessageLookups
+    annotations: Annotations  # adapters.messages.MessageAnnotations
     scan_window: timedelta
     feedback: FeedbackCredentials
 
@@ -87,9 +95,22 @@ class Tracking:
             scan_window=self.scan_window,
         )
         evt = engagement.from_link(
-            link, occurred_at=now, user_agent=user_agent, client_ip=request.remote, machine=machine
+            link,
+            occurred_at=now,
+            user_agent=user_agent,
+            client_ip=request.remote,
+            machine=machine,
+            annotation=await self.annotation(link),
         )
         await self.publisher.engagement(evt)
+
+    async def annotation(self, link: TrackedLink) -> engagement.Annotation | None:
+        """The custom_args and categories of an annotated link's message. Only annotated links pay
+        the look-up: the others' events are made from the signed link alone, with no database read.
+        A message not found (its email.rendered.meta record not consumed yet, or a message older
+        than the tracker's table) gives None: the event goes out without them rather than the
+        pixel or the redirect failing."""
+        return await self.annotations.of(link.message_id) if link.annotated else None
 
     async def open(self, request: web.Request) -> web.Response:
         link = await self.verified(request, LinkKind.OPEN, "open")

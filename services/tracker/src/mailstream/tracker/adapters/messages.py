@@ -4,14 +4,24 @@ custom_args and categories."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime
 
 import asyncpg
+from cachetools import LRUCache
+from prometheus_client import Counter
 
 from mailstream.tracker.adapters.outcomes import status_of_message
 from mailstream.tracker.adapters.suppressions import already_reported
-from mailstream.tracker.engagement import TrackedMessage
+from mailstream.tracker.engagement import Annotation, TrackedMessage
+
+log = logging.getLogger(__name__)
+LOOKUPS = Counter(
+    "mailstream_tracker_annotation_lookups_total",
+    "Look-ups of an annotated link's custom_args and categories, by outcome (cached, found, missing, error)",
+    ["outcome"],
+)
 
 REMEMBER_ALL = """INSERT INTO tracked_messages
                (message_id, account_id, recipients, email_id, smtp_token_id, rendered_at, trigger_id, custom_args,
@@ -102,6 +112,48 @@ async def find_all(conn: asyncpg.Connection, message_ids: set[uuid.UUID]) -> dic
         )
         for r in rows
     }
+
+
+async def annotation_of(pool: asyncpg.Pool, message_id: str) -> Annotation | None:
+    """The message's custom_args and categories; None when the tracker does not have the message."""
+    try:
+        key = uuid.UUID(message_id)
+    except ValueError:
+        return None
+    row = await pool.fetchrow("SELECT custom_args, categories FROM tracked_messages WHERE message_id = $1", key)
+    if row is None:
+        return None
+    return Annotation(_args(row["custom_args"]), _categories(row["categories"]))
+
+
+class MessageAnnotations:
+    """The opens' and clicks' port onto the custom_args and categories of annotated links' messages,
+    cached (a tracked message's row never changes once written). A message not found is not cached:
+    its row comes when the tracker consumes its email.rendered.meta record, maybe a moment later."""
+
+    def __init__(self, pool: asyncpg.Pool, capacity: int = 16384) -> None:
+        self._pool = pool
+        self._cache: LRUCache[str, Annotation] = LRUCache(maxsize=capacity)
+        self._counted = {outcome: LOOKUPS.labels(outcome) for outcome in ("cached", "found", "missing", "error")}
+
+    async def of(self, message_id: str) -> Annotation | None:
+        """None when the message is not found, or the database does not answer (logged): the caller
+        publishes the event without them rather than failing a pixel or a redirect."""
+        if (found := self._cache.get(message_id)) is not None:
+            self._counted["cached"].inc()
+            return found
+        try:
+            found = await annotation_of(self._pool, message_id)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            self._counted["error"].inc()
+            log.warning("custom_args and categories of message %s not looked up: %s", message_id, exc)
+            return None
+        if found is None:
+            self._counted["missing"].inc()
+            return None
+        self._counted["found"].inc()
+        self._cache[message_id] = found
+        return found
 
 
 class MessageLookups:
