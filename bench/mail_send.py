@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -36,10 +35,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import PIPELINE, Monitor, cpu_rate, cpu_used, stack_pids, wait_until_quiet
-from runs import Mailstream, summarize_tagged
+from runs import Mailstream, print_tagged_table, summarize_tagged, tagged_row
 from sink import PEERS, sink_pid, start_sink, stop_sink
 from sink import wait_for_files as wait_for_sink
-from triggers import recipient, row
+from triggers import recipient
 from workload import GATEWAY, BenchAccount, line_items, prepare_account
 
 
@@ -123,14 +122,9 @@ def main() -> None:
                     r = ms.run("single-send API", args.count, connections=args.connections, counted=False)
                 else:
                     r = mail_send_run(ms, account, sender, args.count, path, args.in_flight)
-                print(row(r), flush=True)
+                print(tagged_row(r), flush=True)
                 results.append(r)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n{args.count:,} receipts per path and run (20 KB, 10 items, DKIM) into smtp-sink; load average {load}\n")
-    print("| path | delivered | recipients/s | to delivery p50 (ms) | p99 (ms) | CPU ms/msg, all | by process |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        print(row(r))
+    print_tagged_table(results, args.count, "recipients/s")
 
 
 if __name__ == "__main__":

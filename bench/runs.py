@@ -189,6 +189,26 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def tagged_row(r: dict) -> str:
+    """One path's run as a row of the tagged benches' table (print_tagged_table)."""
+    cpu = r["cpu_ms_by_process"]
+    services = ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items() if ms >= 0.005)
+    return (
+        f"| {r['label']} | {r['delivered']:,}/{r['messages']:,} | {r['delivered_per_s']:,.0f} |"
+        f" {r['e2e_p50']:,.0f} | {r['e2e_p99']:,.0f} | {sum(cpu.values()):.2f} | {services} |"
+    )
+
+
+def print_tagged_table(results: list[dict], count: int, rate_name: str) -> None:
+    """The triggers and /v3/mail/send benches' results, as docs/benchmarks.md gives them."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{count:,} receipts per path and run (20 KB, 10 items, DKIM) into smtp-sink; load average {load}\n")
+    print(f"| path | delivered | {rate_name} | to delivery p50 (ms) | p99 (ms) | CPU ms/msg, all | by process |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(tagged_row(r))
+
+
 def retried(r: dict) -> str:
     return f" ({r['retries']:,} requests written again after wrk reconnected)" if r["retries"] else ""
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/support"))
 
 import triggers_kit as kit
 from measure import PIPELINE, Monitor, cpu_rate, cpu_used, pid_of, stack_pids, wait_until_quiet
-from runs import Mailstream, summarize_tagged
+from runs import Mailstream, print_tagged_table, summarize_tagged, tagged_row
 from sink import PEERS, sink_pid, start_sink, stop_sink
 from sink import wait_for_files as wait_for_sink
 from workload import GATEWAY, BenchAccount, line_items, post, prepare_account
@@ -108,15 +107,6 @@ def trigger_run(ms: Mailstream, account: BenchAccount, count: int) -> dict:
         asyncio.run(drop_rule(rule, headers, topic))
 
 
-def row(r: dict) -> str:
-    cpu = r["cpu_ms_by_process"]
-    services = ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items() if ms >= 0.005)
-    return (
-        f"| {r['label']} | {r['delivered']:,}/{r['messages']:,} | {r['delivered_per_s']:,.0f} |"
-        f" {r['e2e_p50']:,.0f} | {r['e2e_p99']:,.0f} | {sum(cpu.values()):.2f} | {services} |"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=50_000)
@@ -134,14 +124,9 @@ def main() -> None:
                     r = trigger_run(ms, account, args.count)
                 else:
                     r = ms.run("single-send API", args.count, connections=args.connections, counted=False)
-                print(row(r), flush=True)
+                print(tagged_row(r), flush=True)
                 results.append(r)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n{args.count:,} receipts per path and run (20 KB, 10 items, DKIM) into smtp-sink; load average {load}\n")
-    print("| path | delivered | delivered/s | to delivery p50 (ms) | p99 (ms) | CPU ms/msg, all | by process |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        print(row(r))
+    print_tagged_table(results, args.count, "delivered/s")
 
 
 if __name__ == "__main__":
