@@ -92,6 +92,7 @@ def commands(
                 require_sending_domain=require_sending_domain,
                 raw_message=raw,
                 custom_args={**mail.custom_args, **p.custom_args},
+                batch_id=mail.batch_id,
             )
         )
     return cmds
