@@ -10,6 +10,7 @@ import asyncio
 from contextlib import asynccontextmanager
 
 import pytest
+import test_sendgrid
 from test_acceptor import ACCOUNT, Kafka, MemoryStore
 from test_sendgrid import NOW, body, build
 
@@ -115,6 +116,39 @@ class TestStatusRules:
         ids = {batches.new_batch_id() for _ in range(1000)}
         assert len(ids) == 1000 and all(len(i) == 32 and i.isalnum() and batches.well_formed(i) for i in ids)
         assert not any(batches.well_formed(i) for i in ("", "a b", "x" * 101, "a\x00", "../x"))
+
+
+class TestRoutes:
+    """What the routes answer before any database work: SendGrid's shapes and codes."""
+
+    KEY = test_sendgrid.TestRoute.KEY
+
+    async def test_auth_body_and_id_problems_answer_in_sendgrid_shape(self):
+        async with test_sendgrid.TestRoute().client() as api:
+            no_key = await api.post("/v3/mail/batch")
+            bad_status = await api.post(
+                "/v3/user/scheduled_sends", json={"batch_id": "b1", "status": "resume"}, headers=self.KEY
+            )
+            not_json = await api.patch("/v3/user/scheduled_sends/b1", content=b"{", headers=self.KEY)
+            big = await api.post(
+                "/v3/user/scheduled_sends", content=b"{}", headers={**self.KEY, "Content-Length": str(1 << 20)}
+            )
+            odd_id = await api.get("/v3/mail/batch/not%20a%20batch", headers=self.KEY)
+            odd_change = await api.delete("/v3/user/scheduled_sends/not%20a%20batch", headers=self.KEY)
+            odd_mail = await api.post("/v3/mail/send", json=body(batch_id="not a batch"), headers=self.KEY)
+        assert no_key.status_code == 401 and set(no_key.json()["errors"][0]) == {"message", "field", "help"}
+        assert bad_status.status_code == 400 and bad_status.json()["errors"][0]["field"] == "status"
+        assert not_json.status_code == 400 and "not valid JSON" in not_json.json()["errors"][0]["message"]
+        assert big.status_code == 413
+        assert odd_id.status_code == 400
+        assert odd_id.json() == {"errors": [{"message": "invalid batch id", "field": None, "help": None}]}
+        assert odd_change.status_code == 404 and odd_change.json()["errors"][0]["message"] == "batch id not found"
+        assert odd_mail.status_code == 400 and odd_mail.json()["errors"][0]["field"] == "batch_id"
+
+    async def test_a_key_without_the_send_scope_is_403(self):
+        async with test_sendgrid.TestRoute().client(scopes={"tokens"}) as api:
+            reply = await api.get("/v3/user/scheduled_sends", headers=self.KEY)
+        assert reply.status_code == 403 and reply.json()["errors"][0]["message"] == "access forbidden"
 
 
 class FakePool:

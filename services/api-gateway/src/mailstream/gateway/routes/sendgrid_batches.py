@@ -42,6 +42,7 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     503: {"description": "PostgreSQL unavailable: nothing was changed", **_ERROR},
 }
 _NOT_FOUND = {404: {"description": "No such batch of the account, or it has no status", **_ERROR}}
+_TOO_LARGE = {413: {"description": f"The body is larger than {MAX_BODY_BYTES} bytes", **_ERROR}}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -64,10 +65,15 @@ async def _answer(work: Awaitable[Response]) -> Response:
 
 
 async def _read(request: Request) -> Any:
+    too_large = SendGridError(413, [error(None, f"The request body is larger than {MAX_BODY_BYTES} bytes")])
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise SendGridError(413, [error(None, f"The request body is larger than {MAX_BODY_BYTES} bytes")])
-    raw = await request.body()
+        raise too_large
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise too_large
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -126,6 +132,7 @@ async def validate_batch(batch_id: str, request: Request, deps: Deps) -> Respons
     responses={
         201: {"description": "The batch is paused or canceled", **_json(_STATUS)},
         400: {"description": "Unknown batch, a bad status, or the batch already has one (use PATCH)", **_ERROR},
+        **_TOO_LARGE,
         **_COMMON,
     },
     openapi_extra=_body("{batch_id, status}: status pause or cancel", _STATUS),
@@ -189,6 +196,7 @@ async def get_batch_status(batch_id: str, request: Request, deps: Deps) -> Respo
         204: {"description": "The status is changed"},
         400: {"description": "A bad status", **_ERROR},
         **_NOT_FOUND,
+        **_TOO_LARGE,
         **_COMMON,
     },
     openapi_extra=_body("{status}: pause or cancel", {"type": "object", "required": ["status"]}),
