@@ -86,7 +86,7 @@ async def test_a_canceled_batchs_scheduled_sends_never_arrive_and_end_canceled(a
     assert listed.json() == [{"batch_id": batch_id, "status": "cancel"}]
     await asyncio.sleep(max(0.0, send_at - time.time()) + 1.5)  # past their send_at
     assert await statuses(api, key, status_ids) == ["CANCELED"] * 3
-    assert await at_sink(sink, dom, 1, within=2) == []
+    assert await at_sink(sink, dom, 1, within=1) == []
 
 
 async def test_a_paused_batch_is_held_past_its_send_at_and_delivered_once_the_pause_is_removed(api, new_account, sink):

@@ -281,7 +281,8 @@ async def test_every_operation_with_an_object_id_is_404_for_another_account(h, a
     print(
         f"Isolation (HTTP): {with_ids} operations with a path id (all of /openapi.json) + "
         f"{len(operations) - with_ids} id-in-query/body/list checks with another account's key: "
-        f"{sum(1 for o in operations if o[2] == 404)} x 404 (the one-off send: 200 MISSING_CONTENT as for an "
+        f"{sum(1 for o in operations if o[2] == 404)} x 404 (SendGrid's /v3/ batch routes: the answer of an unknown "
+        f"batch id; the one-off send: 200 MISSING_CONTENT as for an "
         f"unknown id; the contact upsert writes the other account's own contact), {len(wrong)} wrong answers, "
         f"{len(leaks)} leaks, "
         f"{len(changed)} owner objects changed"
