@@ -200,9 +200,9 @@ async def test_auth_errors_are_401_and_403_in_sendgrid_shape(api, stack):
 
 async def test_an_unsupported_field_and_an_oversize_body_are_refused(api, template):
     key, _ = template
-    answer = await api.post(SEND, headers=auth(key), json=content_body([f"a@{domain()}"], batch_id="b1"))
+    answer = await api.post(SEND, headers=auth(key), json=content_body([f"a@{domain()}"], ip_pool_name="p1"))
     assert answer.status_code == 400
-    assert [e["field"] for e in answer.json()["errors"]] == ["batch_id"]
+    assert [e["field"] for e in answer.json()["errors"]] == ["ip_pool_name"]
     big = content_body([f"a@{domain()}"])
     big["content"][0]["value"] = "x" * (31 * 1024 * 1024)
     answer = await api.post(SEND, headers=auth(key), json=big, timeout=60)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import email
 import re
+import time
 import uuid
 from email.policy import default
 from email.utils import getaddresses
@@ -26,6 +27,7 @@ BODIES = {
     ("patch", "/mailstream/v1/triggers/{trigger_id}"): {"name": "taken over"},
     ("patch", "/mailstream/v1/webhooks/{webhook_id}"): {"url": "http://127.0.0.1:9/taken-over"},
     ("post", "/mailstream/v1/webhooks/{webhook_id}/replay"): {"since": "2026-01-01T00:00:00Z"},
+    ("patch", "/v3/user/scheduled_sends/{batch_id}"): {"status": "cancel"},
 }
 # Upserts keyed by a natural key: another account writing the same key writes its own object
 # (called last, so the reads before see the owner's object only).
@@ -33,6 +35,9 @@ UPSERTS = {("put", "/mailstream/v1/contacts/{email}")}
 # Send endpoints answer a send status, as HubSpot's single send does: another account's email id gets
 # the same COMPLETE/MISSING_CONTENT answer as an id that does not exist (no oracle, nothing sent).
 SENDS = {("post", "/mailstream/v1/emails/{email_id}/send")}
+# SendGrid's API (/v3/) answers in SendGrid's shape: another account's id gets exactly the answer of
+# an id that does not exist (400 "invalid batch id" or 404 "batch id not found", as SendGrid's).
+UNKNOWN_BATCH = "NoSuchBatch0000000000000000000000"
 
 
 async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str], list[str]]:
@@ -92,7 +97,14 @@ async def owner_objects(h, api, account, raw_sink) -> tuple[str, dict[str, str],
         "/mailstream/v1/webhooks", headers=h.auth(key), json={"url": "http://127.0.0.1:9/hook", "description": marker}
     )
     assert webhook.status_code == 201, webhook.text
+    batch = await api.post("/v3/mail/batch", headers=h.auth(key))
+    assert batch.status_code == 201, batch.text
+    batch_id = batch.json()["batch_id"]
+    pause = {"batch_id": batch_id, "status": "pause"}
+    paused = await api.post("/v3/user/scheduled_sends", headers=h.auth(key), json=pause)
+    assert paused.status_code == 201, paused.text
     ids = {
+        "batch_id": batch_id,
         "webhook_id": webhook.json()["id"],
         "trigger_id": str(trigger.json()["id"]),
         "one_off_send_id": one_off.json()["id"],
@@ -168,6 +180,15 @@ async def test_every_operation_with_an_object_id_is_404_for_another_account(h, a
                     or view.get("sendResult") != "MISSING_CONTENT"
                 ):
                     wrong.append((method, path, reply.status_code, reply.text[:200]))
+            elif path.startswith("/v3/"):
+                unknown_id = path.format(**{p: UNKNOWN_BATCH if p == "batch_id" else ids[p] for p in params})
+                baseline = await api.request(method.upper(), unknown_id, headers=h.auth(other), json=body)
+                if (
+                    (reply.status_code, reply.json()) != (baseline.status_code, baseline.json())
+                    or reply.status_code not in (400, 404)
+                    or ids["batch_id"] in reply.text
+                ):
+                    wrong.append((method, path, reply.status_code, reply.text[:200]))
             elif reply.status_code != 404 or reply.json().get("category") != "OBJECT_NOT_FOUND":
                 wrong.append((method, path, reply.status_code, reply.text[:200]))
     assert unknown == [], f"operations this test cannot call yet (add their ids/bodies): {unknown}"
@@ -183,6 +204,21 @@ async def test_every_operation_with_an_object_id_is_404_for_another_account(h, a
         ),
         "POST api-keys userId": await api.post(
             "/mailstream/v1/api-keys", headers=other_h, json={"name": "x", "userId": int(ids["user_id"])}
+        ),
+        "POST scheduled_sends batch_id": await api.post(
+            "/v3/user/scheduled_sends", headers=other_h, json={"batch_id": ids["batch_id"], "status": "cancel"}
+        ),
+        "POST /v3/mail/send batch_id": await api.post(
+            "/v3/mail/send",
+            headers=other_h,
+            json={
+                "personalizations": [{"to": [{"email": h.unique()}]}],
+                "from": {"email": "orders@shop.example"},
+                "subject": "s",
+                "content": [{"type": "text/plain", "value": "x"}],
+                "send_at": int(time.time()) + 3600,
+                "batch_id": ids["batch_id"],
+            },
         ),
     }
     for name, reply in extra.items():
@@ -205,12 +241,15 @@ async def test_every_operation_with_an_object_id_is_404_for_another_account(h, a
         "smtp-tokens?campaignName": (h.TOKENS, {"campaignName": owner_secrets[0]}),
         "stats": ("/mailstream/v1/stats", {}),
         "sending-domains": ("/mailstream/v1/sending-domains", {}),
+        "scheduled_sends": ("/v3/user/scheduled_sends", {}),
     }
     for name, (path, params) in lists.items():
         reply = await api.get(path, params=params, headers=other_h)
         operations.append((f"GET {name}", "", reply.status_code))
         if any(s in reply.text for s in owner_secrets) or any(
-            f'"{v}"' in reply.text for k, v in ids.items() if k in ("token_id", "status_id", "email", "domain")
+            f'"{v}"' in reply.text
+            for k, v in ids.items()
+            if k in ("token_id", "status_id", "email", "domain", "batch_id")
         ):
             leaks.append((f"list {name}", reply.status_code))
 
@@ -232,6 +271,9 @@ async def test_every_operation_with_an_object_id_is_404_for_another_account(h, a
         changed.append("status canceled")
     if ids["user_id"] not in re.findall(r'"id":\s*(\d+)', str(users).replace("'", '"')):
         changed.append("user deleted")
+    owner_batch = await api.get(f"/v3/user/scheduled_sends/{ids['batch_id']}", headers=h.auth(owner))
+    if owner_batch.status_code != 200 or owner_batch.json() != [{"batch_id": ids["batch_id"], "status": "pause"}]:
+        changed.append(f"batch status changed: {owner_batch.status_code} {owner_batch.text[:100]}")
     if ids["key_id"] not in re.findall(r'"id":\s*"?(\w+)', str(keys).replace("'", '"')):
         changed.append("api key deleted")
 
@@ -239,7 +281,8 @@ async def test_every_operation_with_an_object_id_is_404_for_another_account(h, a
     print(
         f"Isolation (HTTP): {with_ids} operations with a path id (all of /openapi.json) + "
         f"{len(operations) - with_ids} id-in-query/body/list checks with another account's key: "
-        f"{sum(1 for o in operations if o[2] == 404)} x 404 (the one-off send: 200 MISSING_CONTENT as for an "
+        f"{sum(1 for o in operations if o[2] == 404)} x 404 (SendGrid's /v3/ batch routes: the answer of an unknown "
+        f"batch id; the one-off send: 200 MISSING_CONTENT as for an "
         f"unknown id; the contact upsert writes the other account's own contact), {len(wrong)} wrong answers, "
         f"{len(leaks)} leaks, "
         f"{len(changed)} owner objects changed"

@@ -23,6 +23,7 @@ from mailstream.gateway.routes import (
     ips,
     one_off_sends,
     sendgrid,
+    sendgrid_batches,
     sends,
     stats,
     suppression_lists,
@@ -50,6 +51,7 @@ ROUTERS = (
     triggers.router,
     webhooks.router,
     sendgrid.router,  # SendGrid's /v3/mail/send, answering in SendGrid's error shape
+    sendgrid_batches.router,  # SendGrid's /v3/mail/batch and /v3/user/scheduled_sends, likewise
 )
 ERROR_STATUSES = {
     "400": "Malformed request (VALIDATION_ERROR, errors[].in names the field)",
@@ -105,6 +107,8 @@ def openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     for path, operations in schema.get("paths", {}).items():
         if path.startswith("/v3/"):  # SendGrid's API: its own error shape (routes/sendgrid.py)
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)  # a path parameter is any string
             continue
         for operation in operations.values():
             responses = operation.setdefault("responses", {})

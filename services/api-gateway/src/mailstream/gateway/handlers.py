@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from mailstream.core.batching import Batcher
 from mailstream.core.logs import log_send
 from mailstream.gateway import rules
-from mailstream.gateway.adapters.accepting import BAD_INPUT, EmailFacts, RequestRow
+from mailstream.gateway.adapters.accepting import BAD_INPUT, EmailFacts, RequestRow, ScheduledRow
 from mailstream.gateway.caches import Caches
 from mailstream.gateway.views import status_view
 from mailstream.schemas import SendRequested, encode
@@ -76,6 +76,7 @@ class SendCommand:
     raw_message: bytes | None = None
     custom_args: dict[str, str] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
+    batch_id: str | None = None  # a SendGrid batch (docs/sendgrid.md#batches): kept with a scheduled send
 
 
 # The rules' view of a whole message that is no email's: TRANSACTIONAL, as the SMTP API's.
@@ -91,6 +92,7 @@ class Prepared:
     contact: dict[str, str] | None = None  # properties to merge ({} only creates the contact)
     event: SendRequested | None = None
     scheduled: bool = False
+    batch_id: str | None = None  # the scheduled send's SendGrid batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +179,8 @@ def decide(account_id: int, cmd: SendCommand, facts: Facts, now: datetime) -> Pr
             custom_args=cmd.custom_args,
             categories=cmd.categories,
         )
-    return Prepared(row=row, contact=contact, event=event, scheduled=scheduled)
+    batch_id = cmd.batch_id if scheduled else None
+    return Prepared(row=row, contact=contact, event=event, scheduled=scheduled, batch_id=batch_id)
 
 
 def accepted_view(row: RequestRow) -> dict[str, Any]:
@@ -196,7 +199,7 @@ class AcceptWrite(Protocol):
 
     async def insert_requests(self, rows: Sequence[RequestRow]) -> set[uuid.UUID]: ...
     async def merge_contacts(self, contacts: dict[tuple[int, str], dict[str, str]]) -> None: ...
-    async def insert_scheduled(self, rows: Sequence[tuple[str, int, datetime, bytes]]) -> None: ...
+    async def insert_scheduled(self, rows: Sequence[ScheduledRow]) -> None: ...
 
 
 class AcceptStore(Protocol):
@@ -310,7 +313,11 @@ class Acceptor:
                     contacts[key] = {**contacts.get(key, {}), **p.contact}
             await tx.merge_contacts(contacts)
             await tx.insert_scheduled(
-                [(p.row.status_id, p.row.account_id, p.row.send_at, encode(p.event)) for p in new if p.scheduled],
+                [
+                    (p.row.status_id, p.row.account_id, p.row.send_at, encode(p.event), p.batch_id)
+                    for p in new
+                    if p.scheduled
+                ],
             )
             records = [
                 (SEND_REQUESTED.name, p.event.to.lower().encode(), encode(p.event))

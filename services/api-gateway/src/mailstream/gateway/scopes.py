@@ -38,6 +38,7 @@ ROUTE_SCOPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^/mailstream/v1/emails/[^/]+/send$", SEND),
         (r"^/mailstream/v1/one-off", SEND),
         (r"^/v3/mail/send$", SEND),  # SendGrid's Mail Send
+        (r"^/v3/(mail/batch|user/scheduled_sends)(/|$)", SEND),  # SendGrid's batches (pause, cancel)
         (r"^/marketing/(v3/transactional|transactional/[0-9-]+)/smtp-tokens", TOKENS),
         (r"^/mailstream/v1/emails(/|$)", EMAILS),
         (r"^/mailstream/v1/triggers(/|$)", EMAILS),  # automation: which emails records send

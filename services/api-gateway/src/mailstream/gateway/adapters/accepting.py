@@ -159,12 +159,27 @@ async def merge_contacts(conn: asyncpg.Connection, contacts: dict[tuple[int, str
     )
 
 
-async def insert_scheduled(conn: asyncpg.Connection, rows: Sequence[tuple[str, int, datetime, bytes]]) -> None:
-    """(status id, account id, send at, encoded SendRequested) of sends accepted for later."""
+ScheduledRow = tuple[str, int, datetime, bytes, str | None]  # status id, account id, send at, record, batch id
+
+INSERT_SCHEDULED = """
+WITH b AS (  -- the sends' SendGrid batches, locked against a status change until this commits
+    SELECT account_id, batch_id, status FROM sendgrid_batches
+    WHERE (account_id, batch_id) IN (SELECT * FROM unnest($2::bigint[], $5::text[]))
+    FOR SHARE
+)
+INSERT INTO scheduled_sends (status_id, account_id, send_at, payload, batch_id, paused)
+SELECT u.status_id, u.account_id, u.send_at, u.payload, u.batch_id, coalesce(b.status = 'pause', false)
+FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::bytea[], $5::text[])
+     AS u(status_id, account_id, send_at, payload, batch_id)
+LEFT JOIN b ON b.account_id = u.account_id AND b.batch_id = u.batch_id
+"""
+
+
+async def insert_scheduled(conn: asyncpg.Connection, rows: Sequence[ScheduledRow]) -> None:
+    """(status id, account id, send at, encoded SendRequested, SendGrid batch id) of sends accepted
+    for later, in one statement; a send of a paused batch is stored paused."""
     if rows:
-        await conn.executemany(
-            "INSERT INTO scheduled_sends (status_id, account_id, send_at, payload) VALUES ($1, $2, $3, $4)", rows
-        )
+        await conn.execute(INSERT_SCHEDULED, *(list(column) for column in zip(*rows, strict=True)))
 
 
 async def first_sends(
@@ -193,7 +208,7 @@ class PgAcceptWrite:
     async def merge_contacts(self, contacts: dict[tuple[int, str], dict[str, str]]) -> None:
         await merge_contacts(self.conn, contacts)
 
-    async def insert_scheduled(self, rows: Sequence[tuple[str, int, datetime, bytes]]) -> None:
+    async def insert_scheduled(self, rows: Sequence[ScheduledRow]) -> None:
         await insert_scheduled(self.conn, rows)
 
 

@@ -16,11 +16,12 @@ from prometheus_client import Counter
 
 from mailstream.core.db import DATABASE_DOWN
 from mailstream.gateway import scopes
+from mailstream.gateway.adapters import batches as batch_store
 from mailstream.gateway.adapters import emails
 from mailstream.gateway.deps import Deps, allow, grant_for_header
 from mailstream.gateway.errors import RATE_LIMIT_STATE, ApiError
 from mailstream.gateway.kafka_link import KafkaUnavailable
-from mailstream.gateway.sendgrid import mapping
+from mailstream.gateway.sendgrid import batches, mapping
 from mailstream.gateway.sendgrid.errors import SendGridError, bad_request, error, response
 from mailstream.gateway.sendgrid.request import Address, MailSend, parse
 from mailstream.gateway.sendgrid.templates import TemplateFailed, compile_version
@@ -105,8 +106,12 @@ def _unavailable(message: str) -> Response:
 
 
 async def _mail_send(request: Request, deps: Deps) -> Response:
-    account_id = await _caller(request, deps)
+    account_id = await caller(request, deps)
     mail = parse(await _body(request))
+    if mail.batch_id is not None and not (
+        batches.well_formed(mail.batch_id) and await batch_store.exists(deps.pool, account_id, mail.batch_id)
+    ):
+        raise batches.invalid("batch_id")
     template = await _template(deps, account_id, mail) if mail.template_id is not None else None
     key = next((v for h in IDEMPOTENCY_HEADERS if (v := request.headers.get(h))), None)
     x_message_id = mapping.message_id_of(account_id, key)
@@ -121,7 +126,8 @@ async def _mail_send(request: Request, deps: Deps) -> Response:
     return Response(status_code=202, headers={"X-Message-Id": x_message_id})
 
 
-async def _caller(request: Request, deps: Deps) -> int:
+async def caller(request: Request, deps: Deps) -> int:
+    """The caller's account, by a mailstream API key with the send scope; errors in SendGrid's shape."""
     try:
         grant = await grant_for_header(deps, request.headers.get("authorization", ""))
         setattr(request.state, RATE_LIMIT_STATE, allow(deps, grant, scopes.SEND))

@@ -92,6 +92,7 @@ def commands(
             raw_message=raw,
             custom_args={**mail.custom_args, **p.custom_args},
             categories=mail.categories,
+            batch_id=mail.batch_id,
         )
         cmds += [
             replace(personalization, to=r.email, send_id=f"{x_message_id}.{i}.{j}") for j, r in enumerate(recipients)

@@ -20,9 +20,9 @@ MAX_CATEGORY_CHARS = 255
 MAX_CUSTOM_ARGS_BYTES = 10_000  # per personalization, with the request's own
 TOP_LEVEL = frozenset(
     {"personalizations", "from", "reply_to", "reply_to_list", "subject", "content", "attachments", "template_id",
-     "headers", "categories", "custom_args", "send_at", "mail_settings", "tracking_settings"}
+     "headers", "categories", "custom_args", "send_at", "batch_id", "mail_settings", "tracking_settings"}
 )  # fmt: skip
-UNSUPPORTED = frozenset({"batch_id", "asm", "ip_pool_name", "sections"})
+UNSUPPORTED = frozenset({"asm", "ip_pool_name", "sections"})
 PERSONALIZATION = frozenset(
     {"to", "cc", "bcc", "from", "subject", "headers", "substitutions", "dynamic_template_data", "custom_args",
      "send_at"}
@@ -68,6 +68,7 @@ class MailSend:
     categories: tuple[str, ...] = ()
     custom_args: dict[str, str] = field(default_factory=dict)
     send_at: int | None = None
+    batch_id: str | None = None  # a batch of the account (the route checks it): kept with scheduled sends
     sandbox: bool = False
     track_opens: bool = True
     track_clicks: bool = True
@@ -111,6 +112,7 @@ def parse(body: Any, *, now: float | None = None) -> MailSend:
         categories=categories,
         custom_args=custom_args,
         send_at=r.send_at(top.get("send_at"), "send_at", now),
+        batch_id=r.text(top.get("batch_id"), "batch_id"),
         sandbox=sandbox,
         track_opens=track_opens,
         track_clicks=track_clicks,
