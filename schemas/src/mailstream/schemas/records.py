@@ -184,6 +184,8 @@ class UnsubscribeRecorded:
     reason: UnsubscribeReason
     occurred_at: datetime
     message_id: str | None = None
+    custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

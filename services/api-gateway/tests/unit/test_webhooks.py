@@ -219,10 +219,11 @@ class TestPayloads:
     def test_unsubscribe(self):
         record = UnsubscribeRecorded(
             event_id="ev-3", account_id=7, recipient="ann@example.com", reason=UnsubscribeReason.SPAM_REPORT,
-            occurred_at=AT, message_id="m-1",
+            occurred_at=AT, message_id="m-1", custom_args={"a": "b"}, categories=("receipt",),
         )  # fmt: skip
         payload = event_of(record).payload
         assert payload["event"] == "unsubscribed" and payload["reason"] == "SPAM_REPORT"
+        assert payload["custom_args"] == {"a": "b"} and payload["category"] == ["receipt"]
 
     def test_other_records_are_no_events(self):
         assert event_of(object()) is None

@@ -60,8 +60,9 @@ def test_a_spam_report_carries_the_messages_custom_args_and_categories():
     msg = engagement.TrackedMessage(
         "m-1", 1, ("jane@example.com",), custom_args={"order": "1001"}, categories=("receipt", "eu")
     )
-    report, _ = engagement.spam_report(msg, recipient="jane@example.com", occurred_at=T0, reporter=None)
+    report, unsub = engagement.spam_report(msg, recipient="jane@example.com", occurred_at=T0, reporter=None)
     assert (report.custom_args, report.categories) == ({"order": "1001"}, ("receipt", "eu"))
+    assert (unsub.custom_args, unsub.categories) == ({"order": "1001"}, ("receipt", "eu"))
 
 
 def test_the_complaining_recipient_is_the_reported_one_when_it_is_ours():

@@ -117,10 +117,19 @@ async def test_an_annotated_link_whose_message_is_not_found_still_counts_and_red
     assert [(e.custom_args, e.categories) for e in published.engagements] == [({}, ()), ({}, ())]
 
 
-async def test_an_unsubscribe_of_an_annotated_link_looks_nothing_up():
-    t, published = tracking(NoDatabase())  # UnsubscribeRecorded has no custom_args nor categories
+async def test_an_unsubscribe_of_an_annotated_link_carries_the_messages_custom_args_and_categories():
+    t, published = tracking(FakeAnnotations({MESSAGE: ORDER}))
     page = await t.unsubscribe(one_click(token(LinkKind.UNSUBSCRIBE, annotated=True)))
-    assert page.status == 200 and [u.message_id for u in published.unsubscribes] == [MESSAGE]
+    assert page.status == 200
+    assert [(u.message_id, u.custom_args, u.categories) for u in published.unsubscribes] == [
+        (MESSAGE, {"order": "42"}, ("receipt",))
+    ]
+
+
+async def test_an_unsubscribe_of_a_link_that_is_not_annotated_looks_nothing_up():
+    t, published = tracking(NoDatabase())
+    page = await t.unsubscribe(one_click(token(LinkKind.UNSUBSCRIBE, annotated=False)))
+    assert page.status == 200 and [u.custom_args for u in published.unsubscribes] == [{}]
 
 
 async def test_a_bad_token_is_a_404_and_asks_nothing():

@@ -67,7 +67,10 @@ def from_link(
     )
 
 
-def unsubscribe(link: TrackedLink, *, occurred_at: datetime, one_click: bool) -> UnsubscribeRecorded:
+def unsubscribe(
+    link: TrackedLink, *, occurred_at: datetime, one_click: bool, annotation: Annotation | None = None
+) -> UnsubscribeRecorded:
+    """A link or one-click unsubscribe; `annotation` as for from_link."""
     return UnsubscribeRecorded(
         event_id=str(uuid.uuid4()),
         account_id=link.account_id,
@@ -75,6 +78,8 @@ def unsubscribe(link: TrackedLink, *, occurred_at: datetime, one_click: bool) ->
         reason=UnsubscribeReason.LIST_UNSUBSCRIBE if one_click else UnsubscribeReason.LINK,
         occurred_at=occurred_at,
         message_id=link.message_id,
+        custom_args=annotation.custom_args if annotation is not None else {},
+        categories=annotation.categories if annotation is not None else (),
     )
 
 
@@ -102,6 +107,8 @@ def spam_report(
         reason=UnsubscribeReason.SPAM_REPORT,
         occurred_at=occurred_at,
         message_id=msg.message_id,
+        custom_args=msg.custom_args,
+        categories=msg.categories,
     )
     return report, unsub
 

@@ -135,7 +135,9 @@ class Tracking:
         link = await self.verified(request, LinkKind.UNSUBSCRIBE, "unsubscribe")
         form = await request.post()
         one_click = form.get("List-Unsubscribe") == "One-Click"
-        evt = engagement.unsubscribe(link, occurred_at=datetime.now(UTC), one_click=one_click)
+        evt = engagement.unsubscribe(
+            link, occurred_at=datetime.now(UTC), one_click=one_click, annotation=await self.annotation(link)
+        )
         await self.publisher.unsubscribe(evt)
         REQUESTS.labels("unsubscribe", "ok").inc()
         page = UNSUBSCRIBED_PAGE.format(recipient=html.escape(link.recipient))

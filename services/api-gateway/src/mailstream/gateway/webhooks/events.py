@@ -90,6 +90,8 @@ def event_of(record: object) -> WebhookEvent | None:
         kind = UNSUBSCRIBED
         payload = _common(record.event_id, kind, record.occurred_at, record.account_id, record.recipient)
         payload |= _given(message_id=record.message_id, reason=str(record.reason))
+        payload["custom_args"] = dict(record.custom_args)
+        payload["category"] = list(record.categories)
     else:
         return None
     return WebhookEvent(record.event_id, record.account_id, kind, record.occurred_at, payload)
